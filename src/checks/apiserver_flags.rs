@@ -1,0 +1,111 @@
+//! Reading kube-apiserver flags from its static pod, where the control plane is visible.
+
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::view::{CONTROL_PLANE_NAMESPACE, ClusterSnapshot};
+
+/// The command-line flags of one kube-apiserver, in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ApiServerFlags(Vec<(String, Option<String>)>);
+
+impl ApiServerFlags {
+    /// Parses `--name=value`, `--name value` and bare `--name` forms.
+    pub fn parse<'a>(argv: impl IntoIterator<Item = &'a str>) -> Self {
+        let argv: Vec<&str> = argv.into_iter().collect();
+        let mut flags = Vec::new();
+        let mut i = 0;
+        while i < argv.len() {
+            if let Some(flag) = argv[i].strip_prefix("--") {
+                if let Some((name, value)) = flag.split_once('=') {
+                    flags.push((name.to_string(), Some(value.to_string())));
+                } else if argv.get(i + 1).is_some_and(|next| !next.starts_with('-')) {
+                    flags.push((flag.to_string(), Some(argv[i + 1].to_string())));
+                    i += 1;
+                } else {
+                    flags.push((flag.to_string(), None));
+                }
+            }
+            i += 1;
+        }
+        ApiServerFlags(flags)
+    }
+
+    /// The last value given for `name` (later flags win, as in the apiserver); `Some("")` for a bare flag.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_deref().unwrap_or(""))
+    }
+
+    /// True when `name` is given with a non-empty value.
+    pub fn has_value(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|v| !v.trim().is_empty())
+    }
+}
+
+/// The kube-apiserver container's flags, when `pod` runs one.
+pub fn api_server_flags(pod: &Pod) -> Option<ApiServerFlags> {
+    let spec = pod.spec.as_ref()?;
+    spec.containers.iter().find_map(|c| {
+        let command = c.command.as_deref().unwrap_or_default();
+        let args = c.args.as_deref().unwrap_or_default();
+        let runs_apiserver = command
+            .first()
+            .is_some_and(|cmd| cmd.ends_with("kube-apiserver"))
+            || (command.is_empty() && c.name == "kube-apiserver");
+        runs_apiserver.then(|| {
+            ApiServerFlags::parse(
+                command
+                    .iter()
+                    .skip(1)
+                    .chain(args.iter())
+                    .map(String::as_str),
+            )
+        })
+    })
+}
+
+/// The kube-apiserver static pods visible in kube-system, with their flags.
+pub fn visible_api_servers(view: &ClusterSnapshot) -> Vec<(&Pod, ApiServerFlags)> {
+    view.control_plane_pods
+        .iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(CONTROL_PLANE_NAMESPACE))
+        .filter_map(|p| api_server_flags(p).map(|f| (p.as_ref(), f)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_flag_form() {
+        let f = ApiServerFlags::parse([
+            "--audit-log-path=/var/log/audit.log",
+            "--token-auth-file",
+            "/etc/tokens.csv",
+            "--anonymous-auth",
+            "--v=2",
+        ]);
+        assert_eq!(f.get("audit-log-path"), Some("/var/log/audit.log"));
+        assert_eq!(f.get("token-auth-file"), Some("/etc/tokens.csv"));
+        assert_eq!(f.get("anonymous-auth"), Some(""));
+        assert_eq!(f.get("missing"), None);
+        assert!(!f.has_value("anonymous-auth"));
+    }
+
+    #[test]
+    fn later_flags_win() {
+        let f = ApiServerFlags::parse(["--anonymous-auth=true", "--anonymous-auth=false"]);
+        assert_eq!(f.get("anonymous-auth"), Some("false"));
+    }
+
+    #[test]
+    fn ignores_positional_noise() {
+        let f = ApiServerFlags::parse(["stray", "-x", "--a=1"]);
+        assert_eq!(f.get("a"), Some("1"));
+        assert_eq!(f.0.len(), 1);
+    }
+}

@@ -1,0 +1,96 @@
+//! The checks: each a pure function from a [`ClusterSnapshot`] and its parameters to a [`CheckReport`].
+//!
+//! A check never talks to the API server, never reads the clock except through its arguments, and never decides
+//! whether the control as a whole passes: that is [`crate::evaluate`]'s job.
+
+pub mod apiserver_flags;
+pub mod change_approval;
+pub mod logging;
+pub mod mfa_access;
+pub mod rbac_privilege;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::api::FindingResult;
+use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef};
+
+/// One statement about one resource.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// The resource the finding is about.
+    pub resource: ResourceRef,
+    /// Fail, Unknown or Notice.
+    pub result: FindingResult,
+    /// A stable rule id, e.g. `privileged-binding-to-user`.
+    pub rule: String,
+    /// What is wrong, where, and what to do.
+    pub message: String,
+}
+
+impl Finding {
+    /// A failing finding.
+    pub fn fail(resource: ResourceRef, rule: &str, message: impl Into<String>) -> Self {
+        Finding {
+            resource,
+            result: FindingResult::Fail,
+            rule: rule.into(),
+            message: message.into(),
+        }
+    }
+    /// A finding the check could not decide.
+    pub fn unknown(resource: ResourceRef, rule: &str, message: impl Into<String>) -> Self {
+        Finding {
+            resource,
+            result: FindingResult::Unknown,
+            rule: rule.into(),
+            message: message.into(),
+        }
+    }
+    /// A finding reported for attention, not failing.
+    pub fn notice(resource: ResourceRef, rule: &str, message: impl Into<String>) -> Self {
+        Finding {
+            resource,
+            result: FindingResult::Notice,
+            rule: rule.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a check saw: how many subjects it evaluated and what it found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckReport {
+    /// Distinct resources (or cluster aspects) evaluated, whether they pass or not.
+    pub evaluated: usize,
+    /// Findings; a resource without a Fail or Unknown finding passes.
+    pub findings: Vec<Finding>,
+}
+
+impl CheckReport {
+    /// Adds an Unknown finding for a kind the snapshot lacks; returns true when the kind is missing.
+    pub(crate) fn unknown_if_missing(
+        &mut self,
+        view: &ClusterSnapshot,
+        kind: ResourceKind,
+        aspect: ResourceRef,
+    ) -> bool {
+        match view.require(kind) {
+            Ok(()) => false,
+            Err(reason) => {
+                self.evaluated += 1;
+                self.findings.push(Finding::unknown(
+                    aspect,
+                    "data-unavailable",
+                    format!("{} could not be read: {reason}", kind.plural()),
+                ));
+                true
+            }
+        }
+    }
+}
+
+/// True when `list` contains `name` exactly.
+pub(crate) fn contains(list: &[String], name: &str) -> bool {
+    list.iter().any(|s| s == name)
+}

@@ -1,0 +1,34 @@
+//! Errors of the controller, each with a stable category for metrics and logs.
+
+/// What can go wrong while reconciling a control. Invalid specs are not errors: they become `Ready=False`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The API server refused or failed a request.
+    #[error("Kubernetes API request failed: {0}")]
+    Kube(#[from] kube::Error),
+    /// Status could not be serialized (a bug).
+    #[error("could not serialize control status: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// A Control without a name (cannot happen for objects from the API server).
+    #[error("control has no metadata.name")]
+    MissingName,
+    /// The Control CRD is not installed.
+    #[error(
+        "the Control CRD (controls.soc2.dev) is not installed; install it with `kubectl apply -f crds/` (or the Helm chart) and restart the operator"
+    )]
+    CrdMissing,
+}
+
+impl Error {
+    /// A short, stable label for metrics and log fields.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
+            Error::Kube(kube::Error::Api(s)) if s.code == 403 => "forbidden",
+            Error::Kube(_) => "api",
+            Error::Serialize(_) => "serialize",
+            Error::MissingName => "invalid-object",
+            Error::CrdMissing => "crd-missing",
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The Control controller: watch controls and the cluster, evaluate, write status, emit events.
+//!
+//! It owns when and what to write; it does not know how a check decides (see [`crate::checks`]).
+
+mod context;
+mod error;
+mod reconcile;
+mod run;
+pub mod status;
+pub mod transitions;
+mod triggers;
+
+pub use context::Context;
+pub use error::Error;
+pub use reconcile::{error_policy, reconcile};
+pub use run::{OperatorConfig, run};
+pub use triggers::affected_controls;

@@ -1,0 +1,151 @@
+//! One reconcile: validate -> watch what the check needs -> evaluate -> status (if changed) -> events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+
+use super::transitions::{PlannedEvent, plan};
+use super::{Context, Error, status};
+use crate::api::{Control, ControlStatus};
+use crate::evaluate::{evaluate, required_kinds};
+use crate::validation::validate;
+
+/// Reconciles one Control.
+pub async fn reconcile(control: Arc<Control>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let name = control.metadata.name.clone().ok_or(Error::MissingName)?;
+    let now = Timestamp::now();
+    let generation = control.metadata.generation;
+    let previous = control.status.as_ref();
+    let mode = control.spec.mode.unwrap_or_default();
+
+    let validated = match validate(&control.spec) {
+        Ok(v) => v,
+        Err(error) => {
+            tracing::info!(control = %name, %error, "control spec is invalid");
+            let new = status::invalid(previous, &error, mode, generation, now);
+            write_if_changed(&ctx, &control, &name, previous, new, Duration::MAX, now).await?;
+            reset_failures(&ctx, &name);
+            // Nothing to do until the spec changes: the controller re-runs on every spec change.
+            return Ok(Action::await_change());
+        }
+    };
+
+    let kinds = required_kinds(&validated);
+    ctx.view.ensure(&kinds);
+    ctx.view.wait_synced(&kinds, ctx.sync_timeout).await;
+    let snapshot = ctx.view.snapshot(&kinds);
+    let evaluation = match evaluate(&name, &validated, &snapshot, now) {
+        Ok(e) => e,
+        Err(error) => {
+            let new = status::invalid(previous, &error, mode, generation, now);
+            write_if_changed(&ctx, &control, &name, previous, new, Duration::MAX, now).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    tracing::debug!(control = %name, compliance = ?evaluation.compliance, failed = evaluation.summary.failed, "evaluated");
+    let new = status::evaluated(previous, &evaluation, validated.mode, generation, now);
+    write_if_changed(
+        &ctx,
+        &control,
+        &name,
+        previous,
+        new,
+        validated.interval,
+        now,
+    )
+    .await?;
+    reset_failures(&ctx, &name);
+    // Kinds still syncing are reported Unknown; look again soon rather than after a full interval.
+    let requeue = if snapshot.unavailable.is_empty() {
+        validated.interval
+    } else {
+        validated.interval.min(Duration::from_secs(15))
+    };
+    Ok(Action::requeue(requeue))
+}
+
+async fn write_if_changed(
+    ctx: &Context,
+    control: &Control,
+    name: &str,
+    previous: Option<&ControlStatus>,
+    new: ControlStatus,
+    heartbeat: Duration,
+    now: Timestamp,
+) -> Result<(), Error> {
+    if !status::needs_write(previous, &new, heartbeat, now) {
+        return Ok(());
+    }
+    let api: Api<Control> = Api::all(ctx.client.clone());
+    let patch = serde_json::json!({
+        "apiVersion": Control::api_version(&()),
+        "kind": Control::kind(&()),
+        "status": new,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(crate::OPERATOR_NAME).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    let criteria = control
+        .spec
+        .criteria
+        .iter()
+        .map(|c| c.0.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    for event in plan(name, &criteria, previous, &new) {
+        publish(ctx, control, event).await;
+    }
+    Ok(())
+}
+
+async fn publish(ctx: &Context, control: &Control, planned: PlannedEvent) {
+    let event = Event {
+        type_: if planned.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: planned.reason.into(),
+        note: Some(planned.note),
+        action: "Evaluate".into(),
+        secondary: planned.related,
+    };
+    // An event that cannot be published must not fail the reconcile: status is the record, events are a courtesy.
+    if let Err(error) = ctx.recorder.publish(&event, &control.object_ref(&())).await {
+        tracing::warn!(control = %control.name_any(), reason = planned.reason, %error, "could not publish event");
+    }
+}
+
+fn reset_failures(ctx: &Context, name: &str) {
+    if let Ok(mut f) = ctx.failures.lock() {
+        f.remove(name);
+    }
+}
+
+/// Requeue policy for errors: exponential backoff per control (1 s doubling to 5 min) with jitter, so that an API
+/// outage does not turn into a synchronized retry storm.
+pub fn error_policy(control: Arc<Control>, error: &Error, ctx: Arc<Context>) -> Action {
+    let name = control.name_any();
+    let attempts = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(name.clone()).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let base = Duration::from_secs(1u64 << attempts.min(9)).min(Duration::from_secs(300));
+    let jitter_ms = u64::from(Timestamp::now().subsec_nanosecond().unsigned_abs() % 1000);
+    let delay = base + Duration::from_millis(jitter_ms * base.as_millis().min(1000) as u64 / 1000);
+    tracing::warn!(control = %name, category = error.category(), %error, attempts, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}

@@ -1,0 +1,255 @@
+//! Building `Control.status` from an evaluation, and deciding whether it must be written.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::{ControlStatus, FindingResult, Mode, StatusFinding};
+use crate::evaluate::{Compliance, Evaluation};
+use crate::validation::SpecError;
+
+/// At most this many findings are written to status; the rest are counted in `findingsTruncated`.
+pub const MAX_STATUS_FINDINGS: usize = 100;
+/// Condition type: the control is valid and was evaluated.
+pub const READY: &str = "Ready";
+/// Condition type: the verdict.
+pub const COMPLIANT: &str = "Compliant";
+/// Condition type: whether Warn/Enforce act at admission.
+pub const ADMISSION_ENFORCED: &str = "AdmissionEnforced";
+
+fn condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message,
+        observed_generation: generation,
+        last_transition_time: Time(now),
+    }
+}
+
+/// Keeps `lastTransitionTime` from the previous condition of the same type when its status did not change.
+fn carry_transitions(previous: Option<&ControlStatus>, conditions: &mut [Condition]) {
+    let Some(previous) = previous else { return };
+    for c in conditions.iter_mut() {
+        if let Some(old) = previous.conditions.iter().find(|o| o.type_ == c.type_)
+            && old.status == c.status
+        {
+            c.last_transition_time = old.last_transition_time.clone();
+        }
+    }
+}
+
+fn admission_condition(mode: Mode, generation: Option<i64>, now: Timestamp) -> Option<Condition> {
+    match mode {
+        Mode::Audit => None,
+        Mode::Warn | Mode::Enforce => Some(condition(
+            ADMISSION_ENFORCED,
+            "False",
+            "AuditOnly",
+            format!(
+                "mode {mode} is recorded, but admission enforcement is not available in this release: the control is audited only"
+            ),
+            generation,
+            now,
+        )),
+    }
+}
+
+/// The status for a successful evaluation. Findings keep the `since` of the same finding in `previous`.
+pub fn evaluated(
+    previous: Option<&ControlStatus>,
+    evaluation: &Evaluation,
+    mode: Mode,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> ControlStatus {
+    let s = evaluation.summary;
+    let (status, reason, message) = match evaluation.compliance {
+        Compliance::Compliant if s.evaluated == 0 => (
+            "True",
+            "NoResourcesInScope",
+            "no resources in scope; nothing fails".to_string(),
+        ),
+        Compliance::Compliant => (
+            "True",
+            "Compliant",
+            format!("all {} evaluated resources comply", s.evaluated),
+        ),
+        Compliance::NonCompliant => (
+            "False",
+            "NonCompliant",
+            format!(
+                "{} of {} evaluated resources fail the control",
+                s.failed, s.evaluated
+            ),
+        ),
+        Compliance::Unknown => (
+            "Unknown",
+            "InsufficientData",
+            format!(
+                "{} of {} evaluated resources could not be decided for lack of data; nothing fails",
+                s.unknown, s.evaluated
+            ),
+        ),
+    };
+    let mut conditions = vec![
+        condition(
+            READY,
+            "True",
+            "Evaluated",
+            format!("evaluated {} check", evaluation.check),
+            generation,
+            now,
+        ),
+        condition(COMPLIANT, status, reason, message, generation, now),
+    ];
+    conditions.extend(admission_condition(mode, generation, now));
+    carry_transitions(previous, &mut conditions);
+
+    let since: BTreeMap<(String, String, String), Time> = previous
+        .map(|p| {
+            p.findings
+                .iter()
+                .filter_map(|f| Some((finding_key(f), f.since.clone()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let findings: Vec<StatusFinding> = evaluation
+        .findings
+        .iter()
+        .take(MAX_STATUS_FINDINGS)
+        .map(|f| {
+            let mut sf = StatusFinding {
+                api_version: f.resource.api_version.clone(),
+                kind: f.resource.kind.clone(),
+                namespace: f.resource.namespace.clone(),
+                name: f.resource.name.clone(),
+                uid: f.resource.uid.clone(),
+                result: f.result,
+                rule: f.rule.clone(),
+                message: f.message.clone(),
+                since: None,
+            };
+            sf.since = Some(since.get(&finding_key(&sf)).cloned().unwrap_or(Time(now)));
+            sf
+        })
+        .collect();
+    let truncated = evaluation
+        .findings
+        .len()
+        .saturating_sub(MAX_STATUS_FINDINGS);
+    ControlStatus {
+        observed_generation: generation,
+        mode: Some(mode),
+        conditions,
+        summary: Some(evaluation.summary),
+        findings,
+        findings_truncated: (truncated > 0).then(|| u32::try_from(truncated).unwrap_or(u32::MAX)),
+        last_evaluated: Some(Time(now)),
+        evidence_digest: Some(evaluation.digest.clone()),
+    }
+}
+
+/// The status for a spec that cannot be evaluated.
+pub fn invalid(
+    previous: Option<&ControlStatus>,
+    error: &SpecError,
+    mode: Mode,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> ControlStatus {
+    let mut conditions = vec![
+        condition(
+            READY,
+            "False",
+            error.reason(),
+            error.to_string(),
+            generation,
+            now,
+        ),
+        condition(
+            COMPLIANT,
+            "Unknown",
+            "InvalidSpec",
+            "the control is not evaluated until its spec is fixed".into(),
+            generation,
+            now,
+        ),
+    ];
+    conditions.extend(admission_condition(mode, generation, now));
+    carry_transitions(previous, &mut conditions);
+    ControlStatus {
+        observed_generation: generation,
+        mode: Some(mode),
+        conditions,
+        summary: None,
+        findings: Vec::new(),
+        findings_truncated: None,
+        last_evaluated: previous.and_then(|p| p.last_evaluated.clone()),
+        evidence_digest: None,
+    }
+}
+
+/// Identity of a finding across evaluations.
+pub fn finding_key(f: &StatusFinding) -> (String, String, String) {
+    let who = f.uid.clone().unwrap_or_else(|| {
+        format!(
+            "{}/{}/{}",
+            f.kind,
+            f.namespace.as_deref().unwrap_or(""),
+            f.name
+        )
+    });
+    (who, f.rule.clone(), format!("{:?}", f.result))
+}
+
+/// True when `new` differs from `previous` in anything but `lastEvaluated`, or when `lastEvaluated` is older than
+/// `heartbeat` (so the status shows the control kept running, without a write on every watch event).
+pub fn needs_write(
+    previous: Option<&ControlStatus>,
+    new: &ControlStatus,
+    heartbeat: Duration,
+    now: Timestamp,
+) -> bool {
+    let Some(previous) = previous else {
+        return true;
+    };
+    let mut a = previous.clone();
+    let mut b = new.clone();
+    a.last_evaluated = None;
+    b.last_evaluated = None;
+    if a != b {
+        return true;
+    }
+    match &previous.last_evaluated {
+        None => new.last_evaluated.is_some(),
+        Some(Time(t)) => {
+            let age = now.duration_since(*t);
+            age.is_negative() || age.unsigned_abs() >= heartbeat
+        }
+    }
+}
+
+/// The `Compliant` condition's status, if any.
+pub fn compliant_status(status: &ControlStatus) -> Option<&str> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == COMPLIANT)
+        .map(|c| c.status.as_str())
+}
+
+/// True for findings that make a resource fail.
+pub fn is_failing(f: &StatusFinding) -> bool {
+    f.result == FindingResult::Fail
+}

@@ -1,0 +1,173 @@
+//! The one place that decides whether a control passes: control + view -> [`Evaluation`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
+
+use crate::api::{CheckKind, Criterion, FindingResult, Summary};
+use crate::canonical::{sha256_hex, to_canonical_json};
+use crate::checks::{self, Finding};
+use crate::validation::{SpecError, ValidatedControl};
+use crate::view::{ClusterSnapshot, ResourceKind, ScopeMatcher};
+
+/// The verdict on a control as a whole.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compliance {
+    /// Nothing in scope fails and nothing is undecided.
+    Compliant,
+    /// At least one resource fails.
+    NonCompliant,
+    /// Nothing fails, but data needed to decide is missing.
+    Unknown,
+}
+
+/// The outcome of evaluating one control against one snapshot.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluation {
+    /// The control's name.
+    pub control: String,
+    /// The control's criteria.
+    pub criteria: Vec<Criterion>,
+    /// The check kind that ran (its `spec.check` field name).
+    pub check: &'static str,
+    /// The verdict.
+    pub compliance: Compliance,
+    /// Counts.
+    pub summary: Summary,
+    /// Findings, sorted: failures first, then unknowns, then notices; by resource within each.
+    pub findings: Vec<Finding>,
+    /// SHA-256 of the canonical JSON of everything above.
+    #[serde(skip)]
+    pub digest: String,
+}
+
+/// The kinds of cluster object a check kind reads. Namespaces are always read: scopes select them by label.
+pub fn required_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
+    let check = &control.spec.check;
+    let mut kinds = vec![ResourceKind::Namespace];
+    match control.kind {
+        CheckKind::MfaAccess => {
+            let p = check.mfa_access.clone().unwrap_or_default();
+            kinds.extend([
+                ResourceKind::ClusterRoleBinding,
+                ResourceKind::RoleBinding,
+                ResourceKind::ClusterRole,
+                ResourceKind::Role,
+            ]);
+            if p.legacy_token_secrets.unwrap_or(true) {
+                kinds.push(ResourceKind::ServiceAccountTokenSecret);
+            }
+            if p.api_server_flags.unwrap_or(true) {
+                kinds.push(ResourceKind::ControlPlanePod);
+            }
+        }
+        CheckKind::ChangeApproval => {
+            let p = check.change_approval.clone().unwrap_or_default();
+            kinds.extend(
+                p.effective_kinds()
+                    .into_iter()
+                    .map(checks::change_approval::resource_kind),
+            );
+        }
+        CheckKind::Logging => {
+            kinds.push(ResourceKind::ControlPlanePod);
+            if check
+                .logging
+                .as_ref()
+                .and_then(|l| l.require_collector)
+                .unwrap_or(true)
+            {
+                kinds.extend([ResourceKind::DaemonSet, ResourceKind::Node]);
+            }
+        }
+    }
+    kinds
+}
+
+/// Evaluates `control` named `name` against `view` at time `now`.
+pub fn evaluate(
+    name: &str,
+    control: &ValidatedControl<'_>,
+    view: &ClusterSnapshot,
+    now: Timestamp,
+) -> Result<Evaluation, SpecError> {
+    let scope = ScopeMatcher::new(control.spec.scope.as_ref(), view)?;
+    let check = &control.spec.check;
+    let report = match control.kind {
+        CheckKind::MfaAccess => {
+            checks::mfa_access::check(view, &scope, &check.mfa_access.clone().unwrap_or_default())
+        }
+        CheckKind::ChangeApproval => checks::change_approval::check(
+            view,
+            &scope,
+            &check.change_approval.clone().unwrap_or_default(),
+        ),
+        CheckKind::Logging => checks::logging::check(
+            view,
+            &scope,
+            &check.logging.clone().unwrap_or_default(),
+            now,
+        ),
+    };
+    let mut findings = report.findings;
+    findings.sort_by(|a, b| {
+        (a.result, &a.resource, &a.rule, &a.message).cmp(&(
+            b.result,
+            &b.resource,
+            &b.rule,
+            &b.message,
+        ))
+    });
+    findings.dedup();
+
+    // A resource counts once: failed if any finding fails, else unknown if any is undecided.
+    let mut worst: BTreeMap<String, FindingResult> = BTreeMap::new();
+    for f in &findings {
+        let entry = worst.entry(f.resource.identity()).or_insert(f.result);
+        *entry = (*entry).min(f.result);
+    }
+    let failed = worst
+        .values()
+        .filter(|r| **r == FindingResult::Fail)
+        .count();
+    let unknown = worst
+        .values()
+        .filter(|r| **r == FindingResult::Unknown)
+        .count();
+    let subjects: BTreeSet<&String> = worst.keys().collect();
+    let evaluated = report.evaluated.max(subjects.len());
+    let summary = Summary {
+        evaluated: clamp(evaluated),
+        passed: clamp(evaluated - failed - unknown),
+        failed: clamp(failed),
+        excepted: 0,
+        unknown: clamp(unknown),
+    };
+    let compliance = if failed > 0 {
+        Compliance::NonCompliant
+    } else if unknown > 0 {
+        Compliance::Unknown
+    } else {
+        Compliance::Compliant
+    };
+    let mut evaluation = Evaluation {
+        control: name.to_string(),
+        criteria: control.spec.criteria.clone(),
+        check: control.kind.field(),
+        compliance,
+        summary,
+        findings,
+        digest: String::new(),
+    };
+    // Serializing plain data cannot fail; an empty digest would show in status if it ever did.
+    evaluation.digest = to_canonical_json(&evaluation)
+        .map(|b| sha256_hex(&b))
+        .unwrap_or_default();
+    Ok(evaluation)
+}
+
+fn clamp(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,141 @@
+//! Everything about a Control spec that the CRD schema cannot (or, on an outdated CRD, might not) enforce.
+//! The same rules run in the operator (-> `Ready=False`) and in `soc2ctl scan` (-> exit code 2).
+
+use std::time::Duration;
+
+use crate::api::{CheckKind, ControlSpec, Mode, Severity};
+use crate::view::scope_matcher::{InvalidSelector, compile_selector};
+
+/// Re-evaluation interval when `spec.interval` is unset.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
+/// The shortest accepted `spec.interval`: shorter would load the API server for no evidential gain.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Why a Control spec cannot be evaluated. Each message names the field and says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// No check kind set.
+    #[error(
+        "spec.check: no check kind is set; set exactly one of mfaAccess, changeApproval, logging"
+    )]
+    NoCheck,
+    /// More than one check kind set.
+    #[error("spec.check: {0} are all set; set exactly one check kind per Control")]
+    MultipleChecks(String),
+    /// Empty criteria list.
+    #[error("spec.criteria: at least one Trust Services Criteria id is required, e.g. [CC6.1]")]
+    NoCriteria,
+    /// An id that is not a Trust Services Criterion.
+    #[error(
+        "spec.criteria: {0:?} is not a Trust Services Criteria id (2017 TSC); use ids such as CC6.1, CC7.2, A1.2, PI1.3, C1.1, P4.2"
+    )]
+    UnknownCriterion(String),
+    /// Empty title.
+    #[error("spec.title: must not be empty; state the control as it appears in the control matrix")]
+    EmptyTitle,
+    /// Unparseable interval.
+    #[error("spec.interval: {value:?} is not a duration ({reason}); use e.g. 30s, 10m or 1h")]
+    InvalidInterval {
+        /// The given value.
+        value: String,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// Interval below the minimum.
+    #[error("spec.interval: {0:?} is shorter than the minimum of 10s")]
+    IntervalTooShort(String),
+    /// A label selector that cannot be evaluated.
+    #[error(transparent)]
+    InvalidSelector(#[from] InvalidSelector),
+}
+
+impl SpecError {
+    /// The `Ready` condition reason for this error (stable, for alerting and events).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SpecError::NoCheck | SpecError::MultipleChecks(_) => "InvalidCheck",
+            SpecError::NoCriteria | SpecError::UnknownCriterion(_) => "InvalidCriteria",
+            SpecError::EmptyTitle => "InvalidSpec",
+            SpecError::InvalidInterval { .. } | SpecError::IntervalTooShort(_) => "InvalidInterval",
+            SpecError::InvalidSelector(_) => "InvalidSelector",
+        }
+    }
+}
+
+/// A Control spec that passed validation, with its defaults resolved.
+#[derive(Clone, Debug)]
+pub struct ValidatedControl<'a> {
+    /// The spec as written.
+    pub spec: &'a ControlSpec,
+    /// The one check kind set.
+    pub kind: CheckKind,
+    /// Re-evaluation interval.
+    pub interval: Duration,
+    /// Effective mode.
+    pub mode: Mode,
+    /// Effective severity.
+    pub severity: Severity,
+}
+
+/// Validates `spec`.
+pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
+    let kinds = spec.check.kinds_set();
+    let kind = match kinds.as_slice() {
+        [] => return Err(SpecError::NoCheck),
+        [one] => *one,
+        many => {
+            return Err(SpecError::MultipleChecks(
+                many.iter()
+                    .map(|k| k.field())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+        }
+    };
+    if spec.criteria.is_empty() {
+        return Err(SpecError::NoCriteria);
+    }
+    if let Some(bad) = spec.criteria.iter().find(|c| !c.is_known()) {
+        return Err(SpecError::UnknownCriterion(bad.0.clone()));
+    }
+    if spec.title.trim().is_empty() {
+        return Err(SpecError::EmptyTitle);
+    }
+    let interval = match &spec.interval {
+        None => DEFAULT_INTERVAL,
+        Some(value) => {
+            let parsed =
+                humantime::parse_duration(value).map_err(|e| SpecError::InvalidInterval {
+                    value: value.clone(),
+                    reason: e.to_string(),
+                })?;
+            if parsed < MIN_INTERVAL {
+                return Err(SpecError::IntervalTooShort(value.clone()));
+            }
+            parsed
+        }
+    };
+    if let Some(scope) = &spec.scope {
+        if let Some(s) = &scope.namespace_selector {
+            compile_selector(s, "spec.scope.namespaceSelector")?;
+        }
+        if let Some(s) = &scope.object_selector {
+            compile_selector(s, "spec.scope.objectSelector")?;
+        }
+    }
+    if let Some(s) = spec
+        .check
+        .logging
+        .as_ref()
+        .and_then(|l| l.collector_selector.as_ref())
+    {
+        compile_selector(s, "spec.check.logging.collectorSelector")?;
+    }
+    Ok(ValidatedControl {
+        spec,
+        kind,
+        interval,
+        mode: spec.mode.unwrap_or_default(),
+        severity: spec.severity.unwrap_or_default(),
+    })
+}

@@ -1,0 +1,399 @@
+//! The operator's view of the cluster: one reflector store per kind, watched only once a control needs it.
+//!
+//! Each watch applies events to its store and reports which kind (and namespace) changed on a channel; the
+//! controller maps those changes to the controls they can affect. Nothing here decides compliance.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::runtime::reflector::{self, Store, store::Writer};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use super::{CONTROL_PLANE_NAMESPACE, ClusterSnapshot, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE};
+
+/// A change to a watched kind: an object was applied or deleted, or the kind's watch (re)synced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The kind that changed.
+    pub kind: ResourceKind,
+    /// The changed object's namespace; `None` for cluster-scoped objects and for a resync.
+    pub namespace: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum WatchState {
+    NotStarted,
+    Syncing,
+    Synced,
+    Failed(String),
+}
+
+/// One kind's store and the state of its watch.
+struct KindStore<K: Resource<DynamicType = ()> + Clone + 'static> {
+    reader: Store<K>,
+    writer: Mutex<Option<Writer<K>>>,
+    state: Arc<Mutex<WatchState>>,
+}
+
+impl<K> KindStore<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    fn new() -> Self {
+        let (reader, writer) = reflector::store();
+        KindStore {
+            reader,
+            writer: Mutex::new(Some(writer)),
+            state: Arc::new(Mutex::new(WatchState::NotStarted)),
+        }
+    }
+
+    fn state(&self) -> WatchState {
+        self.state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or(WatchState::Failed("internal lock poisoned".into()))
+    }
+
+    fn set_state(state: &Mutex<WatchState>, new: WatchState) {
+        if let Ok(mut s) = state.lock() {
+            *s = new;
+        }
+    }
+
+    /// Starts the watch unless it runs already. `strip` removes what must not be cached (Secret data) or is not
+    /// needed (managedFields of pods and nodes).
+    fn start(
+        &self,
+        kind: ResourceKind,
+        api: Api<K>,
+        config: watcher::Config,
+        strip: fn(&mut K),
+        changes: mpsc::UnboundedSender<Change>,
+    ) {
+        let Some(writer) = self.writer.lock().ok().and_then(|mut w| w.take()) else {
+            return;
+        };
+        Self::set_state(&self.state, WatchState::Syncing);
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let stream = watcher(api, config)
+                .default_backoff()
+                .modify(strip)
+                .reflect(writer);
+            futures::pin_mut!(stream);
+            while let Some(event) = stream.next().await {
+                let change = match event {
+                    Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => Some(Change {
+                        kind,
+                        namespace: o.meta().namespace.clone(),
+                    }),
+                    Ok(watcher::Event::InitDone) => {
+                        Self::set_state(&state, WatchState::Synced);
+                        tracing::debug!(kind = kind.plural(), "watch synced");
+                        Some(Change {
+                            kind,
+                            namespace: None,
+                        })
+                    }
+                    Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => None,
+                    Err(error) => {
+                        tracing::warn!(kind = kind.plural(), %error, "watch error; retrying with backoff");
+                        let mut s = state.lock().ok();
+                        // Keep serving the last synced state through transient errors; before the first sync,
+                        // remember why the kind is unavailable so that checks can say so.
+                        if let Some(s) = s.as_deref_mut()
+                            && *s != WatchState::Synced
+                        {
+                            *s = WatchState::Failed(error.to_string());
+                        }
+                        None
+                    }
+                };
+                if let Some(change) = change
+                    && changes.send(change).is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Loads objects directly (tests and tools that have no API server): marks the kind synced.
+    fn load(&self, objects: Vec<K>) {
+        let Some(mut writer) = self.writer.lock().ok().and_then(|mut w| w.take()) else {
+            return;
+        };
+        writer.apply_watcher_event(&watcher::Event::Init);
+        for o in objects {
+            writer.apply_watcher_event(&watcher::Event::InitApply(o));
+        }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        Self::set_state(&self.state, WatchState::Synced);
+    }
+
+    async fn wait(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.reader.wait_until_ready()).await;
+    }
+
+    fn snapshot(
+        &self,
+        kind: ResourceKind,
+        unavailable: &mut BTreeMap<ResourceKind, String>,
+    ) -> Vec<Arc<K>> {
+        match self.state() {
+            WatchState::Synced => self.reader.state(),
+            WatchState::NotStarted => {
+                unavailable.insert(kind, "not watched".into());
+                Vec::new()
+            }
+            WatchState::Syncing => {
+                unavailable.insert(
+                    kind,
+                    "the watch has not completed its initial list yet".into(),
+                );
+                Vec::new()
+            }
+            WatchState::Failed(e) => {
+                unavailable.insert(kind, format!("the watch failed: {e}"));
+                Vec::new()
+            }
+        }
+    }
+}
+
+fn strip_managed_fields<K: Resource>(o: &mut K) {
+    o.meta_mut().managed_fields = None;
+}
+
+fn redact_secret(s: &mut Secret) {
+    *s = ClusterSnapshot::redact_secret(std::mem::take(s));
+}
+
+fn keep<K>(_: &mut K) {}
+
+/// Every store the checks can read.
+pub struct LiveView {
+    client: Option<Client>,
+    changes: mpsc::UnboundedSender<Change>,
+    namespaces: KindStore<Namespace>,
+    nodes: KindStore<Node>,
+    control_plane_pods: KindStore<Pod>,
+    service_account_token_secrets: KindStore<Secret>,
+    roles: KindStore<Role>,
+    cluster_roles: KindStore<ClusterRole>,
+    role_bindings: KindStore<RoleBinding>,
+    cluster_role_bindings: KindStore<ClusterRoleBinding>,
+    deployments: KindStore<Deployment>,
+    stateful_sets: KindStore<StatefulSet>,
+    daemon_sets: KindStore<DaemonSet>,
+    cron_jobs: KindStore<CronJob>,
+    jobs: KindStore<Job>,
+}
+
+impl LiveView {
+    /// A view whose watches run against `client` (pass `None` for a view fed only by [`LiveView::load_snapshot`]).
+    /// Changes are reported on the returned receiver.
+    pub fn new(client: Option<Client>) -> (Arc<Self>, mpsc::UnboundedReceiver<Change>) {
+        let (changes, rx) = mpsc::unbounded_channel();
+        let view = LiveView {
+            client,
+            changes,
+            namespaces: KindStore::new(),
+            nodes: KindStore::new(),
+            control_plane_pods: KindStore::new(),
+            service_account_token_secrets: KindStore::new(),
+            roles: KindStore::new(),
+            cluster_roles: KindStore::new(),
+            role_bindings: KindStore::new(),
+            cluster_role_bindings: KindStore::new(),
+            deployments: KindStore::new(),
+            stateful_sets: KindStore::new(),
+            daemon_sets: KindStore::new(),
+            cron_jobs: KindStore::new(),
+            jobs: KindStore::new(),
+        };
+        (Arc::new(view), rx)
+    }
+
+    /// Starts the watches for `kinds` that are not running yet.
+    pub fn ensure(&self, kinds: &[ResourceKind]) {
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        let all = watcher::Config::default();
+        for kind in kinds {
+            let tx = self.changes.clone();
+            let c = client.clone();
+            match kind {
+                ResourceKind::Namespace => {
+                    self.namespaces
+                        .start(*kind, Api::all(c), all.clone(), strip_managed_fields, tx)
+                }
+                ResourceKind::Node => {
+                    self.nodes
+                        .start(*kind, Api::all(c), all.clone(), strip_managed_fields, tx)
+                }
+                ResourceKind::ControlPlanePod => self.control_plane_pods.start(
+                    *kind,
+                    Api::namespaced(c, CONTROL_PLANE_NAMESPACE),
+                    all.clone(),
+                    strip_managed_fields,
+                    tx,
+                ),
+                ResourceKind::ServiceAccountTokenSecret => {
+                    self.service_account_token_secrets.start(
+                        *kind,
+                        Api::all(c),
+                        all.clone()
+                            .fields(&format!("type={SERVICE_ACCOUNT_TOKEN_TYPE}")),
+                        redact_secret,
+                        tx,
+                    )
+                }
+                ResourceKind::Role => {
+                    self.roles
+                        .start(*kind, Api::all(c), all.clone(), strip_managed_fields, tx)
+                }
+                ResourceKind::ClusterRole => self.cluster_roles.start(
+                    *kind,
+                    Api::all(c),
+                    all.clone(),
+                    strip_managed_fields,
+                    tx,
+                ),
+                ResourceKind::RoleBinding => self.role_bindings.start(
+                    *kind,
+                    Api::all(c),
+                    all.clone(),
+                    strip_managed_fields,
+                    tx,
+                ),
+                ResourceKind::ClusterRoleBinding => self.cluster_role_bindings.start(
+                    *kind,
+                    Api::all(c),
+                    all.clone(),
+                    strip_managed_fields,
+                    tx,
+                ),
+                // Change approval reads managedFields of workloads: keep them.
+                ResourceKind::Deployment => {
+                    self.deployments
+                        .start(*kind, Api::all(c), all.clone(), keep, tx)
+                }
+                ResourceKind::StatefulSet => {
+                    self.stateful_sets
+                        .start(*kind, Api::all(c), all.clone(), keep, tx)
+                }
+                ResourceKind::DaemonSet => {
+                    self.daemon_sets
+                        .start(*kind, Api::all(c), all.clone(), keep, tx)
+                }
+                ResourceKind::CronJob => {
+                    self.cron_jobs
+                        .start(*kind, Api::all(c), all.clone(), keep, tx)
+                }
+                ResourceKind::Job => self.jobs.start(*kind, Api::all(c), all.clone(), keep, tx),
+            }
+        }
+    }
+
+    /// Waits (up to `timeout` per kind) until the stores for `kinds` have completed their initial list.
+    pub async fn wait_synced(&self, kinds: &[ResourceKind], timeout: Duration) {
+        for kind in kinds {
+            match kind {
+                ResourceKind::Namespace => self.namespaces.wait(timeout).await,
+                ResourceKind::Node => self.nodes.wait(timeout).await,
+                ResourceKind::ControlPlanePod => self.control_plane_pods.wait(timeout).await,
+                ResourceKind::ServiceAccountTokenSecret => {
+                    self.service_account_token_secrets.wait(timeout).await
+                }
+                ResourceKind::Role => self.roles.wait(timeout).await,
+                ResourceKind::ClusterRole => self.cluster_roles.wait(timeout).await,
+                ResourceKind::RoleBinding => self.role_bindings.wait(timeout).await,
+                ResourceKind::ClusterRoleBinding => self.cluster_role_bindings.wait(timeout).await,
+                ResourceKind::Deployment => self.deployments.wait(timeout).await,
+                ResourceKind::StatefulSet => self.stateful_sets.wait(timeout).await,
+                ResourceKind::DaemonSet => self.daemon_sets.wait(timeout).await,
+                ResourceKind::CronJob => self.cron_jobs.wait(timeout).await,
+                ResourceKind::Job => self.jobs.wait(timeout).await,
+            }
+        }
+    }
+
+    /// A snapshot of `kinds`; kinds not synced are listed as unavailable with the reason.
+    pub fn snapshot(&self, kinds: &[ResourceKind]) -> ClusterSnapshot {
+        let mut s = ClusterSnapshot::default();
+        let u = &mut s.unavailable;
+        for kind in kinds {
+            match kind {
+                ResourceKind::Namespace => s.namespaces = self.namespaces.snapshot(*kind, u),
+                ResourceKind::Node => s.nodes = self.nodes.snapshot(*kind, u),
+                ResourceKind::ControlPlanePod => {
+                    s.control_plane_pods = self.control_plane_pods.snapshot(*kind, u)
+                }
+                ResourceKind::ServiceAccountTokenSecret => {
+                    s.service_account_token_secrets =
+                        self.service_account_token_secrets.snapshot(*kind, u)
+                }
+                ResourceKind::Role => s.roles = self.roles.snapshot(*kind, u),
+                ResourceKind::ClusterRole => {
+                    s.cluster_roles = self.cluster_roles.snapshot(*kind, u)
+                }
+                ResourceKind::RoleBinding => {
+                    s.role_bindings = self.role_bindings.snapshot(*kind, u)
+                }
+                ResourceKind::ClusterRoleBinding => {
+                    s.cluster_role_bindings = self.cluster_role_bindings.snapshot(*kind, u)
+                }
+                ResourceKind::Deployment => s.deployments = self.deployments.snapshot(*kind, u),
+                ResourceKind::StatefulSet => {
+                    s.stateful_sets = self.stateful_sets.snapshot(*kind, u)
+                }
+                ResourceKind::DaemonSet => s.daemon_sets = self.daemon_sets.snapshot(*kind, u),
+                ResourceKind::CronJob => s.cron_jobs = self.cron_jobs.snapshot(*kind, u),
+                ResourceKind::Job => s.jobs = self.jobs.snapshot(*kind, u),
+            }
+        }
+        s
+    }
+
+    /// Feeds every kind from `snapshot` as if each watch had synced with exactly these objects.
+    /// For tests and offline tools: kinds loaded this way are never watched.
+    pub fn load_snapshot(&self, snapshot: &ClusterSnapshot) {
+        fn owned<K: Clone>(v: &[Arc<K>]) -> Vec<K> {
+            v.iter().map(|o| o.as_ref().clone()).collect()
+        }
+        self.namespaces.load(owned(&snapshot.namespaces));
+        self.nodes.load(owned(&snapshot.nodes));
+        self.control_plane_pods
+            .load(owned(&snapshot.control_plane_pods));
+        self.service_account_token_secrets
+            .load(owned(&snapshot.service_account_token_secrets));
+        self.roles.load(owned(&snapshot.roles));
+        self.cluster_roles.load(owned(&snapshot.cluster_roles));
+        self.role_bindings.load(owned(&snapshot.role_bindings));
+        self.cluster_role_bindings
+            .load(owned(&snapshot.cluster_role_bindings));
+        self.deployments.load(owned(&snapshot.deployments));
+        self.stateful_sets.load(owned(&snapshot.stateful_sets));
+        self.daemon_sets.load(owned(&snapshot.daemon_sets));
+        self.cron_jobs.load(owned(&snapshot.cron_jobs));
+        self.jobs.load(owned(&snapshot.jobs));
+    }
+}

@@ -1,0 +1,13 @@
+//! What the operator knows of the cluster: a snapshot of typed objects, fed by watches ([`live`]) or by
+//! manifests on disk (`scan`). Checks read only this; they never talk to the API server.
+
+pub mod live;
+mod resource_ref;
+pub mod scope_matcher;
+mod snapshot;
+
+pub use resource_ref::ResourceRef;
+pub use scope_matcher::ScopeMatcher;
+pub use snapshot::{
+    CONTROL_PLANE_NAMESPACE, ClusterSnapshot, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE,
+};
