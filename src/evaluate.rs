@@ -171,3 +171,125 @@ pub fn evaluate(
 fn clamp(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+    use crate::api::{Category, Check, ControlSpec, MfaAccessCheck};
+    use crate::validation::validate;
+
+    fn spec(check: Check) -> ControlSpec {
+        ControlSpec {
+            criteria: vec![Criterion("CC6.1".into())],
+            category: Category::Security,
+            title: "t".into(),
+            description: None,
+            owner: None,
+            severity: None,
+            mode: None,
+            scope: None,
+            interval: None,
+            check,
+        }
+    }
+
+    fn mfa() -> ControlSpec {
+        spec(Check { mfa_access: Some(MfaAccessCheck { api_server_flags: Some(false), ..Default::default() }), ..Default::default() })
+    }
+
+    fn crb(name: &str, subjects: &[(&str, &str)]) -> Arc<ClusterRoleBinding> {
+        Arc::new(ClusterRoleBinding {
+            metadata: ObjectMeta { name: Some(name.into()), uid: Some(format!("uid-{name}")), ..Default::default() },
+            role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "ClusterRole".into(), name: "cluster-admin".into() },
+            subjects: Some(subjects.iter().map(|(k, n)| Subject { kind: k.to_string(), name: n.to_string(), ..Default::default() }).collect()),
+        })
+    }
+
+    fn now() -> Timestamp {
+        "2026-06-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_resource_with_several_failures_counts_once() {
+        let s = mfa();
+        let v = validate(&s).unwrap();
+        let view = ClusterSnapshot {
+            cluster_role_bindings: vec![crb("two", &[("User", "a"), ("User", "b")]), crb("ok", &[("ServiceAccount", "x")])],
+            ..Default::default()
+        };
+        let mut view = view;
+        view.cluster_role_bindings[1] = Arc::new({
+            let mut b = (*view.cluster_role_bindings[1]).clone();
+            b.subjects.as_mut().unwrap()[0].namespace = Some("kube-system".into());
+            b
+        });
+        let e = evaluate("c", &v, &view, now()).unwrap();
+        assert_eq!(e.findings.len(), 2);
+        assert_eq!(e.summary, Summary { evaluated: 2, passed: 1, failed: 1, excepted: 0, unknown: 0 });
+        assert_eq!(e.compliance, Compliance::NonCompliant);
+    }
+
+    #[test]
+    fn missing_data_is_unknown_never_a_pass() {
+        let s = mfa();
+        let v = validate(&s).unwrap();
+        let mut view = ClusterSnapshot::default();
+        view.unavailable.insert(ResourceKind::ClusterRoleBinding, "forbidden".into());
+        let e = evaluate("c", &v, &view, now()).unwrap();
+        assert_eq!(e.compliance, Compliance::Unknown);
+        assert_eq!(e.summary.unknown, 1);
+        assert!(e.findings[0].message.contains("forbidden"));
+    }
+
+    #[test]
+    fn failures_outrank_unknowns() {
+        let s = mfa();
+        let v = validate(&s).unwrap();
+        let mut view = ClusterSnapshot { cluster_role_bindings: vec![crb("bad", &[("User", "a")])], ..Default::default() };
+        view.unavailable.insert(ResourceKind::ServiceAccountTokenSecret, "not synced".into());
+        let e = evaluate("c", &v, &view, now()).unwrap();
+        assert_eq!(e.compliance, Compliance::NonCompliant);
+        assert_eq!((e.summary.failed, e.summary.unknown), (1, 1));
+        assert_eq!(e.findings[0].result, FindingResult::Fail, "failures sort first");
+    }
+
+    #[test]
+    fn nothing_in_scope_is_compliant() {
+        let s = mfa();
+        let v = validate(&s).unwrap();
+        let e = evaluate("c", &v, &ClusterSnapshot::default(), now()).unwrap();
+        assert_eq!(e.compliance, Compliance::Compliant);
+        assert_eq!(e.summary.evaluated, 0);
+    }
+
+    #[test]
+    fn digest_depends_on_the_result_not_on_order_or_time() {
+        let s = mfa();
+        let v = validate(&s).unwrap();
+        let a = ClusterSnapshot { cluster_role_bindings: vec![crb("x", &[("User", "a")]), crb("y", &[("User", "b")])], ..Default::default() };
+        let b = ClusterSnapshot { cluster_role_bindings: vec![crb("y", &[("User", "b")]), crb("x", &[("User", "a")])], ..Default::default() };
+        let later: Timestamp = "2026-07-01T00:00:00Z".parse().unwrap();
+        let da = evaluate("c", &v, &a, now()).unwrap().digest;
+        assert_eq!(da, evaluate("c", &v, &b, later).unwrap().digest);
+        assert_eq!(da.len(), 64);
+        let c = ClusterSnapshot { cluster_role_bindings: vec![crb("x", &[("User", "a")])], ..Default::default() };
+        assert_ne!(da, evaluate("c", &v, &c, now()).unwrap().digest);
+    }
+
+    #[test]
+    fn required_kinds_follow_parameters() {
+        let s = spec(Check { mfa_access: Some(MfaAccessCheck { legacy_token_secrets: Some(false), ..Default::default() }), ..Default::default() });
+        let kinds = required_kinds(&validate(&s).unwrap());
+        assert!(!kinds.contains(&ResourceKind::ServiceAccountTokenSecret));
+        assert!(kinds.contains(&ResourceKind::ControlPlanePod));
+        assert!(kinds.contains(&ResourceKind::Namespace));
+        let s = spec(Check { change_approval: Some(Default::default()), ..Default::default() });
+        let kinds = required_kinds(&validate(&s).unwrap());
+        assert!(kinds.contains(&ResourceKind::CronJob) && !kinds.contains(&ResourceKind::Job));
+    }
+}

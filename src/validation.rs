@@ -139,3 +139,94 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
         severity: spec.severity.unwrap_or_default(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Category, Check, Criterion, LoggingCheck, Scope};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+
+    fn spec() -> ControlSpec {
+        ControlSpec {
+            criteria: vec![Criterion("CC7.2".into())],
+            category: Category::Security,
+            title: "Audit logging".into(),
+            description: None,
+            owner: None,
+            severity: None,
+            mode: None,
+            scope: None,
+            interval: None,
+            check: Check { logging: Some(LoggingCheck::default()), ..Default::default() },
+        }
+    }
+
+    #[test]
+    fn defaults_are_resolved() {
+        let s = spec();
+        let v = validate(&s).unwrap();
+        assert_eq!(v.kind, CheckKind::Logging);
+        assert_eq!(v.interval, DEFAULT_INTERVAL);
+        assert_eq!(v.mode, Mode::Audit);
+        assert_eq!(v.severity, Severity::Medium);
+    }
+
+    #[test]
+    fn check_kind_count_is_exactly_one() {
+        let mut s = spec();
+        s.check = Check::default();
+        assert!(matches!(validate(&s), Err(SpecError::NoCheck)));
+        s.check = Check { logging: Some(Default::default()), mfa_access: Some(Default::default()), ..Default::default() };
+        let err = validate(&s).unwrap_err();
+        assert_eq!(err.to_string(), "spec.check: mfaAccess, logging are all set; set exactly one check kind per Control");
+        assert_eq!(err.reason(), "InvalidCheck");
+    }
+
+    #[test]
+    fn criteria_must_exist() {
+        let mut s = spec();
+        s.criteria = vec![];
+        assert!(matches!(validate(&s), Err(SpecError::NoCriteria)));
+        s.criteria = vec![Criterion("CC6.1".into()), Criterion("CC6.9".into())];
+        let err = validate(&s).unwrap_err();
+        assert!(err.to_string().contains("\"CC6.9\""), "{err}");
+        assert_eq!(err.reason(), "InvalidCriteria");
+    }
+
+    #[test]
+    fn intervals() {
+        let mut s = spec();
+        for (value, ok) in [("30s", true), ("1h30m", true), ("10s", true), ("9s", false), ("0s", false), ("soon", false), ("", false)] {
+            s.interval = Some(value.into());
+            assert_eq!(validate(&s).is_ok(), ok, "{value}");
+        }
+        s.interval = Some("5s".into());
+        assert_eq!(validate(&s).unwrap_err().reason(), "InvalidInterval");
+        s.interval = Some("2h".into());
+        assert_eq!(validate(&s).unwrap().interval, Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn blank_title_is_rejected() {
+        let mut s = spec();
+        s.title = "   ".into();
+        assert!(matches!(validate(&s), Err(SpecError::EmptyTitle)));
+    }
+
+    #[test]
+    fn invalid_selectors_name_their_field() {
+        let bad = LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement { key: "a".into(), operator: "Sometimes".into(), values: None }]),
+            ..Default::default()
+        };
+        let mut s = spec();
+        s.scope = Some(Scope { namespace_selector: Some(bad.clone()), ..Default::default() });
+        let err = validate(&s).unwrap_err();
+        assert!(err.to_string().starts_with("spec.scope.namespaceSelector:"), "{err}");
+        assert_eq!(err.reason(), "InvalidSelector");
+
+        let mut s = spec();
+        s.check.logging = Some(LoggingCheck { collector_selector: Some(bad), ..Default::default() });
+        assert!(validate(&s).unwrap_err().to_string().starts_with("spec.check.logging.collectorSelector:"));
+    }
+}

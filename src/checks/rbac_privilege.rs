@@ -53,7 +53,7 @@ pub fn role_ref_reasons(
     match role_ref.kind.as_str() {
         "ClusterRole" => {
             if privileged_cluster_roles.iter().any(|r| r == &role_ref.name) {
-                return vec![format!("the {} ClusterRole", role_ref.name)];
+                return vec!["administrative rights".to_string()];
             }
             view.cluster_roles
                 .iter()

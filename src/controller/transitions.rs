@@ -171,3 +171,110 @@ pub fn plan(
     }
     events
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+    use k8s_openapi::jiff::Timestamp;
+
+    use super::*;
+    use crate::api::{FindingResult, Summary};
+
+    fn finding(name: &str, result: FindingResult) -> StatusFinding {
+        StatusFinding {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some("web".into()),
+            name: name.into(),
+            uid: Some(format!("uid-{name}")),
+            result,
+            rule: "out-of-band-change".into(),
+            message: format!("{name} was edited"),
+            since: None,
+        }
+    }
+
+    fn status(compliant: &str, findings: Vec<StatusFinding>) -> ControlStatus {
+        let c = |t: &str, s: &str| Condition {
+            type_: t.into(),
+            status: s.into(),
+            reason: "R".into(),
+            message: "m".into(),
+            observed_generation: None,
+            last_transition_time: Time(Timestamp::UNIX_EPOCH),
+        };
+        ControlStatus {
+            conditions: vec![c(READY, "True"), c(COMPLIANT, compliant)],
+            summary: Some({
+                let failed = findings.iter().filter(|f| f.result == FindingResult::Fail).count() as u32;
+                Summary { evaluated: 3.max(failed), passed: 3u32.saturating_sub(failed), failed, excepted: 0, unknown: 0 }
+            }),
+            findings,
+            ..Default::default()
+        }
+    }
+
+    fn reasons(events: &[PlannedEvent]) -> Vec<&'static str> {
+        events.iter().map(|e| e.reason).collect()
+    }
+
+    #[test]
+    fn first_failure_announces_control_and_resources() {
+        let new = status("False", vec![finding("api", FindingResult::Fail), finding("x", FindingResult::Notice)]);
+        let events = plan("change-approval", "CC8.1", None, &new);
+        assert_eq!(reasons(&events), ["ControlFailing", "ResourceFailing"]);
+        assert!(events[0].warning && events[0].note.contains("CC8.1") && events[0].note.contains("1 of 3"));
+        assert_eq!(events[1].related.as_ref().unwrap().name.as_deref(), Some("api"));
+        assert!(events[1].note.contains("Deployment web/api fails control change-approval"));
+    }
+
+    #[test]
+    fn nothing_changed_means_no_events() {
+        let s = status("False", vec![finding("api", FindingResult::Fail)]);
+        assert!(plan("c", "CC8.1", Some(&s), &s).is_empty());
+    }
+
+    #[test]
+    fn remediation_is_announced() {
+        let before = status("False", vec![finding("api", FindingResult::Fail)]);
+        let after = status("True", vec![]);
+        let events = plan("c", "CC8.1", Some(&before), &after);
+        assert_eq!(reasons(&events), ["ControlCompliant", "ResourceRemediated"]);
+        assert!(events.iter().all(|e| !e.warning));
+    }
+
+    #[test]
+    fn truncated_status_does_not_claim_remediation() {
+        let before = status("False", vec![finding("a", FindingResult::Fail), finding("b", FindingResult::Fail)]);
+        let mut after = status("False", vec![finding("a", FindingResult::Fail)]);
+        after.findings_truncated = Some(5);
+        assert!(plan("c", "CC8.1", Some(&before), &after).is_empty());
+    }
+
+    #[test]
+    fn resource_events_are_capped_with_a_summary() {
+        let many: Vec<StatusFinding> = (0..25).map(|i| finding(&format!("d{i}"), FindingResult::Fail)).collect();
+        let events = plan("c", "CC8.1", Some(&status("False", vec![])), &status("False", many));
+        assert_eq!(events.len(), MAX_RESOURCE_EVENTS + 1);
+        assert_eq!(events.last().unwrap().reason, "ManyResourcesChanged");
+        assert!(events.last().unwrap().note.starts_with("15 more"));
+    }
+
+    #[test]
+    fn invalid_spec_is_announced_once_per_message() {
+        let mut bad = status("Unknown", vec![]);
+        bad.conditions[0].status = "False".into();
+        bad.conditions[0].message = "spec.check: no check kind is set".into();
+        let events = plan("c", "CC8.1", Some(&status("True", vec![])), &bad);
+        assert_eq!(reasons(&events), ["InvalidSpec"]);
+        assert!(plan("c", "CC8.1", Some(&bad), &bad).is_empty());
+    }
+
+    #[test]
+    fn long_notes_are_cut_at_a_char_boundary() {
+        let mut f = finding("api", FindingResult::Fail);
+        f.message = "é".repeat(800);
+        let events = plan("c", "CC8.1", Some(&status("False", vec![])), &status("False", vec![f]));
+        assert!(events[0].note.len() <= 1000 && events[0].note.ends_with("..."));
+    }
+}
