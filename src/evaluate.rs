@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use crate::api::{CheckKind, Criterion, FindingResult, Summary};
 use crate::canonical::{sha256_hex, to_canonical_json};
-use crate::checks::{self, Finding};
+use crate::checks::{self, CheckReport, Finding};
 use crate::validation::{SpecError, ValidatedControl};
-use crate::view::{ClusterSnapshot, ResourceKind, ScopeMatcher};
+use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// The verdict on a control as a whole.
 #[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,21 +95,41 @@ pub fn evaluate(
 ) -> Result<Evaluation, SpecError> {
     let scope = ScopeMatcher::new(control.spec.scope.as_ref(), view)?;
     let check = &control.spec.check;
-    let report = match control.kind {
-        CheckKind::MfaAccess => {
-            checks::mfa_access::check(view, &scope, &check.mfa_access.clone().unwrap_or_default())
-        }
-        CheckKind::ChangeApproval => checks::change_approval::check(
-            view,
-            &scope,
-            &check.change_approval.clone().unwrap_or_default(),
-        ),
-        CheckKind::Logging => checks::logging::check(
-            view,
-            &scope,
-            &check.logging.clone().unwrap_or_default(),
-            now,
-        ),
+    let selects_namespaces = control
+        .spec
+        .scope
+        .as_ref()
+        .is_some_and(|s| s.namespace_selector.is_some());
+    let report = match view.require(ResourceKind::Namespace) {
+        // Without namespace labels the selector would silently drop every namespaced object.
+        Err(reason) if selects_namespaces => CheckReport {
+            evaluated: 1,
+            findings: vec![Finding::unknown(
+                ResourceRef::aspect("v1", "Namespace", "(all)"),
+                "data-unavailable",
+                format!(
+                    "namespaces could not be read ({reason}), so spec.scope.namespaceSelector cannot be applied"
+                ),
+            )],
+        },
+        _ => match control.kind {
+            CheckKind::MfaAccess => checks::mfa_access::check(
+                view,
+                &scope,
+                &check.mfa_access.clone().unwrap_or_default(),
+            ),
+            CheckKind::ChangeApproval => checks::change_approval::check(
+                view,
+                &scope,
+                &check.change_approval.clone().unwrap_or_default(),
+            ),
+            CheckKind::Logging => checks::logging::check(
+                view,
+                &scope,
+                &check.logging.clone().unwrap_or_default(),
+                now,
+            ),
+        },
     };
     let mut findings = report.findings;
     findings.sort_by(|a, b| {
@@ -199,14 +219,37 @@ mod tests {
     }
 
     fn mfa() -> ControlSpec {
-        spec(Check { mfa_access: Some(MfaAccessCheck { api_server_flags: Some(false), ..Default::default() }), ..Default::default() })
+        spec(Check {
+            mfa_access: Some(MfaAccessCheck {
+                api_server_flags: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
     }
 
     fn crb(name: &str, subjects: &[(&str, &str)]) -> Arc<ClusterRoleBinding> {
         Arc::new(ClusterRoleBinding {
-            metadata: ObjectMeta { name: Some(name.into()), uid: Some(format!("uid-{name}")), ..Default::default() },
-            role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "ClusterRole".into(), name: "cluster-admin".into() },
-            subjects: Some(subjects.iter().map(|(k, n)| Subject { kind: k.to_string(), name: n.to_string(), ..Default::default() }).collect()),
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                uid: Some(format!("uid-{name}")),
+                ..Default::default()
+            },
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "ClusterRole".into(),
+                name: "cluster-admin".into(),
+            },
+            subjects: Some(
+                subjects
+                    .iter()
+                    .map(|(k, n)| Subject {
+                        kind: k.to_string(),
+                        name: n.to_string(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
         })
     }
 
@@ -219,7 +262,10 @@ mod tests {
         let s = mfa();
         let v = validate(&s).unwrap();
         let view = ClusterSnapshot {
-            cluster_role_bindings: vec![crb("two", &[("User", "a"), ("User", "b")]), crb("ok", &[("ServiceAccount", "x")])],
+            cluster_role_bindings: vec![
+                crb("two", &[("User", "a"), ("User", "b")]),
+                crb("ok", &[("ServiceAccount", "x")]),
+            ],
             ..Default::default()
         };
         let mut view = view;
@@ -230,7 +276,16 @@ mod tests {
         });
         let e = evaluate("c", &v, &view, now()).unwrap();
         assert_eq!(e.findings.len(), 2);
-        assert_eq!(e.summary, Summary { evaluated: 2, passed: 1, failed: 1, excepted: 0, unknown: 0 });
+        assert_eq!(
+            e.summary,
+            Summary {
+                evaluated: 2,
+                passed: 1,
+                failed: 1,
+                excepted: 0,
+                unknown: 0
+            }
+        );
         assert_eq!(e.compliance, Compliance::NonCompliant);
     }
 
@@ -239,7 +294,8 @@ mod tests {
         let s = mfa();
         let v = validate(&s).unwrap();
         let mut view = ClusterSnapshot::default();
-        view.unavailable.insert(ResourceKind::ClusterRoleBinding, "forbidden".into());
+        view.unavailable
+            .insert(ResourceKind::ClusterRoleBinding, "forbidden".into());
         let e = evaluate("c", &v, &view, now()).unwrap();
         assert_eq!(e.compliance, Compliance::Unknown);
         assert_eq!(e.summary.unknown, 1);
@@ -250,12 +306,45 @@ mod tests {
     fn failures_outrank_unknowns() {
         let s = mfa();
         let v = validate(&s).unwrap();
-        let mut view = ClusterSnapshot { cluster_role_bindings: vec![crb("bad", &[("User", "a")])], ..Default::default() };
-        view.unavailable.insert(ResourceKind::ServiceAccountTokenSecret, "not synced".into());
+        let mut view = ClusterSnapshot {
+            cluster_role_bindings: vec![crb("bad", &[("User", "a")])],
+            ..Default::default()
+        };
+        view.unavailable
+            .insert(ResourceKind::ServiceAccountTokenSecret, "not synced".into());
         let e = evaluate("c", &v, &view, now()).unwrap();
         assert_eq!(e.compliance, Compliance::NonCompliant);
         assert_eq!((e.summary.failed, e.summary.unknown), (1, 1));
-        assert_eq!(e.findings[0].result, FindingResult::Fail, "failures sort first");
+        assert_eq!(
+            e.findings[0].result,
+            FindingResult::Fail,
+            "failures sort first"
+        );
+    }
+
+    #[test]
+    fn unreadable_namespaces_make_a_namespace_selector_unknown() {
+        let mut s = mfa();
+        s.scope = Some(crate::api::Scope {
+            namespace_selector: Some(
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+                    match_labels: Some([("env".to_string(), "prod".to_string())].into()),
+                    ..Default::default()
+                },
+            ),
+            ..Default::default()
+        });
+        let v = validate(&s).unwrap();
+        let mut view = ClusterSnapshot::default();
+        view.unavailable
+            .insert(ResourceKind::Namespace, "forbidden".into());
+        let e = evaluate("c", &v, &view, now()).unwrap();
+        assert_eq!(e.compliance, Compliance::Unknown);
+        assert!(e.findings[0].message.contains("namespaceSelector"));
+        // Without a namespace selector the namespaces are not needed.
+        let plain = mfa();
+        let e = evaluate("c", &validate(&plain).unwrap(), &view, now()).unwrap();
+        assert_eq!(e.compliance, Compliance::Compliant);
     }
 
     #[test]
@@ -271,24 +360,42 @@ mod tests {
     fn digest_depends_on_the_result_not_on_order_or_time() {
         let s = mfa();
         let v = validate(&s).unwrap();
-        let a = ClusterSnapshot { cluster_role_bindings: vec![crb("x", &[("User", "a")]), crb("y", &[("User", "b")])], ..Default::default() };
-        let b = ClusterSnapshot { cluster_role_bindings: vec![crb("y", &[("User", "b")]), crb("x", &[("User", "a")])], ..Default::default() };
+        let a = ClusterSnapshot {
+            cluster_role_bindings: vec![crb("x", &[("User", "a")]), crb("y", &[("User", "b")])],
+            ..Default::default()
+        };
+        let b = ClusterSnapshot {
+            cluster_role_bindings: vec![crb("y", &[("User", "b")]), crb("x", &[("User", "a")])],
+            ..Default::default()
+        };
         let later: Timestamp = "2026-07-01T00:00:00Z".parse().unwrap();
         let da = evaluate("c", &v, &a, now()).unwrap().digest;
         assert_eq!(da, evaluate("c", &v, &b, later).unwrap().digest);
         assert_eq!(da.len(), 64);
-        let c = ClusterSnapshot { cluster_role_bindings: vec![crb("x", &[("User", "a")])], ..Default::default() };
+        let c = ClusterSnapshot {
+            cluster_role_bindings: vec![crb("x", &[("User", "a")])],
+            ..Default::default()
+        };
         assert_ne!(da, evaluate("c", &v, &c, now()).unwrap().digest);
     }
 
     #[test]
     fn required_kinds_follow_parameters() {
-        let s = spec(Check { mfa_access: Some(MfaAccessCheck { legacy_token_secrets: Some(false), ..Default::default() }), ..Default::default() });
+        let s = spec(Check {
+            mfa_access: Some(MfaAccessCheck {
+                legacy_token_secrets: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
         let kinds = required_kinds(&validate(&s).unwrap());
         assert!(!kinds.contains(&ResourceKind::ServiceAccountTokenSecret));
         assert!(kinds.contains(&ResourceKind::ControlPlanePod));
         assert!(kinds.contains(&ResourceKind::Namespace));
-        let s = spec(Check { change_approval: Some(Default::default()), ..Default::default() });
+        let s = spec(Check {
+            change_approval: Some(Default::default()),
+            ..Default::default()
+        });
         let kinds = required_kinds(&validate(&s).unwrap());
         assert!(kinds.contains(&ResourceKind::CronJob) && !kinds.contains(&ResourceKind::Job));
     }

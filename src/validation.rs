@@ -157,7 +157,10 @@ mod tests {
             mode: None,
             scope: None,
             interval: None,
-            check: Check { logging: Some(LoggingCheck::default()), ..Default::default() },
+            check: Check {
+                logging: Some(LoggingCheck::default()),
+                ..Default::default()
+            },
         }
     }
 
@@ -176,9 +179,16 @@ mod tests {
         let mut s = spec();
         s.check = Check::default();
         assert!(matches!(validate(&s), Err(SpecError::NoCheck)));
-        s.check = Check { logging: Some(Default::default()), mfa_access: Some(Default::default()), ..Default::default() };
+        s.check = Check {
+            logging: Some(Default::default()),
+            mfa_access: Some(Default::default()),
+            ..Default::default()
+        };
         let err = validate(&s).unwrap_err();
-        assert_eq!(err.to_string(), "spec.check: mfaAccess, logging are all set; set exactly one check kind per Control");
+        assert_eq!(
+            err.to_string(),
+            "spec.check: mfaAccess, logging are all set; set exactly one check kind per Control"
+        );
         assert_eq!(err.reason(), "InvalidCheck");
     }
 
@@ -196,7 +206,15 @@ mod tests {
     #[test]
     fn intervals() {
         let mut s = spec();
-        for (value, ok) in [("30s", true), ("1h30m", true), ("10s", true), ("9s", false), ("0s", false), ("soon", false), ("", false)] {
+        for (value, ok) in [
+            ("30s", true),
+            ("1h30m", true),
+            ("10s", true),
+            ("9s", false),
+            ("0s", false),
+            ("soon", false),
+            ("", false),
+        ] {
             s.interval = Some(value.into());
             assert_eq!(validate(&s).is_ok(), ok, "{value}");
         }
@@ -216,17 +234,35 @@ mod tests {
     #[test]
     fn invalid_selectors_name_their_field() {
         let bad = LabelSelector {
-            match_expressions: Some(vec![LabelSelectorRequirement { key: "a".into(), operator: "Sometimes".into(), values: None }]),
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "a".into(),
+                operator: "Sometimes".into(),
+                values: None,
+            }]),
             ..Default::default()
         };
         let mut s = spec();
-        s.scope = Some(Scope { namespace_selector: Some(bad.clone()), ..Default::default() });
+        s.scope = Some(Scope {
+            namespace_selector: Some(bad.clone()),
+            ..Default::default()
+        });
         let err = validate(&s).unwrap_err();
-        assert!(err.to_string().starts_with("spec.scope.namespaceSelector:"), "{err}");
+        assert!(
+            err.to_string().starts_with("spec.scope.namespaceSelector:"),
+            "{err}"
+        );
         assert_eq!(err.reason(), "InvalidSelector");
 
         let mut s = spec();
-        s.check.logging = Some(LoggingCheck { collector_selector: Some(bad), ..Default::default() });
-        assert!(validate(&s).unwrap_err().to_string().starts_with("spec.check.logging.collectorSelector:"));
+        s.check.logging = Some(LoggingCheck {
+            collector_selector: Some(bad),
+            ..Default::default()
+        });
+        assert!(
+            validate(&s)
+                .unwrap_err()
+                .to_string()
+                .starts_with("spec.check.logging.collectorSelector:")
+        );
     }
 }

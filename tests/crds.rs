@@ -19,25 +19,53 @@ fn committed_crds_match_the_rust_types() {
 fn crd_exposes_kubectl_affordances() {
     let crd = Control::crd();
     assert_eq!(crd.spec.scope, "Cluster");
-    assert_eq!(crd.spec.names.categories.as_deref(), Some(&["soc2".to_string()][..]));
-    assert!(crd.spec.names.short_names.as_ref().unwrap().contains(&"ctl".to_string()));
+    assert_eq!(
+        crd.spec.names.categories.as_deref(),
+        Some(&["soc2".to_string()][..])
+    );
+    assert!(
+        crd.spec
+            .names
+            .short_names
+            .as_ref()
+            .unwrap()
+            .contains(&"ctl".to_string())
+    );
     let version = &crd.spec.versions[0];
-    let columns: Vec<&str> = version.additional_printer_columns.as_ref().unwrap().iter().map(|c| c.name.as_str()).collect();
+    let columns: Vec<&str> = version
+        .additional_printer_columns
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     for column in ["Criteria", "Mode", "Compliant", "Failed"] {
         assert!(columns.contains(&column), "missing printer column {column}");
     }
-    assert!(version.subresources.as_ref().unwrap().status.is_some(), "status subresource");
+    assert!(
+        version.subresources.as_ref().unwrap().status.is_some(),
+        "status subresource"
+    );
     // No schema defaults: Argo CD would show server-defaulted fields as drift.
     let schema = serde_json::to_string(&version.schema).unwrap();
-    assert!(!schema.contains("\"default\""), "the CRD schema must not declare defaults");
+    assert!(
+        !schema.contains("\"default\""),
+        "the CRD schema must not declare defaults"
+    );
 }
 
 #[test]
 fn exactly_one_check_kind_is_enforced_by_the_schema_rule() {
     let ok = serde_json::json!({"logging": {}});
     assert!(Check::validate_cel(&ok, None).is_ok());
-    for bad in [serde_json::json!({}), serde_json::json!({"logging": {}, "mfaAccess": {}})] {
+    for bad in [
+        serde_json::json!({}),
+        serde_json::json!({"logging": {}, "mfaAccess": {}}),
+    ] {
         let err = Check::validate_cel(&bad, None).expect_err("rejected");
-        assert!(format!("{err:?}").contains("exactly one check kind"), "{err:?}");
+        assert!(
+            format!("{err:?}").contains("exactly one check kind"),
+            "{err:?}"
+        );
     }
 }

@@ -54,27 +54,113 @@ fn t(c: &str, r: &str, k: &str, w: &str, rule: &str) -> (String, String, String,
 
 #[test]
 fn examples_give_exactly_the_planted_findings() {
-    let out = soc2ctl(&["scan", "examples/cluster/", "--controls", "config/samples/", "-o", "json"]);
-    assert_eq!(out.status.code(), Some(1), "a failing control exits 1; stderr: {}", stderr(&out));
+    let out = soc2ctl(&[
+        "scan",
+        "examples/cluster/",
+        "--controls",
+        "config/samples/",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failing control exits 1; stderr: {}",
+        stderr(&out)
+    );
     let report: Value = serde_json::from_str(&stdout(&out)).expect("JSON output");
     let expected: BTreeSet<_> = [
-        t("audit-logging-and-collection", "Fail", "DaemonSet", "logging/fluent-bit", "collector-not-ready"),
-        t("change-approval", "Fail", "Deployment", "web/api", "out-of-band-change"),
-        t("change-approval", "Fail", "StatefulSet", "payments/cache", "no-approval-evidence"),
-        t("change-approval", "Fail", "CronJob", "payments/settlement", "separation-of-duties"),
-        t("mfa-backed-privileged-access", "Fail", "ClusterRoleBinding", "alice-admin", "privileged-binding-to-user"),
-        t("mfa-backed-privileged-access", "Fail", "ClusterRoleBinding", "ci-deployer", "privileged-binding-to-service-account"),
-        t("mfa-backed-privileged-access", "Fail", "ClusterRoleBinding", "cluster-admin", "privileged-binding-to-system-masters"),
-        t("mfa-backed-privileged-access", "Fail", "RoleBinding", "payments/contractors-secrets", "privileged-binding-to-non-mfa-group"),
-        t("mfa-backed-privileged-access", "Fail", "Pod", "kube-system/kube-apiserver-cp-1", "static-token-file"),
-        t("mfa-backed-privileged-access", "Fail", "Secret", "payments/ledger-token", "legacy-service-account-token"),
-        t("mfa-backed-privileged-access", "Notice", "ClusterRoleBinding", "breakglass", "break-glass-access"),
+        t(
+            "audit-logging-and-collection",
+            "Fail",
+            "DaemonSet",
+            "logging/fluent-bit",
+            "collector-not-ready",
+        ),
+        t(
+            "change-approval",
+            "Fail",
+            "Deployment",
+            "web/api",
+            "out-of-band-change",
+        ),
+        t(
+            "change-approval",
+            "Fail",
+            "StatefulSet",
+            "payments/cache",
+            "no-approval-evidence",
+        ),
+        t(
+            "change-approval",
+            "Fail",
+            "CronJob",
+            "payments/settlement",
+            "separation-of-duties",
+        ),
+        t(
+            "mfa-backed-privileged-access",
+            "Fail",
+            "ClusterRoleBinding",
+            "alice-admin",
+            "privileged-binding-to-user",
+        ),
+        t(
+            "mfa-backed-privileged-access",
+            "Fail",
+            "ClusterRoleBinding",
+            "ci-deployer",
+            "privileged-binding-to-service-account",
+        ),
+        t(
+            "mfa-backed-privileged-access",
+            "Fail",
+            "ClusterRoleBinding",
+            "cluster-admin",
+            "privileged-binding-to-system-masters",
+        ),
+        t(
+            "mfa-backed-privileged-access",
+            "Fail",
+            "RoleBinding",
+            "payments/contractors-secrets",
+            "privileged-binding-to-non-mfa-group",
+        ),
+        t(
+            "mfa-backed-privileged-access",
+            "Fail",
+            "Pod",
+            "kube-system/kube-apiserver-cp-1",
+            "static-token-file",
+        ),
+        t(
+            "mfa-backed-privileged-access",
+            "Fail",
+            "Secret",
+            "payments/ledger-token",
+            "legacy-service-account-token",
+        ),
+        t(
+            "mfa-backed-privileged-access",
+            "Notice",
+            "ClusterRoleBinding",
+            "breakglass",
+            "break-glass-access",
+        ),
     ]
     .into_iter()
     .collect();
     assert_eq!(findings(&report), expected);
 
-    let by_name = |n: &str| report["controls"].as_array().unwrap().iter().find(|c| c["name"] == n).cloned().unwrap();
+    let by_name = |n: &str| {
+        report["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == n)
+            .cloned()
+            .unwrap()
+    };
     let mfa = by_name("mfa-backed-privileged-access");
     assert_eq!(mfa["verdict"], "NonCompliant");
     // 8 bindings + 1 token Secret + 1 kube-apiserver; 6 distinct resources fail.
@@ -85,7 +171,10 @@ fn examples_give_exactly_the_planted_findings() {
     assert_eq!(digest.len(), 64);
     assert!(digest.chars().all(|c| c.is_ascii_hexdigit()));
     let change = by_name("change-approval");
-    assert_eq!(change["evaluation"]["summary"]["evaluated"], 7, "5 workloads + 2 collector DaemonSets");
+    assert_eq!(
+        change["evaluation"]["summary"]["evaluated"], 7,
+        "5 workloads + 2 collector DaemonSets"
+    );
 }
 
 #[test]
@@ -107,9 +196,20 @@ fn table_output_lists_controls_and_findings() {
 #[test]
 fn secret_values_never_reach_the_output() {
     for format in ["table", "json"] {
-        let out = soc2ctl(&["scan", "examples/cluster/", "--controls", "config/samples/", "-o", format]);
+        let out = soc2ctl(&[
+            "scan",
+            "examples/cluster/",
+            "--controls",
+            "config/samples/",
+            "-o",
+            format,
+        ]);
         let all = stdout(&out) + &stderr(&out);
-        for secret in ["ZXhhbXBsZS10b2tlbi1uZXZlci1pbi1ldmlkZW5jZQ==", "example-token-never-in-evidence", "do-not-print-me"] {
+        for secret in [
+            "ZXhhbXBsZS10b2tlbi1uZXZlci1pbi1ldmlkZW5jZQ==",
+            "example-token-never-in-evidence",
+            "do-not-print-me",
+        ] {
             assert!(!all.contains(secret), "{format} output leaks {secret}");
         }
     }
@@ -144,7 +244,13 @@ spec:
 "#,
     );
     let out = soc2ctl(&["scan", dir.path().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert!(stdout(&out).contains("1 controls: 1 compliant"));
 }
 
@@ -161,32 +267,70 @@ fn reads_json_files_typed_lists_and_nested_directories() {
              "subjects":[{"kind":"User","name":"root@example.com"}]}]}"#,
     );
     write(dir.path(), "ignored.txt", "not: [a manifest");
-    let out = soc2ctl(&["scan", dir.path().to_str().unwrap(), "--controls", "config/samples/mfa-backed-privileged-access.yaml", "-o", "json"]);
+    let out = soc2ctl(&[
+        "scan",
+        dir.path().to_str().unwrap(),
+        "--controls",
+        "config/samples/mfa-backed-privileged-access.yaml",
+        "-o",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let expected: BTreeSet<_> =
-        [t("mfa-backed-privileged-access", "Fail", "ClusterRoleBinding", "root", "privileged-binding-to-user")].into_iter().collect();
+    let expected: BTreeSet<_> = [t(
+        "mfa-backed-privileged-access",
+        "Fail",
+        "ClusterRoleBinding",
+        "root",
+        "privileged-binding-to-user",
+    )]
+    .into_iter()
+    .collect();
     assert_eq!(findings(&report), expected);
 }
 
 #[test]
 fn invalid_yaml_is_an_input_error_naming_file_and_document() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "broken.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n---\nkind: [unclosed\n");
-    let out = soc2ctl(&["scan", dir.path().to_str().unwrap(), "--controls", "config/samples/"]);
+    write(
+        dir.path(),
+        "broken.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n---\nkind: [unclosed\n",
+    );
+    let out = soc2ctl(&[
+        "scan",
+        dir.path().to_str().unwrap(),
+        "--controls",
+        "config/samples/",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("broken.yaml") && err.contains("document 2") && err.contains("not valid YAML"), "{err}");
+    assert!(
+        err.contains("broken.yaml") && err.contains("document 2") && err.contains("not valid YAML"),
+        "{err}"
+    );
 }
 
 #[test]
 fn malformed_object_is_an_input_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "bad.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec: not-a-spec\n");
-    let out = soc2ctl(&["scan", dir.path().to_str().unwrap(), "--controls", "config/samples/"]);
+    write(
+        dir.path(),
+        "bad.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec: not-a-spec\n",
+    );
+    let out = soc2ctl(&[
+        "scan",
+        dir.path().to_str().unwrap(),
+        "--controls",
+        "config/samples/",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("bad.yaml") && err.contains("Deployment \"web\" is malformed"), "{err}");
+    assert!(
+        err.contains("bad.yaml") && err.contains("Deployment \"web\" is malformed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -212,32 +356,62 @@ metadata: {name: fast}
 spec: {criteria: [CC7.2], category: Security, title: t, interval: 5s, check: {logging: {}}}
 "#,
     );
-    let out = soc2ctl(&["scan", "examples/cluster/", "--controls", dir.path().to_str().unwrap(), "-o", "json"]);
+    let out = soc2ctl(&[
+        "scan",
+        "examples/cluster/",
+        "--controls",
+        dir.path().to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let errors: Vec<(String, String)> = report["controls"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["name"].as_str().unwrap().to_string(), c["error"].as_str().unwrap_or_default().to_string()))
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["error"].as_str().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     assert!(errors.iter().all(|(_, e)| !e.is_empty()), "{errors:?}");
-    assert!(errors[0].1.contains("spec.criteria") && errors[0].1.contains("CC99.1"), "{errors:?}");
-    assert!(errors[1].1.contains("spec.interval") && errors[1].1.contains("10s"), "{errors:?}");
-    assert!(errors[2].1.contains("spec.check") && errors[2].1.contains("exactly one"), "{errors:?}");
+    assert!(
+        errors[0].1.contains("spec.criteria") && errors[0].1.contains("CC99.1"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].1.contains("spec.interval") && errors[1].1.contains("10s"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[2].1.contains("spec.check") && errors[2].1.contains("exactly one"),
+        "{errors:?}"
+    );
 }
 
 #[test]
 fn usage_errors_exit_two() {
     let missing = soc2ctl(&["scan", "does/not/exist", "--controls", "config/samples/"]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).contains("does/not/exist"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("does/not/exist"),
+        "{}",
+        stderr(&missing)
+    );
 
     let no_controls = soc2ctl(&["scan", "examples/cluster/"]);
     assert_eq!(no_controls.status.code(), Some(2));
     assert!(stderr(&no_controls).contains("--controls"));
 
     assert_eq!(soc2ctl(&["scan"]).status.code(), Some(2));
-    assert_eq!(soc2ctl(&["scan", "examples/cluster/", "-o", "xml"]).status.code(), Some(2));
+    assert_eq!(
+        soc2ctl(&["scan", "examples/cluster/", "-o", "xml"])
+            .status
+            .code(),
+        Some(2)
+    );
     assert_eq!(soc2ctl(&["frobnicate"]).status.code(), Some(2));
 }

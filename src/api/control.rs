@@ -9,6 +9,8 @@ use super::{Check, ControlStatus, Criterion, Scope};
 /// A SOC 2 control: a testable statement about the cluster, mapped to Trust Services Criteria, evaluated
 /// continuously by soc2-operator. Its status is the evidence that the control operated.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+// kube's derive takes one `printcolumn`/`shortname` argument per column/name; clippy mistakes them for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[kube(
     group = "soc2.dev",
     version = "v1alpha1",
@@ -102,6 +104,7 @@ pub struct ControlSpec {
     /// How often the control is re-evaluated even when nothing changed, as a duration such as `30s`, `10m` or `1h`
     /// (minimum 10s). Unset means 10m. Changes to watched objects re-evaluate immediately regardless.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
     #[x_kube(validation = Rule::new("self.matches('^([0-9]+(s|m|h))+$')").message("interval must be a duration such as 30s, 10m or 1h30m"))]
     pub interval: Option<String>,
 

@@ -4,12 +4,17 @@ use k8s_openapi::api::core::v1::Pod;
 
 use crate::view::{CONTROL_PLANE_NAMESPACE, ClusterSnapshot};
 
+/// kube-apiserver flags the checks read that are booleans (a bare flag means true).
+const BOOLEAN_FLAGS: &[&str] = &["anonymous-auth"];
+
 /// The command-line flags of one kube-apiserver, in order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ApiServerFlags(Vec<(String, Option<String>)>);
 
 impl ApiServerFlags {
-    /// Parses `--name=value`, `--name value` and bare `--name` forms.
+    /// Parses flags as the apiserver's flag library (pflag) does: `--name=value`; `--name value` for non-boolean
+    /// flags, whatever the next word looks like; a bare boolean flag (`--anonymous-auth`) means true and never takes
+    /// the next word, so `--anonymous-auth false` leaves anonymous authentication on.
     pub fn parse<'a>(argv: impl IntoIterator<Item = &'a str>) -> Self {
         let argv: Vec<&str> = argv.into_iter().collect();
         let mut flags = Vec::new();
@@ -18,8 +23,10 @@ impl ApiServerFlags {
             if let Some(flag) = argv[i].strip_prefix("--") {
                 if let Some((name, value)) = flag.split_once('=') {
                     flags.push((name.to_string(), Some(value.to_string())));
-                } else if argv.get(i + 1).is_some_and(|next| !next.starts_with('-')) {
-                    flags.push((flag.to_string(), Some(argv[i + 1].to_string())));
+                } else if !BOOLEAN_FLAGS.contains(&flag)
+                    && let Some(next) = argv.get(i + 1)
+                {
+                    flags.push((flag.to_string(), Some((*next).to_string())));
                     i += 1;
                 } else {
                     flags.push((flag.to_string(), None));
@@ -94,6 +101,17 @@ mod tests {
         assert_eq!(f.get("anonymous-auth"), Some(""));
         assert_eq!(f.get("missing"), None);
         assert!(!f.has_value("anonymous-auth"));
+    }
+
+    #[test]
+    fn boolean_flags_never_take_the_next_word() {
+        let f = ApiServerFlags::parse(["--anonymous-auth", "false", "--token-auth-file", "--v=2"]);
+        assert_eq!(f.get("anonymous-auth"), Some(""), "bare boolean flag: true");
+        assert_eq!(
+            f.get("token-auth-file"),
+            Some("--v=2"),
+            "string flags take the next word whatever it is"
+        );
     }
 
     #[test]

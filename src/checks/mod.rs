@@ -8,6 +8,8 @@ pub mod change_approval;
 pub mod logging;
 pub mod mfa_access;
 pub mod rbac_privilege;
+#[cfg(test)]
+mod test_support;
 
 use serde::{Deserialize, Serialize};
 

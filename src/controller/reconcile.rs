@@ -143,7 +143,8 @@ pub fn error_policy(control: Arc<Control>, error: &Error, ctx: Arc<Context>) -> 
             *n
         })
         .unwrap_or(1);
-    let base = Duration::from_secs(1u64 << attempts.min(9)).min(Duration::from_secs(300));
+    let base = Duration::from_secs(1u64 << (attempts.saturating_sub(1)).min(9))
+        .min(Duration::from_secs(300));
     let jitter_ms = u64::from(Timestamp::now().subsec_nanosecond().unsigned_abs() % 1000);
     let delay = base + Duration::from_millis(jitter_ms * base.as_millis().min(1000) as u64 / 1000);
     tracing::warn!(control = %name, category = error.category(), %error, attempts, retry_in = ?delay, "reconcile failed");

@@ -268,15 +268,31 @@ mod tests {
     fn evaluation(fails: &[&str]) -> Evaluation {
         let findings: Vec<Finding> = fails
             .iter()
-            .map(|n| Finding::fail(ResourceRef::aspect("v1", "Thing", n), "rule", format!("{n} is bad")))
+            .map(|n| {
+                Finding::fail(
+                    ResourceRef::aspect("v1", "Thing", n),
+                    "rule",
+                    format!("{n} is bad"),
+                )
+            })
             .collect();
         let failed = findings.len() as u32;
         Evaluation {
             control: "c".into(),
             criteria: vec![Criterion("CC6.1".into())],
             check: "mfaAccess",
-            compliance: if failed > 0 { Compliance::NonCompliant } else { Compliance::Compliant },
-            summary: Summary { evaluated: 5.max(failed), passed: 5u32.saturating_sub(failed), failed, excepted: 0, unknown: 0 },
+            compliance: if failed > 0 {
+                Compliance::NonCompliant
+            } else {
+                Compliance::Compliant
+            },
+            summary: Summary {
+                evaluated: 5.max(failed),
+                passed: 5u32.saturating_sub(failed),
+                failed,
+                excepted: 0,
+                unknown: 0,
+            },
             findings,
             digest: format!("digest-{failed}"),
         }
@@ -297,7 +313,11 @@ mod tests {
         let fixed = evaluated(Some(&same), &evaluation(&[]), Mode::Audit, Some(1), t2);
         assert_eq!(cond(&fixed, COMPLIANT).status, "True");
         assert_eq!(cond(&fixed, COMPLIANT).last_transition_time, Time(t2));
-        assert_eq!(cond(&fixed, READY).last_transition_time, Time(t0), "Ready stayed True");
+        assert_eq!(
+            cond(&fixed, READY).last_transition_time,
+            Time(t0),
+            "Ready stayed True"
+        );
     }
 
     #[test]
@@ -305,8 +325,22 @@ mod tests {
         let t0 = at("2026-01-01T00:00:00Z");
         let t1 = at("2026-01-02T00:00:00Z");
         let first = evaluated(None, &evaluation(&["a"]), Mode::Audit, Some(1), t0);
-        let second = evaluated(Some(&first), &evaluation(&["a", "b"]), Mode::Audit, Some(1), t1);
-        let since = |n: &str| second.findings.iter().find(|f| f.name == n).unwrap().since.clone();
+        let second = evaluated(
+            Some(&first),
+            &evaluation(&["a", "b"]),
+            Mode::Audit,
+            Some(1),
+            t1,
+        );
+        let since = |n: &str| {
+            second
+                .findings
+                .iter()
+                .find(|f| f.name == n)
+                .unwrap()
+                .since
+                .clone()
+        };
         assert_eq!(since("a"), Some(Time(t0)));
         assert_eq!(since("b"), Some(Time(t1)));
     }
@@ -316,21 +350,38 @@ mod tests {
         let names: Vec<String> = (0..250).map(|i| format!("r{i:03}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut e = evaluation(&refs);
-        e.summary = Summary { evaluated: 250, passed: 0, failed: 250, excepted: 0, unknown: 0 };
+        e.summary = Summary {
+            evaluated: 250,
+            passed: 0,
+            failed: 250,
+            excepted: 0,
+            unknown: 0,
+        };
         let s = evaluated(None, &e, Mode::Audit, None, at("2026-01-01T00:00:00Z"));
         assert_eq!(s.findings.len(), MAX_STATUS_FINDINGS);
         assert_eq!(s.findings_truncated, Some(150));
-        assert!(serde_json::to_vec(&s).unwrap().len() < 100_000, "status stays far below etcd's object limit");
+        assert!(
+            serde_json::to_vec(&s).unwrap().len() < 100_000,
+            "status stays far below etcd's object limit"
+        );
     }
 
     #[test]
     fn warn_and_enforce_say_they_are_audited_only() {
         let now = at("2026-01-01T00:00:00Z");
-        assert!(evaluated(None, &evaluation(&[]), Mode::Audit, None, now).conditions.iter().all(|c| c.type_ != ADMISSION_ENFORCED));
+        assert!(
+            evaluated(None, &evaluation(&[]), Mode::Audit, None, now)
+                .conditions
+                .iter()
+                .all(|c| c.type_ != ADMISSION_ENFORCED)
+        );
         for mode in [Mode::Warn, Mode::Enforce] {
             let s = evaluated(None, &evaluation(&[]), mode, None, now);
             let c = cond(&s, ADMISSION_ENFORCED);
-            assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "AuditOnly"));
+            assert_eq!(
+                (c.status.as_str(), c.reason.as_str()),
+                ("False", "AuditOnly")
+            );
             assert_eq!(s.mode, Some(mode));
         }
     }
@@ -342,14 +393,36 @@ mod tests {
         assert!(needs_write(None, &first, Duration::from_secs(600), t0));
         let t1 = at("2026-01-01T00:01:00Z");
         let again = evaluated(Some(&first), &evaluation(&["a"]), Mode::Audit, Some(1), t1);
-        assert!(!needs_write(Some(&first), &again, Duration::from_secs(600), t1), "same result within the interval");
+        assert!(
+            !needs_write(Some(&first), &again, Duration::from_secs(600), t1),
+            "same result within the interval"
+        );
         let t2 = at("2026-01-01T00:10:00Z");
         let later = evaluated(Some(&first), &evaluation(&["a"]), Mode::Audit, Some(1), t2);
-        assert!(needs_write(Some(&first), &later, Duration::from_secs(600), t2), "heartbeat after one interval");
-        let changed = evaluated(Some(&first), &evaluation(&["a", "b"]), Mode::Audit, Some(1), t1);
-        assert!(needs_write(Some(&first), &changed, Duration::from_secs(600), t1));
+        assert!(
+            needs_write(Some(&first), &later, Duration::from_secs(600), t2),
+            "heartbeat after one interval"
+        );
+        let changed = evaluated(
+            Some(&first),
+            &evaluation(&["a", "b"]),
+            Mode::Audit,
+            Some(1),
+            t1,
+        );
+        assert!(needs_write(
+            Some(&first),
+            &changed,
+            Duration::from_secs(600),
+            t1
+        ));
         let new_generation = evaluated(Some(&first), &evaluation(&["a"]), Mode::Audit, Some(2), t1);
-        assert!(needs_write(Some(&first), &new_generation, Duration::from_secs(600), t1));
+        assert!(needs_write(
+            Some(&first),
+            &new_generation,
+            Duration::from_secs(600),
+            t1
+        ));
     }
 
     #[test]
@@ -357,7 +430,10 @@ mod tests {
         let now = at("2026-01-01T00:00:00Z");
         let s = invalid(None, &SpecError::NoCheck, Mode::Audit, Some(3), now);
         let r = cond(&s, READY);
-        assert_eq!((r.status.as_str(), r.reason.as_str()), ("False", "InvalidCheck"));
+        assert_eq!(
+            (r.status.as_str(), r.reason.as_str()),
+            ("False", "InvalidCheck")
+        );
         assert!(r.message.starts_with("spec.check:"));
         assert_eq!(cond(&s, COMPLIANT).status, "Unknown");
         assert_eq!(s.observed_generation, Some(3));

@@ -206,8 +206,17 @@ mod tests {
         ControlStatus {
             conditions: vec![c(READY, "True"), c(COMPLIANT, compliant)],
             summary: Some({
-                let failed = findings.iter().filter(|f| f.result == FindingResult::Fail).count() as u32;
-                Summary { evaluated: 3.max(failed), passed: 3u32.saturating_sub(failed), failed, excepted: 0, unknown: 0 }
+                let failed = findings
+                    .iter()
+                    .filter(|f| f.result == FindingResult::Fail)
+                    .count() as u32;
+                Summary {
+                    evaluated: 3.max(failed),
+                    passed: 3u32.saturating_sub(failed),
+                    failed,
+                    excepted: 0,
+                    unknown: 0,
+                }
             }),
             findings,
             ..Default::default()
@@ -220,12 +229,29 @@ mod tests {
 
     #[test]
     fn first_failure_announces_control_and_resources() {
-        let new = status("False", vec![finding("api", FindingResult::Fail), finding("x", FindingResult::Notice)]);
+        let new = status(
+            "False",
+            vec![
+                finding("api", FindingResult::Fail),
+                finding("x", FindingResult::Notice),
+            ],
+        );
         let events = plan("change-approval", "CC8.1", None, &new);
         assert_eq!(reasons(&events), ["ControlFailing", "ResourceFailing"]);
-        assert!(events[0].warning && events[0].note.contains("CC8.1") && events[0].note.contains("1 of 3"));
-        assert_eq!(events[1].related.as_ref().unwrap().name.as_deref(), Some("api"));
-        assert!(events[1].note.contains("Deployment web/api fails control change-approval"));
+        assert!(
+            events[0].warning
+                && events[0].note.contains("CC8.1")
+                && events[0].note.contains("1 of 3")
+        );
+        assert_eq!(
+            events[1].related.as_ref().unwrap().name.as_deref(),
+            Some("api")
+        );
+        assert!(
+            events[1]
+                .note
+                .contains("Deployment web/api fails control change-approval")
+        );
     }
 
     #[test]
@@ -245,7 +271,13 @@ mod tests {
 
     #[test]
     fn truncated_status_does_not_claim_remediation() {
-        let before = status("False", vec![finding("a", FindingResult::Fail), finding("b", FindingResult::Fail)]);
+        let before = status(
+            "False",
+            vec![
+                finding("a", FindingResult::Fail),
+                finding("b", FindingResult::Fail),
+            ],
+        );
         let mut after = status("False", vec![finding("a", FindingResult::Fail)]);
         after.findings_truncated = Some(5);
         assert!(plan("c", "CC8.1", Some(&before), &after).is_empty());
@@ -253,8 +285,15 @@ mod tests {
 
     #[test]
     fn resource_events_are_capped_with_a_summary() {
-        let many: Vec<StatusFinding> = (0..25).map(|i| finding(&format!("d{i}"), FindingResult::Fail)).collect();
-        let events = plan("c", "CC8.1", Some(&status("False", vec![])), &status("False", many));
+        let many: Vec<StatusFinding> = (0..25)
+            .map(|i| finding(&format!("d{i}"), FindingResult::Fail))
+            .collect();
+        let events = plan(
+            "c",
+            "CC8.1",
+            Some(&status("False", vec![])),
+            &status("False", many),
+        );
         assert_eq!(events.len(), MAX_RESOURCE_EVENTS + 1);
         assert_eq!(events.last().unwrap().reason, "ManyResourcesChanged");
         assert!(events.last().unwrap().note.starts_with("15 more"));
@@ -274,7 +313,12 @@ mod tests {
     fn long_notes_are_cut_at_a_char_boundary() {
         let mut f = finding("api", FindingResult::Fail);
         f.message = "é".repeat(800);
-        let events = plan("c", "CC8.1", Some(&status("False", vec![])), &status("False", vec![f]));
+        let events = plan(
+            "c",
+            "CC8.1",
+            Some(&status("False", vec![])),
+            &status("False", vec![f]),
+        );
         assert!(events[0].note.len() <= 1000 && events[0].note.ends_with("..."));
     }
 }

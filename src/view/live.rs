@@ -147,8 +147,8 @@ where
         Self::set_state(&self.state, WatchState::Synced);
     }
 
-    async fn wait(&self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.reader.wait_until_ready()).await;
+    async fn wait(&self) {
+        let _ = self.reader.wait_until_ready().await;
     }
 
     fn snapshot(
@@ -313,27 +313,30 @@ impl LiveView {
         }
     }
 
-    /// Waits (up to `timeout` per kind) until the stores for `kinds` have completed their initial list.
+    /// Waits, up to `timeout` in all, until the stores for `kinds` have completed their initial list.
     pub async fn wait_synced(&self, kinds: &[ResourceKind], timeout: Duration) {
-        for kind in kinds {
-            match kind {
-                ResourceKind::Namespace => self.namespaces.wait(timeout).await,
-                ResourceKind::Node => self.nodes.wait(timeout).await,
-                ResourceKind::ControlPlanePod => self.control_plane_pods.wait(timeout).await,
-                ResourceKind::ServiceAccountTokenSecret => {
-                    self.service_account_token_secrets.wait(timeout).await
+        let all = async {
+            for kind in kinds {
+                match kind {
+                    ResourceKind::Namespace => self.namespaces.wait().await,
+                    ResourceKind::Node => self.nodes.wait().await,
+                    ResourceKind::ControlPlanePod => self.control_plane_pods.wait().await,
+                    ResourceKind::ServiceAccountTokenSecret => {
+                        self.service_account_token_secrets.wait().await
+                    }
+                    ResourceKind::Role => self.roles.wait().await,
+                    ResourceKind::ClusterRole => self.cluster_roles.wait().await,
+                    ResourceKind::RoleBinding => self.role_bindings.wait().await,
+                    ResourceKind::ClusterRoleBinding => self.cluster_role_bindings.wait().await,
+                    ResourceKind::Deployment => self.deployments.wait().await,
+                    ResourceKind::StatefulSet => self.stateful_sets.wait().await,
+                    ResourceKind::DaemonSet => self.daemon_sets.wait().await,
+                    ResourceKind::CronJob => self.cron_jobs.wait().await,
+                    ResourceKind::Job => self.jobs.wait().await,
                 }
-                ResourceKind::Role => self.roles.wait(timeout).await,
-                ResourceKind::ClusterRole => self.cluster_roles.wait(timeout).await,
-                ResourceKind::RoleBinding => self.role_bindings.wait(timeout).await,
-                ResourceKind::ClusterRoleBinding => self.cluster_role_bindings.wait(timeout).await,
-                ResourceKind::Deployment => self.deployments.wait(timeout).await,
-                ResourceKind::StatefulSet => self.stateful_sets.wait(timeout).await,
-                ResourceKind::DaemonSet => self.daemon_sets.wait(timeout).await,
-                ResourceKind::CronJob => self.cron_jobs.wait(timeout).await,
-                ResourceKind::Job => self.jobs.wait(timeout).await,
             }
-        }
+        };
+        let _ = tokio::time::timeout(timeout, all).await;
     }
 
     /// A snapshot of `kinds`; kinds not synced are listed as unavailable with the reason.

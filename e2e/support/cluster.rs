@@ -1,0 +1,220 @@
+//! Once per test binary: install the CRDs and start the operator.
+
+use std::error::Error;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, Client};
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+use super::{FIELD_MANAGER, note, random_suffix};
+
+/// How long a CRD may take to become Established, and the operator to say it started.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The line the operator logs once its controller runs.
+const STARTED_LINE: &str = "soc2-operator started";
+
+static OPERATOR: OnceCell<Operator> = OnceCell::const_new();
+
+/// The operator process. Killed when dropped; since a `static` is never dropped, a watchdog process also kills it
+/// when the test binary exits, however it exits.
+pub struct Operator {
+    child: Mutex<Child>,
+    log: PathBuf,
+    // Held open for the life of the test binary: the watchdog kills the operator when it reads end of file.
+    _watchdog_stdin: Option<ChildStdin>,
+    _watchdog: Option<Child>,
+}
+
+/// Installs the CRDs and starts the operator, the first time any test calls it; later calls wait for the first.
+pub async fn ensure_started() -> Result<&'static Operator, Box<dyn Error>> {
+    OPERATOR
+        .get_or_try_init(|| async {
+            let client = Client::try_default().await?;
+            install_crds(&client).await?;
+            let operator = Operator::start()?;
+            operator.wait_started().await?;
+            Ok(operator)
+        })
+        .await
+}
+
+/// Server-side applies every CRD in `crds/` and waits until each is Established.
+async fn install_crds(client: &Client) -> Result<(), Box<dyn Error>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("no CRD manifests in {}", dir.display()).into());
+    }
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for file in files {
+        let text = std::fs::read_to_string(&file)?;
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let value = serde_yaml::Value::deserialize(document)?;
+            if value.is_null() {
+                continue;
+            }
+            let crd: CustomResourceDefinition = serde_yaml::from_value(value)
+                .map_err(|e| format!("{} is not a CRD: {e}", file.display()))?;
+            let name = crd
+                .metadata
+                .name
+                .clone()
+                .ok_or_else(|| format!("a CRD in {} has no name", file.display()))?;
+            api.patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .map_err(|e| format!("applying CRD {name}: {e}"))?;
+            tokio::time::timeout(
+                STARTUP_TIMEOUT,
+                await_condition(api.clone(), &name, conditions::is_crd_established()),
+            )
+            .await
+            .map_err(|_| {
+                format!("CRD {name} did not become Established within {STARTUP_TIMEOUT:?}")
+            })??;
+        }
+    }
+    Ok(())
+}
+
+/// `target/e2e-logs`, next to the `target/tmp` Cargo gives integration tests.
+fn log_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).join("e2e-logs")
+}
+
+impl Operator {
+    fn start() -> Result<Operator, Box<dyn Error>> {
+        let dir = log_dir();
+        std::fs::create_dir_all(&dir)?;
+        let log = dir.join(format!("operator-{}.log", random_suffix()));
+        let file = File::create(&log)?;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_soc2-operator"));
+        command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .env("NO_COLOR", "1")
+            .env("POD_NAME", format!("soc2-e2e-{}", std::process::id()));
+        if std::env::var_os("SOC2_LOG_LEVEL").is_none() {
+            command.env("SOC2_LOG_LEVEL", "info,soc2_operator=debug");
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start the operator binary: {e}"))?;
+        note(&format!(
+            "operator started (pid {}), log: {}",
+            child.id(),
+            log.display()
+        ));
+        let (watchdog, watchdog_stdin) = match watchdog(child.id()) {
+            Ok(mut w) => {
+                let stdin = w.stdin.take();
+                (Some(w), stdin)
+            }
+            Err(e) => {
+                note(&format!(
+                    "no watchdog ({e}): kill the operator (pid {}) by hand if the tests are interrupted",
+                    child.id()
+                ));
+                (None, None)
+            }
+        };
+        Ok(Operator {
+            child: Mutex::new(child),
+            log,
+            _watchdog_stdin: watchdog_stdin,
+            _watchdog: watchdog,
+        })
+    }
+
+    /// Waits until the operator logs that it started; fails at once when it exits.
+    async fn wait_started(&self) -> Result<(), Box<dyn Error>> {
+        let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Some(status) = self.exit_status() {
+                return Err(format!(
+                    "the operator exited with {status} before it started\n{}",
+                    self.describe()
+                )
+                .into());
+            }
+            if std::fs::read_to_string(&self.log).is_ok_and(|l| l.contains(STARTED_LINE)) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                // Still running: go on, the tests' own waits will show what is wrong.
+                note(&format!(
+                    "the operator has not logged {STARTED_LINE:?} within {STARTUP_TIMEOUT:?}; continuing"
+                ));
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The exit status, once the operator has exited.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.child.lock().ok()?.try_wait().ok().flatten()
+    }
+
+    /// Whether it still runs, where its log is, and the log's last lines: for failure messages.
+    pub fn describe(&self) -> String {
+        let state = match self.exit_status() {
+            Some(status) => format!("EXITED with {status}"),
+            None => "running".to_string(),
+        };
+        let lines: Vec<String> = File::open(&self.log)
+            .map(|f| BufReader::new(f).lines().map_while(Result::ok).collect())
+            .unwrap_or_default();
+        let tail = &lines[lines.len().saturating_sub(40)..];
+        format!(
+            "operator: {state}; full log: {}\n--- last {} lines of the operator log ---\n{}",
+            self.log.display(),
+            tail.len(),
+            tail.join("\n")
+        )
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Ok(child) = self.child.get_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A shell that sends SIGTERM to `pid` when its stdin reaches end of file, i.e. when this process exits.
+fn watchdog(pid: u32) -> std::io::Result<Child> {
+    Command::new("sh")
+        .args([
+            "-c",
+            r#"read -r line; kill -TERM "$1" 2>/dev/null"#,
+            "soc2-e2e-watchdog",
+            &pid.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}

@@ -1,0 +1,66 @@
+//! Shared machinery of the end-to-end suite.
+//!
+//! - [`skip`]: every test starts with it; without `KUBECONFIG` the test prints why it is skipped and passes.
+//! - [`cluster`]: once per test binary, installs the CRDs in `crds/` and starts the operator binary.
+//! - [`env::TestEnv`]: one per test, owns a fresh namespace and the Controls the test applies, and deletes them
+//!   when dropped, also when the test panics.
+//! - [`wait`]: polling with timeouts; a timeout panics with the Control's status, its Events and the operator log.
+//! - [`objects`]: the manifests the scenarios create.
+
+pub mod cluster;
+pub mod env;
+pub mod objects;
+pub mod wait;
+
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use env::TestEnv;
+
+/// What every test returns.
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Printed once per test when no cluster is configured.
+pub const SKIP_MESSAGE: &str = "e2e skipped: KUBECONFIG is not set; point it at a disposable cluster to run the end-to-end suite";
+
+/// Field manager of everything the suite writes that does not impersonate a tool.
+pub const FIELD_MANAGER: &str = "soc2-e2e";
+
+/// Label on every namespace the suite creates.
+pub const E2E_LABEL: &str = "soc2.dev/e2e";
+
+/// Label on every object of one test run, with the run's random suffix as value.
+pub const RUN_LABEL: &str = "soc2.dev/e2e-run";
+
+/// True when the suite must not run: `KUBECONFIG` is unset or empty. Prints [`SKIP_MESSAGE`] then.
+///
+/// The line is written to the process's stderr directly, not through `eprintln!`, so that the test harness does
+/// not swallow it.
+pub fn skip() -> bool {
+    let configured = std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty());
+    if !configured {
+        let _ = writeln!(std::io::stderr().lock(), "{SKIP_MESSAGE}");
+    }
+    !configured
+}
+
+/// Eight hex characters, different for every call: clock, process id and a counter, hashed with a random key.
+pub fn random_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("{:08x}", hasher.finish() as u32)
+}
+
+/// Writes a note to stderr that shows even when the harness captures test output.
+pub fn note(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "e2e: {message}");
+}
