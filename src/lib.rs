@@ -3,14 +3,20 @@
 //! Data flows one way:
 //! cluster (watches) -> [`view`] -> [`checks`] (pure) -> [`evaluate`] -> [`controller`] (status, events)
 //! and, offline, manifests on disk -> [`scan`] -> the same [`checks`] and [`evaluate`].
+//! Beside the flow: [`metrics`] and the [`admin`] port that serves them, and [`leader`] election (only the leader
+//! writes).
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod api;
 pub mod canonical;
 pub mod checks;
 pub mod controller;
 pub mod crds;
 pub mod evaluate;
+pub mod leader;
+pub mod metrics;
+pub mod policy_report;
 pub mod scan;
 pub mod telemetry;
 pub mod validation;

@@ -7,6 +7,8 @@ use std::time::Duration;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
+use crate::leader::Leadership;
+use crate::metrics::Metrics;
 use crate::view::live::LiveView;
 
 /// Shared state of the controller.
@@ -22,10 +24,15 @@ pub struct Context {
     pub sync_timeout: Duration,
     /// Consecutive failures per control, for backoff.
     pub failures: Arc<Mutex<HashMap<String, u32>>>,
+    /// Where reconciles record what they did.
+    pub metrics: Arc<Metrics>,
+    /// Whether this replica may write; see [`Context::is_leader`].
+    pub leadership: Leadership,
 }
 
 impl Context {
-    /// A context for `client` and `view`; `instance` names this replica in events.
+    /// A context for `client` and `view`; `instance` names this replica in events. It records into a registry of
+    /// its own and always leads until [`Context::with_metrics`] and [`Context::with_leadership`] say otherwise.
     pub fn new(client: Client, view: Arc<LiveView>, instance: Option<String>) -> Self {
         let reporter = Reporter {
             controller: crate::OPERATOR_NAME.into(),
@@ -37,6 +44,28 @@ impl Context {
             view,
             sync_timeout: Duration::from_secs(20),
             failures: Arc::default(),
+            metrics: Arc::default(),
+            leadership: Leadership::always(),
         }
+    }
+
+    /// Records into `metrics` (the registry the admin server serves).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Writes only while `leadership` says this replica leads.
+    #[must_use]
+    pub fn with_leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = leadership;
+        self
+    }
+
+    /// True when this replica may evaluate and write: always without leader election, else while it holds the
+    /// Lease. One atomic load.
+    pub fn is_leader(&self) -> bool {
+        self.leadership.is_leader()
     }
 }

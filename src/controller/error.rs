@@ -17,6 +17,24 @@ pub enum Error {
         "the Control CRD (controls.soc2.dev) is not installed; install it with `kubectl apply -f crds/` (or the Helm chart) and restart the operator"
     )]
     CrdMissing,
+    /// The admin server (probes and metrics) could not listen on its address.
+    #[error("cannot listen on the admin address {addr} (--admin-addr): {source}")]
+    AdminBind {
+        /// The address from `--admin-addr`.
+        addr: std::net::SocketAddr,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
+    /// The Lease could not be read or created at start.
+    #[error(
+        "leader election cannot start: {0}; the operator needs get, create and patch on coordination.k8s.io leases in the lease namespace"
+    )]
+    LeaderElection(#[from] kube_lease_manager::LeaseManagerError),
+    /// The leader election task ended while the operator was running; this replica stepped down.
+    #[error(
+        "leader election stopped unexpectedly; the operator stopped so that it can be restarted"
+    )]
+    LeaderElectionEnded,
 }
 
 impl Error {
@@ -29,6 +47,8 @@ impl Error {
             Error::Serialize(_) => "serialize",
             Error::MissingName => "invalid-object",
             Error::CrdMissing => "crd-missing",
+            Error::AdminBind { .. } => "admin-bind",
+            Error::LeaderElection(_) | Error::LeaderElectionEnded => "leader-election",
         }
     }
 }

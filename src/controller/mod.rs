@@ -13,5 +13,5 @@ mod triggers;
 pub use context::Context;
 pub use error::Error;
 pub use reconcile::{error_policy, reconcile};
-pub use run::{OperatorConfig, run};
+pub use run::{DEFAULT_ADMIN_ADDR, OperatorConfig, run, run_until};
 pub use triggers::affected_controls;

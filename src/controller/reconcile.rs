@@ -1,7 +1,10 @@
 //! One reconcile: validate -> watch what the check needs -> evaluate -> status (if changed) -> events.
+//!
+//! Only the leader gets past the first step; a standby starts the watches a control needs (warm caches) and looks
+//! again soon. What happened is recorded through `ctx.metrics`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -15,8 +18,37 @@ use crate::api::{Control, ControlStatus};
 use crate::evaluate::{evaluate, required_kinds};
 use crate::validation::validate;
 
-/// Reconciles one Control.
+/// How soon a replica that is not the leader looks at a control again, so that it picks the work up soon after it
+/// becomes leader (becoming leader also re-reconciles every control at once).
+pub const STANDBY_REQUEUE: Duration = Duration::from_secs(5);
+
+/// Reconciles one Control: as leader, evaluates it and writes what changed; otherwise only keeps its watches warm.
 pub async fn reconcile(control: Arc<Control>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if !ctx.is_leader() {
+        return Ok(stand_by(&control, &ctx));
+    }
+    let started = Instant::now();
+    let result = reconcile_as_leader(&control, &ctx).await;
+    ctx.metrics.observe_reconcile(
+        &control.name_any(),
+        started.elapsed(),
+        result.as_ref().err().map(Error::category),
+    );
+    result
+}
+
+/// A standby neither evaluates nor writes (no request through `ctx.client`); it starts the watches the control
+/// needs so that its caches are warm when it takes over.
+fn stand_by(control: &Control, ctx: &Context) -> Action {
+    ctx.metrics.write_dropped();
+    if let Ok(validated) = validate(&control.spec) {
+        ctx.view.ensure(&required_kinds(&validated));
+    }
+    tracing::trace!(control = %control.name_any(), "not the leader; reconcile skipped");
+    Action::requeue(STANDBY_REQUEUE)
+}
+
+async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action, Error> {
     let name = control.metadata.name.clone().ok_or(Error::MissingName)?;
     let now = Timestamp::now();
     let generation = control.metadata.generation;
@@ -27,9 +59,12 @@ pub async fn reconcile(control: Arc<Control>, ctx: Arc<Context>) -> Result<Actio
         Ok(v) => v,
         Err(error) => {
             tracing::info!(control = %name, %error, "control spec is invalid");
+            ctx.metrics
+                .set_compliance(&name, &control.spec.criteria, None);
+            ctx.metrics.clear_findings(&name);
             let new = status::invalid(previous, &error, mode, generation, now);
-            write_if_changed(&ctx, &control, &name, previous, new, Duration::MAX, now).await?;
-            reset_failures(&ctx, &name);
+            write_if_changed(ctx, control, &name, previous, new, Duration::MAX, now).await?;
+            reset_failures(ctx, &name);
             // Nothing to do until the spec changes: the controller re-runs on every spec change.
             return Ok(Action::await_change());
         }
@@ -39,27 +74,29 @@ pub async fn reconcile(control: Arc<Control>, ctx: Arc<Context>) -> Result<Actio
     ctx.view.ensure(&kinds);
     ctx.view.wait_synced(&kinds, ctx.sync_timeout).await;
     let snapshot = ctx.view.snapshot(&kinds);
-    let evaluation = match evaluate(&name, &validated, &snapshot, now) {
+    let evaluating = Instant::now();
+    let evaluated = evaluate(&name, &validated, &snapshot, now);
+    ctx.metrics
+        .observe_evaluation(validated.kind.field(), evaluating.elapsed());
+    let evaluation = match evaluated {
         Ok(e) => e,
         Err(error) => {
+            ctx.metrics
+                .set_compliance(&name, &control.spec.criteria, None);
+            ctx.metrics.clear_findings(&name);
             let new = status::invalid(previous, &error, mode, generation, now);
-            write_if_changed(&ctx, &control, &name, previous, new, Duration::MAX, now).await?;
+            write_if_changed(ctx, control, &name, previous, new, Duration::MAX, now).await?;
             return Ok(Action::await_change());
         }
     };
     tracing::debug!(control = %name, compliance = ?evaluation.compliance, failed = evaluation.summary.failed, "evaluated");
+    ctx.metrics
+        .set_compliance(&name, &evaluation.criteria, Some(evaluation.compliance));
+    ctx.metrics
+        .set_findings(&name, validated.severity, &evaluation.findings);
     let new = status::evaluated(previous, &evaluation, validated.mode, generation, now);
-    write_if_changed(
-        &ctx,
-        &control,
-        &name,
-        previous,
-        new,
-        validated.interval,
-        now,
-    )
-    .await?;
-    reset_failures(&ctx, &name);
+    write_if_changed(ctx, control, &name, previous, new, validated.interval, now).await?;
+    reset_failures(ctx, &name);
     // Kinds still syncing are reported Unknown; look again soon rather than after a full interval.
     let requeue = if snapshot.unavailable.is_empty() {
         validated.interval
@@ -93,6 +130,7 @@ async fn write_if_changed(
         &Patch::Apply(&patch),
     )
     .await?;
+    ctx.metrics.status_written(name);
     let criteria = control
         .spec
         .criteria
@@ -119,8 +157,11 @@ async fn publish(ctx: &Context, control: &Control, planned: PlannedEvent) {
         secondary: planned.related,
     };
     // An event that cannot be published must not fail the reconcile: status is the record, events are a courtesy.
-    if let Err(error) = ctx.recorder.publish(&event, &control.object_ref(&())).await {
-        tracing::warn!(control = %control.name_any(), reason = planned.reason, %error, "could not publish event");
+    match ctx.recorder.publish(&event, &control.object_ref(&())).await {
+        Ok(()) => ctx.metrics.event_published(planned.reason),
+        Err(error) => {
+            tracing::warn!(control = %control.name_any(), reason = planned.reason, %error, "could not publish event")
+        }
     }
 }
 

@@ -1,22 +1,50 @@
-//! Wiring: preflight, the Control watch, cluster triggers, graceful shutdown.
+//! Wiring: admin server, preflight, leader election, the Control watch, cluster triggers, graceful shutdown.
 
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::ListParams;
+use kube::runtime::reflector::Store;
 use kube::runtime::{Controller, WatchStreamExt, predicates, reflector, watcher};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::{Context, Error, affected_controls, error_policy, reconcile};
+use crate::admin::{AdminServer, AdminState, Readiness};
 use crate::api::Control;
+use crate::leader::{LeaderElection, Leadership, LeaseConfig};
+use crate::metrics::Metrics;
 use crate::view::live::LiveView;
 
+/// How long stopping waits for open admin requests to finish.
+const ADMIN_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default admin address: every interface, port 8080.
+pub const DEFAULT_ADMIN_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080);
+
 /// Runtime settings of the operator.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct OperatorConfig {
     /// This replica's name in events (the pod name in a cluster).
     pub instance: Option<String>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    pub admin_addr: SocketAddr,
+    /// The Lease to compete for; `None` turns leader election off (this replica always writes).
+    pub leader_election: Option<LeaseConfig>,
+}
+
+impl Default for OperatorConfig {
+    fn default() -> Self {
+        OperatorConfig {
+            instance: None,
+            admin_addr: DEFAULT_ADMIN_ADDR,
+            leader_election: None,
+        }
+    }
 }
 
 /// Checks that the Control CRD is served; says how to install it otherwise.
@@ -32,28 +60,140 @@ async fn preflight(client: &Client) -> Result<(), Error> {
     }
 }
 
-/// Runs the controller until SIGTERM or Ctrl-C.
+/// Follows the Control watch (the reflector has applied `event` already): marks the replica ready once the initial
+/// list is complete, and drops the gauge series of controls that are gone, one by one on deletion and all missing
+/// ones after a re-list (deletions while the watch was down are not reported individually).
+///
+/// Readiness is taken from the event rather than `Store::wait_until_ready`: the controller already waits on that
+/// store, and a second waiter is not reliably woken.
+fn follow_controls(
+    metrics: &Metrics,
+    readiness: &Readiness,
+    controls: &Store<Control>,
+    event: &Result<watcher::Event<Control>, watcher::Error>,
+) {
+    match event {
+        Ok(watcher::Event::Delete(control)) => metrics.forget_control(&control.name_any()),
+        Ok(watcher::Event::InitDone) => {
+            let names: BTreeSet<String> = controls.state().iter().map(|c| c.name_any()).collect();
+            metrics.retain_controls(&names);
+            if !readiness.is_synced() {
+                readiness.mark_synced();
+                tracing::info!(controls = names.len(), "controls synced; ready");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Runs the controller until SIGTERM or Ctrl-C (a second signal forces the stop), then stops reconciling, releases
+/// the Lease and stops the admin server, in that order.
 pub async fn run(client: Client, config: OperatorConfig) -> Result<(), Error> {
+    run_with(client, config, true, std::future::pending()).await
+}
+
+/// Like [`run`], but stops when `stop` resolves instead of on a signal (for tests and embedding).
+pub async fn run_until(
+    client: Client,
+    config: OperatorConfig,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), Error> {
+    run_with(client, config, false, stop).await
+}
+
+async fn run_with(
+    client: Client,
+    config: OperatorConfig,
+    on_signal: bool,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), Error> {
+    let shared = AdminState {
+        metrics: Arc::new(Metrics::new()),
+        readiness: Readiness::default(),
+        leadership: match config.leader_election {
+            Some(_) => Leadership::standby(),
+            None => Leadership::always(),
+        },
+    };
+    shared.metrics.set_leader(shared.leadership.is_leader());
+    // Listen first, so that liveness answers while the preflight and the first list run.
+    let admin = AdminServer::start(config.admin_addr, shared.clone())
+        .await
+        .map_err(|source| Error::AdminBind {
+            addr: config.admin_addr,
+            source,
+        })?;
+    let result = run_controller(client, config, on_signal, stop, shared).await;
+    tokio::time::timeout(ADMIN_STOP_TIMEOUT, admin.stop())
+        .await
+        .unwrap_or_else(|_| tracing::warn!("the admin server did not stop in time"));
+    tracing::info!("soc2-operator stopped");
+    result
+}
+
+/// Preflight, leader election and the controller, until `stop` (or a signal); then steps down and releases the
+/// Lease.
+async fn run_controller(
+    client: Client,
+    config: OperatorConfig,
+    on_signal: bool,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+    shared: AdminState,
+) -> Result<(), Error> {
+    let AdminState {
+        metrics,
+        readiness,
+        leadership,
+    } = shared;
     preflight(&client).await?;
+    let mut election = match &config.leader_election {
+        Some(lease) => Some(
+            LeaderElection::start(client.clone(), lease, leadership.clone(), metrics.clone())
+                .await?,
+        ),
+        None => None,
+    };
+
     let (view, changes) = LiveView::new(Some(client.clone()));
-    let ctx = Arc::new(Context::new(client.clone(), view, config.instance));
+    let ctx = Arc::new(
+        Context::new(client.clone(), view, config.instance)
+            .with_metrics(metrics.clone())
+            .with_leadership(leadership.clone()),
+    );
 
     // Reconcile on spec changes only: our own status writes must not trigger another evaluation.
     let controls: Api<Control> = Api::all(client);
     let (reader, writer) = reflector::store();
+    let followed = reader.clone();
+    let control_metrics = metrics.clone();
     let control_stream = watcher(controls, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
+        .inspect(move |event| follow_controls(&control_metrics, &readiness, &followed, event))
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     let trigger_store = reader.clone();
     let triggers = UnboundedReceiverStream::new(changes)
         .flat_map(move |change| futures::stream::iter(affected_controls(&trigger_store, &change)));
 
-    tracing::info!("soc2-operator started");
-    Controller::for_stream(control_stream, reader)
+    let mut controller = Controller::for_stream(control_stream, reader)
         .reconcile_on(triggers)
-        .shutdown_on_signal()
+        // A new leader re-evaluates every control at once: the previous leader may have left work undone.
+        .reconcile_all_on(leadership.acquired())
+        .graceful_shutdown_on(stop);
+    if on_signal {
+        controller = controller.shutdown_on_signal();
+    }
+    if let Some(election) = election.as_mut() {
+        controller = controller.graceful_shutdown_on(election.failed());
+    }
+
+    tracing::info!(
+        admin = %config.admin_addr,
+        leader_election = election.is_some(),
+        "soc2-operator started"
+    );
+    controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             match result {
@@ -62,6 +202,135 @@ pub async fn run(client: Client, config: OperatorConfig) -> Result<(), Error> {
             }
         })
         .await;
-    tracing::info!("soc2-operator stopped");
+
+    // Reconciles have finished: step down and release the Lease, so that it is free for the next leader (a
+    // standby takes it when it next looks, within one lease duration; a new replica at once).
+    if let Some(election) = election {
+        let ended = election.has_ended();
+        election.stop().await;
+        if ended {
+            return Err(Error::LeaderElectionEnded);
+        }
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Criterion;
+    use crate::evaluate::Compliance;
+
+    fn control(name: &str) -> Control {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "soc2.dev/v1alpha1",
+            "kind": "Control",
+            "metadata": {"name": name},
+            "spec": {
+                "criteria": ["CC8.1"],
+                "category": "Security",
+                "title": "Changes are approved",
+                "check": {"changeApproval": {}},
+            },
+        }))
+        .expect("valid Control")
+    }
+
+    fn has_verdict(metrics: &Metrics, name: &str) -> bool {
+        metrics
+            .encode()
+            .expect("encode")
+            .contains(&format!("control=\"{name}\""))
+    }
+
+    /// Applies `event` to the store as the reflector does, then lets `follow_controls` see it.
+    fn deliver(
+        writer: &mut reflector::store::Writer<Control>,
+        store: &Store<Control>,
+        metrics: &Metrics,
+        readiness: &Readiness,
+        event: watcher::Event<Control>,
+    ) {
+        writer.apply_watcher_event(&event);
+        follow_controls(metrics, readiness, store, &Ok(event));
+    }
+
+    #[test]
+    fn ready_after_the_initial_list_and_verdicts_of_deleted_controls_are_dropped() {
+        let (store, mut writer) = reflector::store::<Control>();
+        let metrics = Metrics::new();
+        let readiness = Readiness::default();
+        for name in ["kept", "deleted", "gone-while-down"] {
+            metrics.set_compliance(
+                name,
+                &[Criterion("CC8.1".into())],
+                Some(Compliance::Compliant),
+            );
+        }
+
+        deliver(
+            &mut writer,
+            &store,
+            &metrics,
+            &readiness,
+            watcher::Event::Init,
+        );
+        for name in ["kept", "deleted", "gone-while-down"] {
+            deliver(
+                &mut writer,
+                &store,
+                &metrics,
+                &readiness,
+                watcher::Event::InitApply(control(name)),
+            );
+        }
+        assert!(!readiness.is_synced(), "not ready during the initial list");
+        deliver(
+            &mut writer,
+            &store,
+            &metrics,
+            &readiness,
+            watcher::Event::InitDone,
+        );
+        assert!(readiness.is_synced());
+
+        deliver(
+            &mut writer,
+            &store,
+            &metrics,
+            &readiness,
+            watcher::Event::Delete(control("deleted")),
+        );
+        assert!(!has_verdict(&metrics, "deleted"));
+        assert!(has_verdict(&metrics, "kept"));
+
+        // The watch restarts; "gone-while-down" was deleted meanwhile and is simply absent from the re-list.
+        deliver(
+            &mut writer,
+            &store,
+            &metrics,
+            &readiness,
+            watcher::Event::Init,
+        );
+        deliver(
+            &mut writer,
+            &store,
+            &metrics,
+            &readiness,
+            watcher::Event::InitApply(control("kept")),
+        );
+        deliver(
+            &mut writer,
+            &store,
+            &metrics,
+            &readiness,
+            watcher::Event::InitDone,
+        );
+        assert!(has_verdict(&metrics, "kept"));
+        assert!(!has_verdict(&metrics, "gone-while-down"));
+        assert!(
+            readiness.is_synced(),
+            "a re-list does not make the replica unready"
+        );
+    }
 }

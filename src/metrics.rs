@@ -1,0 +1,628 @@
+//! The operator's Prometheus metrics: one registry, its typed families, and the methods the controller calls.
+//!
+//! This module owns metric names, labels and the lifetime of series (the series of a deleted control, or of a
+//! criterion removed from a control, are removed). It decides nothing about compliance and knows nothing about HTTP:
+//! [`crate::admin`] serves [`Metrics::encode`].
+//!
+//! Every name is prefixed `soc2_`:
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `soc2_reconciles_total` | counter | `control` |
+//! | `soc2_reconcile_errors_total` | counter | `control`, `category` |
+//! | `soc2_reconcile_duration_seconds` | histogram | `control` |
+//! | `soc2_evaluation_duration_seconds` | histogram | `check` |
+//! | `soc2_control_compliant` | gauge: 1 compliant, 0 not, -1 unknown or invalid | `control`, `criterion` |
+//! | `soc2_control_findings` | gauge | `control`, `severity`, `result` |
+//! | `soc2_status_writes_total` | counter | `control` |
+//! | `soc2_events_total` | counter | `reason` |
+//! | `soc2_leader` | gauge: 1 when this replica leads | |
+//! | `soc2_writes_dropped_total` | counter: reconciles skipped because this replica is not the leader | |
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::api::{Criterion, FindingResult, Severity};
+use crate::checks::Finding;
+use crate::evaluate::Compliance;
+
+/// The `Content-Type` of [`Metrics::encode`]'s output (Prometheus text exposition format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Every finding result, in the order series are created.
+const RESULTS: [FindingResult; 3] = [
+    FindingResult::Fail,
+    FindingResult::Unknown,
+    FindingResult::Notice,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ControlLabels {
+    control: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    control: String,
+    category: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckLabels {
+    check: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CriterionLabels {
+    control: String,
+    criterion: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingsLabels {
+    control: String,
+    severity: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+/// Which gauge series a control currently has, so that stale ones can be removed.
+#[derive(Debug, Default)]
+struct Exported {
+    criteria: BTreeSet<String>,
+    findings_severity: Option<String>,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Reconciles take from a few milliseconds (nothing to write) to seconds (waiting for a watch to sync).
+fn reconcile_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+/// Evaluations are pure and in memory: sub-millisecond to a few seconds for very large clusters.
+fn evaluation_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// The registry and every metric the operator exports. Shared as `Arc<Metrics>`; every method takes `&self`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ControlLabels, Counter>,
+    reconcile_errors: Family<ErrorLabels, Counter>,
+    reconcile_duration: HistogramFamily<ControlLabels>,
+    evaluation_duration: HistogramFamily<CheckLabels>,
+    compliant: Family<CriterionLabels, Gauge>,
+    findings: Family<FindingsLabels, Gauge>,
+    status_writes: Family<ControlLabels, Counter>,
+    events: Family<ReasonLabels, Counter>,
+    leader: Gauge,
+    writes_dropped: Counter,
+    exported: Mutex<BTreeMap<String, Exported>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered (and no series yet, except `soc2_leader` and
+    /// `soc2_writes_dropped_total`, which have no labels).
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("soc2");
+        let reconciles = Family::<ControlLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles of a control by this replica as leader",
+            reconciles.clone(),
+        );
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that failed, by error category",
+            reconcile_errors.clone(),
+        );
+        let reconcile_duration: HistogramFamily<ControlLabels> =
+            Family::new_with_constructor(reconcile_histogram);
+        registry.register_with_unit(
+            "reconcile_duration",
+            "Duration of a reconcile, from start to status and events written",
+            Unit::Seconds,
+            reconcile_duration.clone(),
+        );
+        let evaluation_duration: HistogramFamily<CheckLabels> =
+            Family::new_with_constructor(evaluation_histogram);
+        registry.register_with_unit(
+            "evaluation_duration",
+            "Duration of evaluating a check against the cached cluster state",
+            Unit::Seconds,
+            evaluation_duration.clone(),
+        );
+        let compliant = Family::<CriterionLabels, Gauge>::default();
+        registry.register(
+            "control_compliant",
+            "Latest verdict per control and criterion: 1 compliant, 0 not compliant, -1 unknown or invalid spec",
+            compliant.clone(),
+        );
+        let findings = Family::<FindingsLabels, Gauge>::default();
+        registry.register(
+            "control_findings",
+            "Findings of the latest evaluation of a control, by the control's severity and the finding's result",
+            findings.clone(),
+        );
+        let status_writes = Family::<ControlLabels, Counter>::default();
+        registry.register(
+            "status_writes",
+            "Status writes (server-side apply of controls/status)",
+            status_writes.clone(),
+        );
+        let events = Family::<ReasonLabels, Counter>::default();
+        registry.register("events", "Events published, by reason", events.clone());
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 when this replica is the leader (writes status and events), 0 otherwise",
+            leader.clone(),
+        );
+        let writes_dropped = Counter::default();
+        registry.register(
+            "writes_dropped",
+            "Reconciles skipped because this replica is not the leader",
+            writes_dropped.clone(),
+        );
+        Metrics {
+            registry,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            evaluation_duration,
+            compliant,
+            findings,
+            status_writes,
+            events,
+            leader,
+            writes_dropped,
+            exported: Mutex::default(),
+        }
+    }
+
+    /// Records one reconcile of `control` as leader: its duration and, when it failed, the error's category.
+    pub fn observe_reconcile(&self, control: &str, elapsed: Duration, error: Option<&str>) {
+        let labels = ControlLabels {
+            control: control.into(),
+        };
+        self.reconciles.get_or_create(&labels).inc();
+        self.reconcile_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        if let Some(category) = error {
+            self.reconcile_errors
+                .get_or_create(&ErrorLabels {
+                    control: control.into(),
+                    category: category.into(),
+                })
+                .inc();
+        }
+    }
+
+    /// Records how long evaluating a `check` (its `spec.check` field name) took.
+    pub fn observe_evaluation(&self, check: &str, elapsed: Duration) {
+        self.evaluation_duration
+            .get_or_create(&CheckLabels {
+                check: check.into(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Sets the verdict of `control` for each of its `criteria` (`None`: the spec is invalid, exported as -1 like
+    /// Unknown). Series of criteria the control no longer lists are removed.
+    pub fn set_compliance(
+        &self,
+        control: &str,
+        criteria: &[Criterion],
+        compliance: Option<Compliance>,
+    ) {
+        let value = match compliance {
+            Some(Compliance::Compliant) => 1,
+            Some(Compliance::NonCompliant) => 0,
+            Some(Compliance::Unknown) | None => -1,
+        };
+        let new: BTreeSet<String> = criteria.iter().map(|c| c.0.clone()).collect();
+        let mut exported = self.exported();
+        let entry = exported.entry(control.to_string()).or_default();
+        for stale in entry.criteria.difference(&new) {
+            self.compliant.remove(&CriterionLabels {
+                control: control.into(),
+                criterion: stale.clone(),
+            });
+        }
+        for criterion in &new {
+            self.compliant
+                .get_or_create(&CriterionLabels {
+                    control: control.into(),
+                    criterion: criterion.clone(),
+                })
+                .set(value);
+        }
+        entry.criteria = new;
+    }
+
+    /// Sets the finding counts of the latest evaluation of `control`, one series per result (zeros included), labelled
+    /// with the control's `severity`. Series of a previous severity are removed.
+    pub fn set_findings(&self, control: &str, severity: Severity, findings: &[Finding]) {
+        let severity = severity.to_string();
+        let mut exported = self.exported();
+        let entry = exported.entry(control.to_string()).or_default();
+        if let Some(old) = entry.findings_severity.take()
+            && old != severity
+        {
+            self.remove_findings(control, &old);
+        }
+        for result in RESULTS {
+            let count = findings.iter().filter(|f| f.result == result).count();
+            self.findings
+                .get_or_create(&FindingsLabels {
+                    control: control.into(),
+                    severity: severity.clone(),
+                    result: result.to_string(),
+                })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        entry.findings_severity = Some(severity);
+    }
+
+    /// Removes the finding counts of `control` (its spec is invalid: there is no evaluation to count).
+    pub fn clear_findings(&self, control: &str) {
+        let mut exported = self.exported();
+        if let Some(old) = exported
+            .get_mut(control)
+            .and_then(|e| e.findings_severity.take())
+        {
+            self.remove_findings(control, &old);
+        }
+    }
+
+    fn remove_findings(&self, control: &str, severity: &str) {
+        for result in RESULTS {
+            self.findings.remove(&FindingsLabels {
+                control: control.into(),
+                severity: severity.into(),
+                result: result.to_string(),
+            });
+        }
+    }
+
+    /// Removes the gauge series of a deleted control (`soc2_control_compliant`, `soc2_control_findings`). Counters
+    /// and histograms keep their totals.
+    pub fn forget_control(&self, control: &str) {
+        let mut exported = self.exported();
+        if let Some(gone) = exported.remove(control) {
+            self.remove_series(control, gone);
+        }
+    }
+
+    /// Removes the gauge series of every control not in `controls` (after a re-list, deletions missed while the
+    /// watch was down are not reported one by one).
+    pub fn retain_controls(&self, controls: &BTreeSet<String>) {
+        let mut exported = self.exported();
+        let gone: Vec<String> = exported
+            .keys()
+            .filter(|c| !controls.contains(*c))
+            .cloned()
+            .collect();
+        for control in gone {
+            if let Some(series) = exported.remove(&control) {
+                self.remove_series(&control, series);
+            }
+        }
+    }
+
+    /// Removes the gauge series of every control (this replica stopped leading: its verdicts are no longer current).
+    pub fn forget_all_controls(&self) {
+        self.retain_controls(&BTreeSet::new());
+    }
+
+    fn remove_series(&self, control: &str, series: Exported) {
+        for criterion in series.criteria {
+            self.compliant.remove(&CriterionLabels {
+                control: control.into(),
+                criterion,
+            });
+        }
+        if let Some(severity) = series.findings_severity {
+            self.remove_findings(control, &severity);
+        }
+    }
+
+    /// Counts a status write of `control`.
+    pub fn status_written(&self, control: &str) {
+        self.status_writes
+            .get_or_create(&ControlLabels {
+                control: control.into(),
+            })
+            .inc();
+    }
+
+    /// Counts a published event with this `reason`.
+    pub fn event_published(&self, reason: &str) {
+        self.events
+            .get_or_create(&ReasonLabels {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// Sets `soc2_leader`.
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// Counts a reconcile skipped because this replica is not the leader.
+    pub fn write_dropped(&self) {
+        self.writes_dropped.inc();
+    }
+
+    /// The value of `soc2_writes_dropped_total`.
+    pub fn writes_dropped(&self) -> u64 {
+        self.writes_dropped.get()
+    }
+
+    /// Every metric in the Prometheus text exposition format ([`CONTENT_TYPE`]).
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    fn exported(&self) -> MutexGuard<'_, BTreeMap<String, Exported>> {
+        // The map only mirrors which series exist; a panic elsewhere while it was held leaves it usable.
+        self.exported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::ResourceRef;
+
+    fn criteria(ids: &[&str]) -> Vec<Criterion> {
+        ids.iter().map(|c| Criterion((*c).into())).collect()
+    }
+
+    fn text(m: &Metrics) -> String {
+        m.encode().expect("metrics encode")
+    }
+
+    /// The value of the sample `name{labels}` (labels exactly as encoded), if present.
+    fn sample(m: &Metrics, series: &str) -> Option<f64> {
+        text(m).lines().find_map(|l| {
+            let (s, v) = l.rsplit_once(' ')?;
+            (s == series).then(|| v.parse().expect("numeric sample"))
+        })
+    }
+
+    #[test]
+    fn compliance_is_one_series_per_criterion_with_the_verdict() {
+        let m = Metrics::new();
+        m.set_compliance(
+            "mfa",
+            &criteria(&["CC6.1", "CC6.2"]),
+            Some(Compliance::Compliant),
+        );
+        m.set_compliance(
+            "audit",
+            &criteria(&["CC7.2"]),
+            Some(Compliance::NonCompliant),
+        );
+        m.set_compliance("change", &criteria(&["CC8.1"]), Some(Compliance::Unknown));
+        m.set_compliance("broken", &criteria(&["CC99.1"]), None);
+        let out = text(&m);
+        assert!(out.contains("# TYPE soc2_control_compliant gauge"), "{out}");
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_control_compliant{control="mfa",criterion="CC6.1"}"#
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_control_compliant{control="mfa",criterion="CC6.2"}"#
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_control_compliant{control="audit",criterion="CC7.2"}"#
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_control_compliant{control="change",criterion="CC8.1"}"#
+            ),
+            Some(-1.0)
+        );
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_control_compliant{control="broken",criterion="CC99.1"}"#
+            ),
+            Some(-1.0)
+        );
+    }
+
+    #[test]
+    fn removed_criteria_and_deleted_controls_lose_their_series() {
+        let m = Metrics::new();
+        m.set_compliance(
+            "mfa",
+            &criteria(&["CC6.1", "CC6.2", "CC6.3"]),
+            Some(Compliance::NonCompliant),
+        );
+        m.set_compliance("other", &criteria(&["CC7.2"]), Some(Compliance::Compliant));
+        m.set_compliance(
+            "mfa",
+            &criteria(&["CC6.1", "CC6.3"]),
+            Some(Compliance::Compliant),
+        );
+        let out = text(&m);
+        assert!(!out.contains(r#"criterion="CC6.2""#), "{out}");
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_control_compliant{control="mfa",criterion="CC6.3"}"#
+            ),
+            Some(1.0)
+        );
+
+        m.set_findings("mfa", Severity::High, &[]);
+        m.forget_control("mfa");
+        let out = text(&m);
+        assert!(!out.contains(r#"control="mfa""#), "{out}");
+        assert!(out.contains(r#"control="other""#), "{out}");
+
+        m.retain_controls(&BTreeSet::new());
+        assert!(!text(&m).contains(r#"control="other""#));
+    }
+
+    #[test]
+    fn findings_are_counted_per_result_under_the_current_severity() {
+        let m = Metrics::new();
+        let r = |n: &str| ResourceRef::aspect("v1", "Thing", n);
+        let findings = vec![
+            Finding::fail(r("a"), "rule", "a fails"),
+            Finding::fail(r("b"), "rule", "b fails"),
+            Finding::unknown(r("c"), "rule", "c unknown"),
+        ];
+        m.set_findings("mfa", Severity::High, &findings);
+        let series = |sev: &str, result: &str| {
+            format!(r#"soc2_control_findings{{control="mfa",severity="{sev}",result="{result}"}}"#)
+        };
+        assert_eq!(sample(&m, &series("High", "Fail")), Some(2.0));
+        assert_eq!(sample(&m, &series("High", "Unknown")), Some(1.0));
+        assert_eq!(sample(&m, &series("High", "Notice")), Some(0.0));
+
+        m.set_findings("mfa", Severity::Low, &findings[..1]);
+        assert_eq!(
+            sample(&m, &series("High", "Fail")),
+            None,
+            "old severity removed"
+        );
+        assert_eq!(sample(&m, &series("Low", "Fail")), Some(1.0));
+
+        m.clear_findings("mfa");
+        assert!(!text(&m).contains("soc2_control_findings{"));
+    }
+
+    #[test]
+    fn reconciles_errors_and_durations_are_recorded() {
+        let m = Metrics::new();
+        m.observe_reconcile("mfa", Duration::from_millis(20), None);
+        m.observe_reconcile("mfa", Duration::from_millis(40), Some("conflict"));
+        m.observe_evaluation("mfaAccess", Duration::from_micros(300));
+        m.status_written("mfa");
+        m.event_published("ControlFailing");
+        m.event_published("ControlFailing");
+        assert_eq!(
+            sample(&m, r#"soc2_reconciles_total{control="mfa"}"#),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_reconcile_errors_total{control="mfa",category="conflict"}"#
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_reconcile_duration_seconds_count{control="mfa"}"#
+            ),
+            Some(2.0)
+        );
+        let sum = sample(&m, r#"soc2_reconcile_duration_seconds_sum{control="mfa"}"#)
+            .expect("histogram sum");
+        assert!((sum - 0.06).abs() < 1e-9, "{sum}");
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_evaluation_duration_seconds_bucket{check="mfaAccess",le="+Inf"}"#
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&m, r#"soc2_status_writes_total{control="mfa"}"#),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&m, r#"soc2_events_total{reason="ControlFailing"}"#),
+            Some(2.0)
+        );
+    }
+
+    #[test]
+    fn leader_and_dropped_writes_are_exported_from_the_start() {
+        let m = Metrics::new();
+        assert_eq!(sample(&m, "soc2_leader"), Some(0.0));
+        assert_eq!(sample(&m, "soc2_writes_dropped_total"), Some(0.0));
+        m.set_leader(true);
+        m.write_dropped();
+        assert_eq!(sample(&m, "soc2_leader"), Some(1.0));
+        assert_eq!(sample(&m, "soc2_writes_dropped_total"), Some(1.0));
+        assert_eq!(m.writes_dropped(), 1);
+        m.set_leader(false);
+        assert_eq!(sample(&m, "soc2_leader"), Some(0.0));
+    }
+
+    #[test]
+    fn every_metric_is_prefixed_and_typed() {
+        let m = Metrics::new();
+        // Families without series are not exported: give each one.
+        m.observe_reconcile("c", Duration::from_millis(1), Some("api"));
+        m.observe_evaluation("logging", Duration::from_millis(1));
+        m.set_compliance("c", &criteria(&["CC7.2"]), None);
+        m.set_findings("c", Severity::Medium, &[]);
+        m.status_written("c");
+        m.event_published("ControlFailing");
+        let out = text(&m);
+        for (name, kind) in [
+            ("soc2_reconciles_total", "counter"),
+            ("soc2_reconcile_errors_total", "counter"),
+            ("soc2_reconcile_duration_seconds", "histogram"),
+            ("soc2_evaluation_duration_seconds", "histogram"),
+            ("soc2_control_compliant", "gauge"),
+            ("soc2_control_findings", "gauge"),
+            ("soc2_status_writes_total", "counter"),
+            ("soc2_events_total", "counter"),
+            ("soc2_leader", "gauge"),
+            ("soc2_writes_dropped_total", "counter"),
+        ] {
+            assert!(
+                out.contains(&format!("# TYPE {name} {kind}\n")),
+                "{name} {kind} missing from\n{out}"
+            );
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! Publishing PolicyReports against a scripted API server.
+//!
+//! `policy_report::publish` runs with a client whose transport is a `tower_test` mock. A spawned task plays the API
+//! server: it records every request (method, path, query, content type, JSON body) and answers it with the given
+//! function. Once `publish` returns, the server waits a short grace period for stray requests, so "no other
+//! request" is asserted on the recorded list. Every wait has a timeout.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use k8s_openapi::jiff::Timestamp;
+use kube::client::Body;
+use serde_json::{Value, json};
+use soc2_operator::api::{Control, Criterion, FindingResult, Summary};
+use soc2_operator::checks::Finding;
+use soc2_operator::evaluate::{Compliance, Evaluation};
+use soc2_operator::policy_report::{self, PolicyReportError, PolicyReports};
+use soc2_operator::view::ResourceRef;
+use tokio::sync::oneshot;
+use tokio::time::timeout;
+use tower_test::mock::{self, Handle};
+
+type ApiHandle = Handle<Request<Body>, Response<Body>>;
+
+const DEADLINE: Duration = Duration::from_secs(10);
+const GRACE: Duration = Duration::from_millis(100);
+
+const CLUSTER_REPORT: &str = "/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports/soc2-mfa";
+
+fn namespaced_report(ns: &str) -> String {
+    format!("/apis/wgpolicyk8s.io/v1alpha2/namespaces/{ns}/policyreports/soc2-mfa")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The fake API server
+// ---------------------------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+struct Recorded {
+    method: Method,
+    path: String,
+    query: BTreeMap<String, String>,
+    content_type: Option<String>,
+    body: Value,
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ascii");
+            out.push(u8::from_str_radix(hex, 16).expect("percent escape"));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("utf-8 query")
+}
+
+fn parse_query(query: Option<&str>) -> BTreeMap<String, String> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (k.to_string(), percent_decode(v)),
+            None => (p.to_string(), String::new()),
+        })
+        .collect()
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(
+            serde_json::to_vec(body).expect("response serializes"),
+        ))
+        .expect("valid response")
+}
+
+fn status(code: u16, reason: &str, message: &str, details: Value) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": if code < 300 { "Success" } else { "Failure" },
+        "message": message,
+        "reason": reason,
+        "details": details,
+        "code": code,
+    })
+}
+
+/// What the API server answers when the resource type is not served (the CRD is not installed).
+fn type_not_found() -> (StatusCode, Value) {
+    (
+        StatusCode::NOT_FOUND,
+        status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            json!({}),
+        ),
+    )
+}
+
+/// A well-behaved API server with the wg-policy CRDs installed: applies are echoed back as the stored object,
+/// deletes succeed.
+fn plausible(request: &Recorded) -> (StatusCode, Value) {
+    match request.method {
+        Method::PATCH => {
+            let mut stored = request.body.clone();
+            stored["metadata"]["resourceVersion"] = json!("1001");
+            stored["metadata"]["uid"] = json!("0000-report");
+            (StatusCode::OK, stored)
+        }
+        Method::DELETE => (
+            StatusCode::OK,
+            status(
+                200,
+                "",
+                "",
+                json!({"name": "soc2-mfa", "group": "wgpolicyk8s.io", "kind": "policyreports"}),
+            ),
+        ),
+        _ => type_not_found(),
+    }
+}
+
+async fn serve(
+    mut handle: ApiHandle,
+    mut answer: impl FnMut(&Recorded) -> (StatusCode, Value) + Send,
+    mut done: oneshot::Receiver<()>,
+) -> Vec<Recorded> {
+    let mut seen = Vec::new();
+    let mut finished = false;
+    loop {
+        let next = if finished {
+            match timeout(GRACE, handle.next_request()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                next = handle.next_request() => next,
+                _ = &mut done => {
+                    finished = true;
+                    continue;
+                }
+            }
+        };
+        let Some((request, send)) = next else { break };
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect_bytes().await.expect("request body readable");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("request body is JSON")
+        };
+        let recorded = Recorded {
+            method: parts.method.clone(),
+            path: parts.uri.path().to_string(),
+            query: parse_query(parts.uri.query()),
+            content_type: parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            body,
+        };
+        let (status, body) = answer(&recorded);
+        send.send_response(json_response(status, &body));
+        seen.push(recorded);
+    }
+    seen
+}
+
+/// Runs `call` with a client whose API server answers with `answer`; returns its result and every request made.
+async fn with_server<T, F>(
+    answer: impl FnMut(&Recorded) -> (StatusCode, Value) + Send + 'static,
+    call: impl FnOnce(kube::Client) -> F,
+) -> (T, Vec<Recorded>)
+where
+    F: Future<Output = T>,
+{
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    let (done, done_rx) = oneshot::channel();
+    let server = tokio::spawn(serve(handle, answer, done_rx));
+    let result = timeout(DEADLINE, call(client))
+        .await
+        .expect("publish did not finish in time (a request was never answered?)");
+    let _ = done.send(());
+    let requests = timeout(DEADLINE, server)
+        .await
+        .expect("fake API server did not stop")
+        .expect("fake API server panicked");
+    (result, requests)
+}
+
+async fn publish_with(
+    reports: &PolicyReports,
+    previous: &BTreeSet<String>,
+    answer: impl FnMut(&Recorded) -> (StatusCode, Value) + Send + 'static,
+) -> (Result<BTreeSet<String>, PolicyReportError>, Vec<Recorded>) {
+    let reports = reports.clone();
+    let previous = previous.clone();
+    with_server(answer, move |client| async move {
+        policy_report::publish(&client, &reports, &previous).await
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------------------------
+
+fn control() -> Control {
+    serde_json::from_value(json!({
+        "apiVersion": "soc2.dev/v1alpha1",
+        "kind": "Control",
+        "metadata": {"name": "mfa", "uid": "5d7c2c1e-0000-4000-8000-00000000c0de", "generation": 1},
+        "spec": {
+            "criteria": ["CC6.1", "CC6.3"],
+            "category": "Security",
+            "title": "Privileged access requires MFA",
+            "severity": "High",
+            "check": {"mfaAccess": {}},
+        },
+    }))
+    .expect("valid Control")
+}
+
+fn resource(kind: &str, namespace: Option<&str>, name: &str) -> ResourceRef {
+    ResourceRef {
+        api_version: "rbac.authorization.k8s.io/v1".into(),
+        kind: kind.into(),
+        namespace: namespace.map(str::to_string),
+        name: name.into(),
+        uid: Some(format!("uid-{name}")),
+    }
+}
+
+/// Findings: a cluster-scoped failure, one in `team-a` and one in `team-b`.
+fn reports() -> PolicyReports {
+    let findings = vec![
+        Finding::fail(
+            resource("ClusterRoleBinding", None, "alice"),
+            "privileged-binding-to-user",
+            "alice is cluster-admin",
+        ),
+        Finding::fail(
+            resource("RoleBinding", Some("team-a"), "bob"),
+            "privileged-binding-to-user",
+            "bob is admin in team-a",
+        ),
+        Finding {
+            resource: resource("RoleBinding", Some("team-b"), "carol"),
+            result: FindingResult::Notice,
+            rule: "break-glass".into(),
+            message: "carol has break-glass access".into(),
+        },
+    ];
+    let evaluation = Evaluation {
+        control: "mfa".into(),
+        criteria: vec![Criterion("CC6.1".into()), Criterion("CC6.3".into())],
+        check: "mfaAccess",
+        compliance: Compliance::NonCompliant,
+        summary: Summary {
+            evaluated: 5,
+            passed: 2,
+            failed: 2,
+            excepted: 0,
+            unknown: 0,
+        },
+        findings,
+        digest: String::new(),
+    };
+    let now: Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
+    policy_report::build(&control(), &evaluation, now)
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn assert_apply(r: &Recorded, path: &str, body: &Value) {
+    assert_eq!(r.method, Method::PATCH, "{path}");
+    assert_eq!(r.path, path);
+    assert_eq!(
+        r.query.get("fieldManager").map(String::as_str),
+        Some("soc2-operator"),
+        "{path}"
+    );
+    assert_eq!(
+        r.query.get("force").map(String::as_str),
+        Some("true"),
+        "{path}"
+    );
+    assert_eq!(
+        r.content_type.as_deref(),
+        Some("application/apply-patch+yaml"),
+        "{path}"
+    );
+    assert_eq!(&r.body, body, "{path}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn applies_every_report_and_deletes_the_stale_one() {
+    let reports = reports();
+    let previous = set(&["team-b", "gone-clean"]);
+    let (result, requests) = publish_with(&reports, &previous, plausible).await;
+    assert_eq!(
+        result.expect("publish succeeds"),
+        set(&["team-a", "team-b"])
+    );
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+
+    assert_apply(&requests[0], CLUSTER_REPORT, &reports.cluster);
+    assert_eq!(requests[0].body["kind"], "ClusterPolicyReport");
+    assert_eq!(
+        requests[0].body["results"][0]["resources"][0]["name"],
+        "alice"
+    );
+    assert_eq!(requests[0].body["results"][1]["result"], "pass");
+
+    assert_apply(
+        &requests[1],
+        &namespaced_report("team-a"),
+        &reports.namespaced["team-a"],
+    );
+    assert_eq!(requests[1].body["metadata"]["namespace"], "team-a");
+    assert_eq!(requests[1].body["results"][0]["severity"], "high");
+    assert_eq!(
+        requests[1].body["results"][0]["category"],
+        "Security CC6.1,CC6.3"
+    );
+    assert_apply(
+        &requests[2],
+        &namespaced_report("team-b"),
+        &reports.namespaced["team-b"],
+    );
+    assert_eq!(requests[2].body["results"][0]["result"], "warn");
+    assert_eq!(requests[2].body["results"][0]["severity"], "info");
+
+    assert_eq!(requests[3].method, Method::DELETE);
+    assert_eq!(requests[3].path, namespaced_report("gone-clean"));
+}
+
+#[tokio::test]
+async fn a_missing_crd_is_a_dedicated_error_and_stops_at_once() {
+    let (result, requests) = publish_with(&reports(), &set(&["old"]), |_| type_not_found()).await;
+    let error = result.expect_err("publish fails");
+    assert!(
+        matches!(
+            error,
+            PolicyReportError::CrdMissing {
+                kind: "ClusterPolicyReport"
+            }
+        ),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("https://github.com/kubernetes-sigs/wg-policy-prototypes"),
+        "{message}"
+    );
+    assert!(message.contains("--policy-reports"), "{message}");
+    assert_eq!(error.category(), "policy-report-crd-missing");
+    assert_eq!(
+        requests.len(),
+        1,
+        "nothing after the first 404: {requests:#?}"
+    );
+    assert_eq!(requests[0].path, CLUSTER_REPORT);
+}
+
+#[tokio::test]
+async fn a_missing_namespaced_crd_is_reported_too() {
+    let (result, requests) = publish_with(&reports(), &BTreeSet::new(), |r| {
+        if r.path == CLUSTER_REPORT {
+            plausible(r)
+        } else {
+            type_not_found()
+        }
+    })
+    .await;
+    let error = result.expect_err("publish fails");
+    assert!(
+        matches!(
+            error,
+            PolicyReportError::CrdMissing {
+                kind: "PolicyReport"
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+}
+
+#[tokio::test]
+async fn a_deleted_namespace_is_skipped_and_a_vanished_report_is_fine() {
+    let team_a = namespaced_report("team-a");
+    let (result, requests) = publish_with(&reports(), &set(&["already-deleted"]), move |r| {
+        if r.path == team_a {
+            (
+                StatusCode::NOT_FOUND,
+                status(
+                    404,
+                    "NotFound",
+                    "namespaces \"team-a\" not found",
+                    json!({"name": "team-a", "kind": "namespaces"}),
+                ),
+            )
+        } else if r.method == Method::DELETE {
+            (
+                StatusCode::NOT_FOUND,
+                status(
+                    404,
+                    "NotFound",
+                    "policyreports.wgpolicyk8s.io \"soc2-mfa\" not found",
+                    json!({"name": "soc2-mfa", "group": "wgpolicyk8s.io", "kind": "policyreports"}),
+                ),
+            )
+        } else {
+            plausible(r)
+        }
+    })
+    .await;
+    assert_eq!(result.expect("publish succeeds"), set(&["team-b"]));
+    let paths: Vec<(Method, String)> = requests
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            (Method::PATCH, CLUSTER_REPORT.to_string()),
+            (Method::PATCH, namespaced_report("team-a")),
+            (Method::PATCH, namespaced_report("team-b")),
+            (Method::DELETE, namespaced_report("already-deleted")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn forbidden_says_which_permission_is_missing() {
+    let (result, _) = publish_with(&reports(), &BTreeSet::new(), |_| {
+        (
+            StatusCode::FORBIDDEN,
+            status(
+                403,
+                "Forbidden",
+                "clusterpolicyreports.wgpolicyk8s.io \"soc2-mfa\" is forbidden",
+                json!({}),
+            ),
+        )
+    })
+    .await;
+    let error = result.expect_err("publish fails");
+    assert!(
+        matches!(error, PolicyReportError::Forbidden { verb: "apply", .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("clusterpolicyreports"),
+        "{error}"
+    );
+    assert_eq!(error.category(), "forbidden");
+}
+
+#[tokio::test]
+async fn existing_reports_are_found_by_label() {
+    let (result, requests) = with_server(
+        |r| {
+            if r.method == Method::GET && r.path == "/apis/wgpolicyk8s.io/v1alpha2/policyreports" {
+                let item = |ns: &str| {
+                    json!({
+                        "apiVersion": "meta.k8s.io/v1",
+                        "kind": "PartialObjectMetadata",
+                        "metadata": {"name": "soc2-mfa", "namespace": ns},
+                    })
+                };
+                (
+                    StatusCode::OK,
+                    json!({
+                        "apiVersion": "meta.k8s.io/v1",
+                        "kind": "PartialObjectMetadataList",
+                        "metadata": {"resourceVersion": "7"},
+                        "items": [item("team-a"), item("team-c")],
+                    }),
+                )
+            } else {
+                type_not_found()
+            }
+        },
+        |client| async move { policy_report::existing_namespaces(&client, "mfa").await },
+    )
+    .await;
+    assert_eq!(result.expect("list succeeds"), set(&["team-a", "team-c"]));
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].query.get("labelSelector").map(String::as_str),
+        Some("soc2.dev/control=mfa,app.kubernetes.io/managed-by=soc2-operator")
+    );
+}

@@ -1,0 +1,162 @@
+//! The operator's wiring, in-process: `controller::run_until` against a scripted API server, probed over its admin
+//! port on loopback.
+//!
+//! The fake API server answers the preflight and holds the Control watch's initial list until the test releases
+//! it, so `/readyz` is seen answering 503 before the list and 200 after; `/healthz` answers from the start;
+//! `/metrics` serves the registry reconciles write to; stopping stops the admin server too. Waits poll the admin
+//! port with a deadline; nothing sleeps for correctness.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use kube::client::Body;
+use serde_json::json;
+use soc2_operator::controller::{self, OperatorConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, timeout};
+use tower_test::mock;
+
+const DEADLINE: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(20);
+const CONTROLS: &str = "/apis/soc2.dev/v1alpha1/controls";
+
+fn control_list() -> Response<Body> {
+    let body = json!({
+        "apiVersion": "soc2.dev/v1alpha1",
+        "kind": "ControlList",
+        "metadata": {"resourceVersion": "41"},
+        "items": [],
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&body).expect("serializes")))
+        .expect("valid response")
+}
+
+/// A free loopback port (bound, read, released: the operator binds it right after).
+async fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a free loopback port");
+    listener.local_addr().expect("local address")
+}
+
+/// `GET path` over HTTP/1.1; `None` while nothing listens.
+async fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    timeout(DEADLINE, stream.read_to_string(&mut response))
+        .await
+        .ok()?
+        .ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+/// Polls `path` until it answers `status`; fails after [`DEADLINE`].
+async fn wait_for(addr: SocketAddr, path: &str, status: u16) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some((s, body)) = get(addr, path).await
+            && s == status
+        {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} did not answer {status} within {DEADLINE:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[tokio::test]
+async fn readiness_follows_the_control_list_and_stop_closes_the_admin_port() {
+    let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    let (release_list, list_released) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let mut list_released = Some(list_released);
+        // Watch requests are never answered (a watch that stays open); keep them until the client goes away.
+        let mut open_watches = Vec::new();
+        let mut paths = Vec::new();
+        while let Some((request, send)) = handle.next_request().await {
+            let path = request.uri().path().to_string();
+            let query = request.uri().query().unwrap_or_default().to_string();
+            paths.push(format!("{path}?{query}"));
+            assert_eq!(path, CONTROLS, "only controls are read: {paths:?}");
+            if query.contains("watch=true") {
+                open_watches.push(send);
+            } else if query.contains("limit=1&") || query.ends_with("limit=1") {
+                // The preflight.
+                send.send_response(control_list());
+            } else {
+                // The Control watch's initial list: held until the test has seen /readyz fail.
+                if let Some(released) = list_released.take() {
+                    let _ = released.await;
+                }
+                send.send_response(control_list());
+            }
+        }
+        paths
+    });
+
+    let admin_addr = free_port().await;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let operator = tokio::spawn(controller::run_until(
+        client,
+        OperatorConfig {
+            instance: Some("test".into()),
+            admin_addr,
+            leader_election: None,
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    assert_eq!(wait_for(admin_addr, "/healthz", 200).await, "ok\n");
+    let (status, body) = get(admin_addr, "/readyz").await.expect("admin answers");
+    assert_eq!(status, 503, "not ready before the initial list: {body}");
+    assert!(body.contains("initial list"), "{body}");
+
+    let _ = release_list.send(());
+    let body = wait_for(admin_addr, "/readyz", 200).await;
+    assert_eq!(body, "ready: controls synced; leader\n");
+    let (status, metrics) = get(admin_addr, "/metrics").await.expect("admin answers");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("soc2_leader 1\n"),
+        "without leader election this replica leads:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("soc2_writes_dropped_total 0\n"),
+        "{metrics}"
+    );
+
+    let _ = stop.send(());
+    timeout(DEADLINE, operator)
+        .await
+        .expect("the operator stops in time")
+        .expect("the operator task did not panic")
+        .expect("the operator stops cleanly");
+    assert!(
+        get(admin_addr, "/healthz").await.is_none(),
+        "the admin port is closed after stop"
+    );
+    let paths = timeout(DEADLINE, server)
+        .await
+        .expect("the fake API server ends with the client")
+        .expect("the fake API server did not panic");
+    assert!(
+        paths.iter().any(|p| p.contains("watch=true")),
+        "the Control watch was started: {paths:?}"
+    );
+}
