@@ -37,6 +37,10 @@ struct Args {
     /// Name of the leader Lease.
     #[arg(long, env = "SOC2_LEASE_NAME", default_value = "soc2-operator")]
     lease_name: String,
+    /// Also publish results as wg-policy PolicyReports/ClusterPolicyReports (needs their CRDs), for UIs such as
+    /// Policy Reporter.
+    #[arg(long, env = "SOC2_POLICY_REPORTS", value_parser = clap::builder::BoolishValueParser::new())]
+    policy_reports: bool,
 }
 
 impl Args {
@@ -52,6 +56,7 @@ impl Args {
             instance: self.instance,
             admin_addr: self.admin_addr,
             leader_election,
+            policy_reports: self.policy_reports,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! What every reconcile shares.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,6 +10,9 @@ use kube::runtime::events::{Recorder, Reporter};
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::view::live::LiveView;
+
+/// Per control, the namespaces that hold one of its PolicyReports.
+pub type ReportedNamespaces = HashMap<String, BTreeSet<String>>;
 
 /// Shared state of the controller.
 #[derive(Clone)]
@@ -28,6 +31,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Whether this replica may write; see [`Context::is_leader`].
     pub leadership: Leadership,
+    /// When set, results are also published as wg-policy PolicyReports: per control, the namespaces that hold one
+    /// (`None` until looked up after a start).
+    pub policy_reports: Option<Arc<Mutex<ReportedNamespaces>>>,
 }
 
 impl Context {
@@ -46,6 +52,7 @@ impl Context {
             failures: Arc::default(),
             metrics: Arc::default(),
             leadership: Leadership::always(),
+            policy_reports: None,
         }
     }
 
@@ -60,6 +67,13 @@ impl Context {
     #[must_use]
     pub fn with_leadership(mut self, leadership: Leadership) -> Self {
         self.leadership = leadership;
+        self
+    }
+
+    /// Also publishes every evaluation as wg-policy PolicyReports (`--policy-reports`).
+    #[must_use]
+    pub fn with_policy_reports(mut self) -> Self {
+        self.policy_reports = Some(Arc::default());
         self
     }
 

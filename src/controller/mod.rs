@@ -4,6 +4,7 @@
 
 mod context;
 mod error;
+mod policy_reports;
 mod reconcile;
 mod run;
 pub mod status;

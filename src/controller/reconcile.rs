@@ -95,7 +95,12 @@ async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action,
     ctx.metrics
         .set_findings(&name, validated.severity, &evaluation.findings);
     let new = status::evaluated(previous, &evaluation, validated.mode, generation, now);
-    write_if_changed(ctx, control, &name, previous, new, validated.interval, now).await?;
+    let written =
+        write_if_changed(ctx, control, &name, previous, new, validated.interval, now).await?;
+    if written {
+        // Reports follow status: published when the result changed or on the interval refresh, never more often.
+        super::policy_reports::publish(ctx, control, &evaluation, now).await;
+    }
     reset_failures(ctx, &name);
     // Kinds still syncing are reported Unknown; look again soon rather than after a full interval.
     let requeue = if snapshot.unavailable.is_empty() {
@@ -114,9 +119,9 @@ async fn write_if_changed(
     new: ControlStatus,
     heartbeat: Duration,
     now: Timestamp,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     if !status::needs_write(previous, &new, heartbeat, now) {
-        return Ok(());
+        return Ok(false);
     }
     let api: Api<Control> = Api::all(ctx.client.clone());
     let patch = serde_json::json!({
@@ -141,7 +146,7 @@ async fn write_if_changed(
     for event in plan(name, &criteria, previous, &new) {
         publish(ctx, control, event).await;
     }
-    Ok(())
+    Ok(true)
 }
 
 async fn publish(ctx: &Context, control: &Control, planned: PlannedEvent) {

@@ -35,6 +35,8 @@ pub struct OperatorConfig {
     pub admin_addr: SocketAddr,
     /// The Lease to compete for; `None` turns leader election off (this replica always writes).
     pub leader_election: Option<LeaseConfig>,
+    /// Also publish results as wg-policy PolicyReports / ClusterPolicyReports.
+    pub policy_reports: bool,
 }
 
 impl Default for OperatorConfig {
@@ -43,6 +45,7 @@ impl Default for OperatorConfig {
             instance: None,
             admin_addr: DEFAULT_ADMIN_ADDR,
             leader_election: None,
+            policy_reports: false,
         }
     }
 }
@@ -155,11 +158,13 @@ async fn run_controller(
     };
 
     let (view, changes) = LiveView::new(Some(client.clone()));
-    let ctx = Arc::new(
-        Context::new(client.clone(), view, config.instance)
-            .with_metrics(metrics.clone())
-            .with_leadership(leadership.clone()),
-    );
+    let mut ctx = Context::new(client.clone(), view, config.instance)
+        .with_metrics(metrics.clone())
+        .with_leadership(leadership.clone());
+    if config.policy_reports {
+        ctx = ctx.with_policy_reports();
+    }
+    let ctx = Arc::new(ctx);
 
     // Reconcile on spec changes only: our own status writes must not trigger another evaluation.
     let controls: Api<Control> = Api::all(client);

@@ -16,7 +16,7 @@ use kube::runtime::reflector::{self, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{CONTROL_PLANE_NAMESPACE, ClusterSnapshot, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE};
 
@@ -41,7 +41,7 @@ enum WatchState {
 struct KindStore<K: Resource<DynamicType = ()> + Clone + 'static> {
     reader: Store<K>,
     writer: Mutex<Option<Writer<K>>>,
-    state: Arc<Mutex<WatchState>>,
+    state: Arc<watch::Sender<WatchState>>,
 }
 
 impl<K> KindStore<K>
@@ -59,21 +59,12 @@ where
         KindStore {
             reader,
             writer: Mutex::new(Some(writer)),
-            state: Arc::new(Mutex::new(WatchState::NotStarted)),
+            state: Arc::new(watch::Sender::new(WatchState::NotStarted)),
         }
     }
 
     fn state(&self) -> WatchState {
-        self.state
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or(WatchState::Failed("internal lock poisoned".into()))
-    }
-
-    fn set_state(state: &Mutex<WatchState>, new: WatchState) {
-        if let Ok(mut s) = state.lock() {
-            *s = new;
-        }
+        self.state.borrow().clone()
     }
 
     /// Starts the watch unless it runs already. `strip` removes what must not be cached (Secret data) or is not
@@ -89,7 +80,7 @@ where
         let Some(writer) = self.writer.lock().ok().and_then(|mut w| w.take()) else {
             return;
         };
-        Self::set_state(&self.state, WatchState::Syncing);
+        self.state.send_replace(WatchState::Syncing);
         let state = self.state.clone();
         tokio::spawn(async move {
             let stream = watcher(api, config)
@@ -104,7 +95,7 @@ where
                         namespace: o.meta().namespace.clone(),
                     }),
                     Ok(watcher::Event::InitDone) => {
-                        Self::set_state(&state, WatchState::Synced);
+                        state.send_replace(WatchState::Synced);
                         tracing::debug!(kind = kind.plural(), "watch synced");
                         Some(Change {
                             kind,
@@ -114,14 +105,15 @@ where
                     Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => None,
                     Err(error) => {
                         tracing::warn!(kind = kind.plural(), %error, "watch error; retrying with backoff");
-                        let mut s = state.lock().ok();
                         // Keep serving the last synced state through transient errors; before the first sync,
                         // remember why the kind is unavailable so that checks can say so.
-                        if let Some(s) = s.as_deref_mut()
-                            && *s != WatchState::Synced
-                        {
+                        state.send_if_modified(|s| {
+                            if *s == WatchState::Synced {
+                                return false;
+                            }
                             *s = WatchState::Failed(error.to_string());
-                        }
+                            true
+                        });
                         None
                     }
                 };
@@ -144,11 +136,15 @@ where
             writer.apply_watcher_event(&watcher::Event::InitApply(o));
         }
         writer.apply_watcher_event(&watcher::Event::InitDone);
-        Self::set_state(&self.state, WatchState::Synced);
+        self.state.send_replace(WatchState::Synced);
     }
 
+    /// Returns once the watch has synced or failed (a failed kind is reported unavailable, not waited for).
     async fn wait(&self) {
-        let _ = self.reader.wait_until_ready().await;
+        let mut rx = self.state.subscribe();
+        let _ = rx
+            .wait_for(|s| matches!(s, WatchState::Synced | WatchState::Failed(_)))
+            .await;
     }
 
     fn snapshot(
@@ -398,5 +394,69 @@ impl LiveView {
         self.daemon_sets.load(owned(&snapshot.daemon_sets));
         self.cron_jobs.load(owned(&snapshot.cron_jobs));
         self.jobs.load(owned(&snapshot.jobs));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_waiters_all_wake_when_the_kind_syncs() {
+        let (view, _changes) = LiveView::new(None);
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let v = view.clone();
+                tokio::spawn(async move {
+                    v.wait_synced(
+                        &[ResourceKind::Deployment, ResourceKind::Namespace],
+                        Duration::from_secs(60),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        view.load_snapshot(&ClusterSnapshot::default());
+        for w in waiters {
+            tokio::time::timeout(Duration::from_secs(5), w)
+                .await
+                .expect("every waiter wakes at once")
+                .expect("no panic");
+        }
+    }
+
+    #[tokio::test]
+    async fn kinds_not_synced_are_reported_unavailable_with_the_reason() {
+        let (view, _changes) = LiveView::new(None);
+        let s = view.snapshot(&[ResourceKind::RoleBinding]);
+        assert_eq!(
+            s.unavailable
+                .get(&ResourceKind::RoleBinding)
+                .map(String::as_str),
+            Some("not watched")
+        );
+        view.load_snapshot(&ClusterSnapshot::default());
+        assert!(
+            view.snapshot(&[ResourceKind::RoleBinding])
+                .unavailable
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_watch_is_not_waited_for() {
+        let (view, _changes) = LiveView::new(None);
+        view.role_bindings
+            .state
+            .send_replace(WatchState::Failed("forbidden".into()));
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            view.wait_synced(&[ResourceKind::RoleBinding], Duration::from_secs(60)),
+        )
+        .await
+        .expect("returns at once");
+        let s = view.snapshot(&[ResourceKind::RoleBinding]);
+        assert!(s.unavailable[&ResourceKind::RoleBinding].contains("forbidden"));
     }
 }
