@@ -10,256 +10,91 @@
 //! Every wait has a timeout; nothing sleeps for correctness. The renewal test runs on Tokio's paused clock, so
 //! the lease manager's five-second wait passes at once.
 
+#[allow(dead_code)] // Not every helper of the shared harness is used here.
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, StatusCode};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::client::Body;
 use kube::runtime::controller::Action;
 use kube::runtime::{Controller, reflector, watcher};
 use serde_json::{Value, json};
 use soc2_operator::api::Control;
-use soc2_operator::controller::{self, Context, Error};
+use soc2_operator::controller::{Context, Error};
 use soc2_operator::leader::{LeaderElection, Leadership, LeaseConfig};
 use soc2_operator::metrics::Metrics;
 use soc2_operator::view::ClusterSnapshot;
-use soc2_operator::view::live::LiveView;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::timeout;
-use tower_test::mock::{self, Handle};
 
-type ApiHandle = Handle<Request<Body>, Response<Body>>;
+use support::fixtures::{alice_binding, cluster_admin_role, mfa_spec_high, namespace};
+use support::mock_api::{
+    ApiHandle, CONTROLS, DEADLINE, EVENTS, Recorded, json_response, mock_client, mock_context,
+    plausible_answer, reconcile_with, recorded, status_failure,
+};
 
-/// How long anything may take before the test fails.
-const DEADLINE: Duration = Duration::from_secs(10);
-/// After reconcile returned, how long the fake server keeps listening for requests nobody should make.
-const GRACE: Duration = Duration::from_millis(100);
-
-const CONTROLS: &str = "/apis/soc2.dev/v1alpha1/controls";
-const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
 const LEASE_NAMESPACE: &str = "ops";
 const LEASE_NAME: &str = "soc2-operator";
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/ops/leases";
 const CONTROL: &str = "mfa-privileged-access";
 
 // ---------------------------------------------------------------------------------------------------------------
-// Requests as the API server sees them
-// ---------------------------------------------------------------------------------------------------------------
-
-#[derive(Clone, Debug)]
-struct Recorded {
-    method: Method,
-    path: String,
-    query: BTreeMap<String, String>,
-    content_type: Option<String>,
-    body: Value,
-}
-
-async fn recorded(request: Request<Body>) -> Recorded {
-    let (parts, body) = request.into_parts();
-    let bytes = body.collect_bytes().await.expect("request body readable");
-    Recorded {
-        method: parts.method.clone(),
-        path: parts.uri.path().to_string(),
-        query: parts
-            .uri
-            .query()
-            .unwrap_or_default()
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| match p.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (p.to_string(), String::new()),
-            })
-            .collect(),
-        content_type: parts
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        body: if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("request body is JSON")
-        },
-    }
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(
-            serde_json::to_vec(body).expect("response serializes"),
-        ))
-        .expect("valid response")
-}
-
-fn status_failure(code: u16, reason: &str, message: &str) -> Value {
-    json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    })
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // Reconcile as standby and as leader
 // ---------------------------------------------------------------------------------------------------------------
 
 fn mfa_control() -> Control {
-    serde_json::from_value(json!({
-        "apiVersion": "soc2.dev/v1alpha1",
-        "kind": "Control",
-        "metadata": {
-            "name": CONTROL,
-            "uid": "5d7c2c1e-0000-4000-8000-00000000c0de",
-            "generation": 1,
-            "resourceVersion": "1000",
-        },
-        "spec": {
-            "criteria": ["CC6.1", "CC6.3"],
-            "category": "Security",
-            "title": "Privileged access requires MFA",
-            "severity": "High",
-            "check": {"mfaAccess": {"mfaGroups": ["oidc:platform-admins"]}},
-        },
-    }))
-    .expect("valid Control")
+    support::fixtures::control(CONTROL, 1, mfa_spec_high())
 }
 
 /// cluster-admin bound directly to User alice: the MFA control fails.
 fn failing_snapshot() -> ClusterSnapshot {
     ClusterSnapshot {
-        namespaces: vec![Arc::new(
-            serde_json::from_value(json!({
-                "apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": "default", "uid": "ns-default"},
-            }))
-            .expect("valid Namespace"),
-        )],
-        cluster_roles: vec![Arc::new(
-            serde_json::from_value(json!({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                "metadata": {"name": "cluster-admin", "uid": "c0000000-0000-4000-8000-00000000adad"},
-                "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
-            }))
-            .expect("valid ClusterRole"),
-        )],
-        cluster_role_bindings: vec![Arc::new(
-            serde_json::from_value(json!({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                "metadata": {"name": "alice-cluster-admin", "uid": "0b1f4a52-0000-4000-8000-0000000a11ce"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}],
-            }))
-            .expect("valid ClusterRoleBinding"),
-        )],
+        namespaces: vec![Arc::new(namespace("default"))],
+        cluster_roles: vec![Arc::new(cluster_admin_role())],
+        cluster_role_bindings: vec![alice_binding()],
         ..Default::default()
     }
 }
 
 /// A context sharing `leadership` and `metrics`, whose client talks to the returned handle.
 fn context(leadership: &Leadership, metrics: &Arc<Metrics>) -> (Arc<Context>, ApiHandle) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "default");
-    let (view, _changes) = LiveView::new(None);
-    view.load_snapshot(&failing_snapshot());
-    let mut ctx = Context::new(client, view, Some("test".into()))
-        .with_metrics(metrics.clone())
-        .with_leadership(leadership.clone());
-    ctx.sync_timeout = Duration::from_millis(5);
-    (Arc::new(ctx), handle)
+    mock_context(Some(&failing_snapshot()), |ctx| {
+        ctx.with_metrics(metrics.clone())
+            .with_leadership(leadership.clone())
+    })
 }
 
 /// What a real API server answers: the patched Control for a status apply (or `status_code` if it is not 200),
 /// the created Event for an event POST.
 fn answer(control: &Control, request: &Recorded, status_code: StatusCode) -> (StatusCode, Value) {
-    if request.method == Method::PATCH && request.path == format!("{CONTROLS}/{CONTROL}/status") {
-        if status_code != StatusCode::OK {
-            return (
-                status_code,
-                status_failure(
-                    status_code.as_u16(),
-                    "Conflict",
-                    "the object has been modified",
-                ),
-            );
-        }
-        let mut patched = control.clone();
-        patched.status = Some(
-            serde_json::from_value(request.body["status"].clone()).expect("a valid status patch"),
-        );
+    if status_code != StatusCode::OK && request.is_status_patch(CONTROL) {
         return (
-            StatusCode::OK,
-            serde_json::to_value(&patched).expect("control serializes"),
+            status_code,
+            status_failure(
+                status_code.as_u16(),
+                "Conflict",
+                "the object has been modified",
+            ),
         );
     }
-    if request.method == Method::POST && request.path == EVENTS {
-        let mut event = request.body.clone();
-        event["metadata"]["uid"] = json!("e0e0e0e0-0000-4000-8000-000000000001");
-        event["metadata"]["resourceVersion"] = json!("2002");
-        return (StatusCode::CREATED, event);
-    }
-    (
-        StatusCode::NOT_FOUND,
-        status_failure(404, "NotFound", "not found"),
-    )
+    plausible_answer(control, request)
 }
 
 /// Reconciles `control` while a fake API server answers; returns the result and every request made, including any
-/// made within [`GRACE`] after reconcile returned.
+/// made within the grace period after reconcile returned.
 async fn reconcile_recording(
     control: &Control,
     ctx: &Arc<Context>,
-    mut handle: ApiHandle,
+    handle: ApiHandle,
     status_code: StatusCode,
 ) -> (Result<Action, Error>, Vec<Recorded>) {
-    let (done, mut done_rx) = oneshot::channel::<()>();
     let echo = control.clone();
-    let server = tokio::spawn(async move {
-        let mut seen = Vec::new();
-        let mut returned = false;
-        loop {
-            let next = if returned {
-                match timeout(GRACE, handle.next_request()).await {
-                    Ok(next) => next,
-                    Err(_) => break,
-                }
-            } else {
-                tokio::select! {
-                    next = handle.next_request() => next,
-                    _ = &mut done_rx => { returned = true; continue; }
-                }
-            };
-            let Some((request, send)) = next else { break };
-            let r = recorded(request).await;
-            let (status, body) = answer(&echo, &r, status_code);
-            send.send_response(json_response(status, &body));
-            seen.push(r);
-        }
-        seen
-    });
-    let result = timeout(
-        DEADLINE,
-        controller::reconcile(Arc::new(control.clone()), ctx.clone()),
-    )
-    .await
-    .expect("reconcile finishes in time");
-    let _ = done.send(());
-    let requests = timeout(DEADLINE, server)
-        .await
-        .expect("fake API server stops")
-        .expect("fake API server did not panic");
-    (result, requests)
+    reconcile_with(control, ctx, handle, move |r| answer(&echo, r, status_code)).await
 }
 
 /// The value of the sample `series` (exactly as encoded), if present.
@@ -520,7 +355,7 @@ impl FakeLeaseApi {
 
     /// A client whose requests this fake answers, for as long as the client lives.
     fn client(self: &Arc<Self>) -> kube::Client {
-        let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let (client, mut handle) = mock_client();
         let fake = self.clone();
         tokio::spawn(async move {
             while let Some((request, send)) = handle.next_request().await {
@@ -530,7 +365,7 @@ impl FakeLeaseApi {
                 fake.requests.send_modify(|n| *n += 1);
             }
         });
-        kube::Client::new(service, "default")
+        client
     }
 
     fn lease(store: &LeaseStore) -> Value {
@@ -680,6 +515,17 @@ fn config(identity: &str) -> LeaseConfig {
     LeaseConfig::new(LEASE_NAMESPACE, LEASE_NAME, identity)
 }
 
+/// Starts the election of replica `pod-a` against `fake`.
+async fn start_election(
+    fake: &Arc<FakeLeaseApi>,
+    leadership: &Leadership,
+    metrics: Arc<Metrics>,
+) -> LeaderElection {
+    LeaderElection::start(fake.client(), &config("pod-a"), leadership.clone(), metrics)
+        .await
+        .expect("the election starts")
+}
+
 /// Waits for the next transition to leader.
 async fn became_leader(acquired: &mut (impl futures::Stream<Item = ()> + Unpin)) {
     timeout(DEADLINE, acquired.next())
@@ -695,14 +541,7 @@ async fn a_free_lease_is_acquired_by_apply_and_released_on_stop() {
     let metrics = Arc::new(Metrics::new());
     let mut acquired = Box::pin(leadership.acquired());
 
-    let election = LeaderElection::start(
-        fake.client(),
-        &config("pod-a"),
-        leadership.clone(),
-        metrics.clone(),
-    )
-    .await
-    .expect("the election starts");
+    let election = start_election(&fake, &leadership, metrics.clone()).await;
     became_leader(&mut acquired).await;
     assert!(leadership.is_leader());
     assert_eq!(sample(&metrics, "soc2_leader"), Some(1.0));
@@ -759,14 +598,7 @@ async fn a_lease_held_by_another_replica_is_left_alone() {
     );
     let leadership = Leadership::standby();
     let metrics = Arc::new(Metrics::new());
-    let election = LeaderElection::start(
-        fake.client(),
-        &config("pod-a"),
-        leadership.clone(),
-        metrics.clone(),
-    )
-    .await
-    .expect("the election starts");
+    let election = start_election(&fake, &leadership, metrics.clone()).await;
     // Read at start, then read again by the election loop, which then waits for the Lease to expire.
     fake.answered(2).await;
     assert!(!leadership.is_leader());
@@ -800,14 +632,7 @@ async fn an_expired_lease_is_taken_over() {
     );
     let leadership = Leadership::standby();
     let mut acquired = Box::pin(leadership.acquired());
-    let election = LeaderElection::start(
-        fake.client(),
-        &config("pod-a"),
-        leadership.clone(),
-        Arc::new(Metrics::new()),
-    )
-    .await
-    .expect("the election starts");
+    let election = start_election(&fake, &leadership, Arc::new(Metrics::new())).await;
     became_leader(&mut acquired).await;
     assert_eq!(fake.holder().as_deref(), Some("pod-a"));
     assert_eq!(
@@ -837,14 +662,7 @@ async fn the_leader_renews_every_third_of_the_duration() {
     let fake = FakeLeaseApi::new(None, "");
     let leadership = Leadership::standby();
     let mut acquired = Box::pin(leadership.acquired());
-    let election = LeaderElection::start(
-        fake.client(),
-        &config("pod-a"),
-        leadership.clone(),
-        Arc::new(Metrics::new()),
-    )
-    .await
-    .expect("the election starts");
+    let election = start_election(&fake, &leadership, Arc::new(Metrics::new())).await;
     became_leader(&mut acquired).await;
     let acquired_at = tokio::time::Instant::now();
     let before = fake.requests().len();
@@ -892,14 +710,7 @@ async fn losing_the_lease_steps_down_and_clears_verdicts() {
     let leadership = Leadership::standby();
     let metrics = Arc::new(Metrics::new());
     let mut acquired = Box::pin(leadership.acquired());
-    let election = LeaderElection::start(
-        fake.client(),
-        &config("pod-a"),
-        leadership.clone(),
-        metrics.clone(),
-    )
-    .await
-    .expect("the election starts");
+    let election = start_election(&fake, &leadership, metrics.clone()).await;
     became_leader(&mut acquired).await;
     metrics.set_compliance(
         CONTROL,

@@ -5,27 +5,22 @@
 //! function. Once `publish` returns, the server waits a short grace period for stray requests, so "no other
 //! request" is asserted on the recorded list. Every wait has a timeout.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::time::Duration;
+#[allow(dead_code)] // Not every helper of the shared harness is used here.
+mod support;
 
-use http::{Method, Request, Response, StatusCode};
+use std::collections::BTreeSet;
+
+use http::{Method, StatusCode};
 use k8s_openapi::jiff::Timestamp;
-use kube::client::Body;
 use serde_json::{Value, json};
 use soc2_operator::api::{Control, Criterion, FindingResult, Summary};
 use soc2_operator::checks::Finding;
 use soc2_operator::evaluate::{Compliance, Evaluation};
 use soc2_operator::policy_report::{self, PolicyReportError, PolicyReports};
 use soc2_operator::view::ResourceRef;
-use tokio::sync::oneshot;
-use tokio::time::timeout;
-use tower_test::mock::{self, Handle};
 
-type ApiHandle = Handle<Request<Body>, Response<Body>>;
-
-const DEADLINE: Duration = Duration::from_secs(10);
-const GRACE: Duration = Duration::from_millis(100);
+use support::fixtures::mfa_spec_high;
+use support::mock_api::{Recorded, status_with_details, with_server};
 
 const CLUSTER_REPORT: &str = "/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports/soc2-mfa";
 
@@ -37,72 +32,11 @@ fn namespaced_report(ns: &str) -> String {
 // The fake API server
 // ---------------------------------------------------------------------------------------------------------------
 
-#[derive(Clone, Debug)]
-struct Recorded {
-    method: Method,
-    path: String,
-    query: BTreeMap<String, String>,
-    content_type: Option<String>,
-    body: Value,
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ascii");
-            out.push(u8::from_str_radix(hex, 16).expect("percent escape"));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).expect("utf-8 query")
-}
-
-fn parse_query(query: Option<&str>) -> BTreeMap<String, String> {
-    query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (k.to_string(), percent_decode(v)),
-            None => (p.to_string(), String::new()),
-        })
-        .collect()
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(
-            serde_json::to_vec(body).expect("response serializes"),
-        ))
-        .expect("valid response")
-}
-
-fn status(code: u16, reason: &str, message: &str, details: Value) -> Value {
-    json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": if code < 300 { "Success" } else { "Failure" },
-        "message": message,
-        "reason": reason,
-        "details": details,
-        "code": code,
-    })
-}
-
 /// What the API server answers when the resource type is not served (the CRD is not installed).
 fn type_not_found() -> (StatusCode, Value) {
     (
         StatusCode::NOT_FOUND,
-        status(
+        status_with_details(
             404,
             "NotFound",
             "the server could not find the requested resource",
@@ -123,7 +57,7 @@ fn plausible(request: &Recorded) -> (StatusCode, Value) {
         }
         Method::DELETE => (
             StatusCode::OK,
-            status(
+            status_with_details(
                 200,
                 "",
                 "",
@@ -134,77 +68,6 @@ fn plausible(request: &Recorded) -> (StatusCode, Value) {
     }
 }
 
-async fn serve(
-    mut handle: ApiHandle,
-    mut answer: impl FnMut(&Recorded) -> (StatusCode, Value) + Send,
-    mut done: oneshot::Receiver<()>,
-) -> Vec<Recorded> {
-    let mut seen = Vec::new();
-    let mut finished = false;
-    loop {
-        let next = if finished {
-            match timeout(GRACE, handle.next_request()).await {
-                Ok(next) => next,
-                Err(_) => break,
-            }
-        } else {
-            tokio::select! {
-                next = handle.next_request() => next,
-                _ = &mut done => {
-                    finished = true;
-                    continue;
-                }
-            }
-        };
-        let Some((request, send)) = next else { break };
-        let (parts, body) = request.into_parts();
-        let bytes = body.collect_bytes().await.expect("request body readable");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("request body is JSON")
-        };
-        let recorded = Recorded {
-            method: parts.method.clone(),
-            path: parts.uri.path().to_string(),
-            query: parse_query(parts.uri.query()),
-            content_type: parts
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            body,
-        };
-        let (status, body) = answer(&recorded);
-        send.send_response(json_response(status, &body));
-        seen.push(recorded);
-    }
-    seen
-}
-
-/// Runs `call` with a client whose API server answers with `answer`; returns its result and every request made.
-async fn with_server<T, F>(
-    answer: impl FnMut(&Recorded) -> (StatusCode, Value) + Send + 'static,
-    call: impl FnOnce(kube::Client) -> F,
-) -> (T, Vec<Recorded>)
-where
-    F: Future<Output = T>,
-{
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "default");
-    let (done, done_rx) = oneshot::channel();
-    let server = tokio::spawn(serve(handle, answer, done_rx));
-    let result = timeout(DEADLINE, call(client))
-        .await
-        .expect("publish did not finish in time (a request was never answered?)");
-    let _ = done.send(());
-    let requests = timeout(DEADLINE, server)
-        .await
-        .expect("fake API server did not stop")
-        .expect("fake API server panicked");
-    (result, requests)
-}
-
 async fn publish_with(
     reports: &PolicyReports,
     previous: &BTreeSet<String>,
@@ -212,7 +75,7 @@ async fn publish_with(
 ) -> (Result<BTreeSet<String>, PolicyReportError>, Vec<Recorded>) {
     let reports = reports.clone();
     let previous = previous.clone();
-    with_server(answer, move |client| async move {
+    with_server(answer, "publish", move |client| async move {
         policy_report::publish(&client, &reports, &previous).await
     })
     .await
@@ -223,19 +86,7 @@ async fn publish_with(
 // ---------------------------------------------------------------------------------------------------------------
 
 fn control() -> Control {
-    serde_json::from_value(json!({
-        "apiVersion": "soc2.dev/v1alpha1",
-        "kind": "Control",
-        "metadata": {"name": "mfa", "uid": "5d7c2c1e-0000-4000-8000-00000000c0de", "generation": 1},
-        "spec": {
-            "criteria": ["CC6.1", "CC6.3"],
-            "category": "Security",
-            "title": "Privileged access requires MFA",
-            "severity": "High",
-            "check": {"mfaAccess": {}},
-        },
-    }))
-    .expect("valid Control")
+    support::fixtures::control("mfa", 1, mfa_spec_high())
 }
 
 fn resource(kind: &str, namespace: Option<&str>, name: &str) -> ResourceRef {
@@ -416,7 +267,7 @@ async fn a_deleted_namespace_is_skipped_and_a_vanished_report_is_fine() {
         if r.path == team_a {
             (
                 StatusCode::NOT_FOUND,
-                status(
+                status_with_details(
                     404,
                     "NotFound",
                     "namespaces \"team-a\" not found",
@@ -426,7 +277,7 @@ async fn a_deleted_namespace_is_skipped_and_a_vanished_report_is_fine() {
         } else if r.method == Method::DELETE {
             (
                 StatusCode::NOT_FOUND,
-                status(
+                status_with_details(
                     404,
                     "NotFound",
                     "policyreports.wgpolicyk8s.io \"soc2-mfa\" not found",
@@ -459,7 +310,7 @@ async fn forbidden_says_which_permission_is_missing() {
     let (result, _) = publish_with(&reports(), &BTreeSet::new(), |_| {
         (
             StatusCode::FORBIDDEN,
-            status(
+            status_with_details(
                 403,
                 "Forbidden",
                 "clusterpolicyreports.wgpolicyk8s.io \"soc2-mfa\" is forbidden",
@@ -505,6 +356,7 @@ async fn existing_reports_are_found_by_label() {
                 type_not_found()
             }
         },
+        "existing_namespaces",
         |client| async move { policy_report::existing_namespaces(&client, "mfa").await },
     )
     .await;

@@ -1,231 +1,53 @@
 //! Reconcile against a scripted API server (level 3 of TESTING.md).
 //!
 //! Each scenario runs `controller::reconcile` with a client whose transport is a `tower_test` mock. A spawned task
-//! plays the API server: it records every request (method, path, query, content type, JSON body) and answers it as
-//! a real apiserver would (the status PATCH is echoed back as a Control, an Event POST is echoed back as the created
-//! Event). Once reconcile returns, the server waits a short grace period for stray requests, so "no other request"
-//! and "no request at all" are asserted on the recorded list. Every wait has a timeout: a request nobody answers
-//! fails the test instead of hanging it.
+//! plays the API server (`support::mock_api`): it records every request (method, path, query, content type, JSON
+//! body) and answers it as a real apiserver would (the status PATCH is echoed back as a Control, an Event POST is
+//! echoed back as the created Event). Once reconcile returns, the server waits a short grace period for stray
+//! requests, so "no other request" and "no request at all" are asserted on the recorded list. Every wait has a
+//! timeout: a request nobody answers fails the test instead of hanging it.
 //!
 //! The last tests feed a reflector store by hand and check which controls a cluster change affects.
 
-use std::collections::BTreeMap;
+#[allow(dead_code)] // Not every helper of the shared harness is used here.
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, StatusCode};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::client::Body;
 use kube::runtime::controller::Action;
 use kube::runtime::{reflector, watcher};
 use serde_json::{Value, json};
 use soc2_operator::api::{Control, ControlStatus};
-use soc2_operator::controller::{self, Context, Error, affected_controls, error_policy};
-use soc2_operator::view::live::{Change, LiveView};
+use soc2_operator::controller::{self, Error, affected_controls, error_policy};
+use soc2_operator::view::live::Change;
 use soc2_operator::view::{ClusterSnapshot, ResourceKind};
-use tokio::sync::oneshot;
 use tokio::time::timeout;
-use tower_test::mock::{self, Handle};
 
-type ApiHandle = Handle<Request<Body>, Response<Body>>;
+use support::fixtures::{
+    ALICE_BINDING, ALICE_BINDING_UID, CONTROL_UID, alice_binding, cluster_admin_binding,
+    cluster_admin_role, mfa_spec, namespace,
+};
+use support::mock_api::{
+    CONTROLS, DEADLINE, EVENTS, FakeServer, Recorded, mock_context, plausible_answer,
+    reconcile_with, status_failure,
+};
 
-/// How long a reconcile (or the fake server) may take before the test fails.
-const DEADLINE: Duration = Duration::from_secs(10);
-/// After reconcile returned, how long the fake server keeps listening for requests nobody should make.
-const GRACE: Duration = Duration::from_millis(100);
-
-const CONTROLS: &str = "/apis/soc2.dev/v1alpha1/controls";
-const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
 const GENERATION: i64 = 3;
-const CONTROL_UID: &str = "5d7c2c1e-0000-4000-8000-00000000c0de";
-const ALICE_BINDING: &str = "alice-cluster-admin";
-const ALICE_BINDING_UID: &str = "0b1f4a52-0000-4000-8000-0000000a11ce";
 
 // ---------------------------------------------------------------------------------------------------------------
 // The fake API server
 // ---------------------------------------------------------------------------------------------------------------
-
-/// One request as the API server saw it.
-#[derive(Clone, Debug)]
-struct Recorded {
-    method: Method,
-    path: String,
-    query: BTreeMap<String, String>,
-    content_type: Option<String>,
-    body: Value,
-}
-
-impl Recorded {
-    fn is_status_patch(&self, control: &str) -> bool {
-        self.method == Method::PATCH && self.path == format!("{CONTROLS}/{control}/status")
-    }
-
-    fn is_event_post(&self) -> bool {
-        self.method == Method::POST && self.path == EVENTS
-    }
-}
-
-fn parse_query(query: Option<&str>) -> BTreeMap<String, String> {
-    query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (p.to_string(), String::new()),
-        })
-        .collect()
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(
-            serde_json::to_vec(body).expect("response serializes"),
-        ))
-        .expect("valid response")
-}
-
-fn status_failure(code: u16, reason: &str, message: &str) -> Value {
-    json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    })
-}
-
-/// What a real API server would answer: the patched Control for a status apply, the created Event for a POST,
-/// 404 otherwise.
-fn plausible_answer(control: &Control, request: &Recorded) -> (StatusCode, Value) {
-    let name = control.metadata.name.clone().unwrap_or_default();
-    if request.is_status_patch(&name) {
-        let mut patched = control.clone();
-        patched.status = Some(
-            serde_json::from_value(request.body["status"].clone())
-                .expect("the status patch carries a valid ControlStatus"),
-        );
-        patched.metadata.resource_version = Some("1001".into());
-        return (
-            StatusCode::OK,
-            serde_json::to_value(&patched).expect("control serializes"),
-        );
-    }
-    if request.is_event_post() {
-        let mut event = request.body.clone();
-        event["metadata"]["uid"] = json!("e0e0e0e0-0000-4000-8000-000000000001");
-        event["metadata"]["resourceVersion"] = json!("2002");
-        return (StatusCode::CREATED, event);
-    }
-    (
-        StatusCode::NOT_FOUND,
-        status_failure(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        ),
-    )
-}
-
-/// Plays the API server until `done` fires and then for a further [`GRACE`] without requests.
-async fn serve(
-    mut handle: ApiHandle,
-    mut answer: impl FnMut(&Recorded) -> (StatusCode, Value) + Send,
-    mut done: oneshot::Receiver<()>,
-) -> Vec<Recorded> {
-    let mut seen = Vec::new();
-    let mut reconcile_returned = false;
-    loop {
-        let next = if reconcile_returned {
-            match timeout(GRACE, handle.next_request()).await {
-                Ok(next) => next,
-                Err(_) => break,
-            }
-        } else {
-            tokio::select! {
-                next = handle.next_request() => next,
-                _ = &mut done => {
-                    reconcile_returned = true;
-                    continue;
-                }
-            }
-        };
-        let Some((request, send)) = next else { break };
-        let (parts, body) = request.into_parts();
-        let bytes = body.collect_bytes().await.expect("request body readable");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("request body is JSON")
-        };
-        let recorded = Recorded {
-            method: parts.method.clone(),
-            path: parts.uri.path().to_string(),
-            query: parse_query(parts.uri.query()),
-            content_type: parts
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            body,
-        };
-        let (status, body) = answer(&recorded);
-        send.send_response(json_response(status, &body));
-        seen.push(recorded);
-    }
-    seen
-}
-
-/// A context whose client talks to the returned handle; the view holds `snapshot` (or nothing: every kind
-/// NotStarted, reported unavailable after `sync_timeout`).
-fn context(snapshot: Option<&ClusterSnapshot>) -> (Arc<Context>, ApiHandle) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "default");
-    let (view, _changes) = LiveView::new(None);
-    if let Some(snapshot) = snapshot {
-        view.load_snapshot(snapshot);
-    }
-    let mut ctx = Context::new(client, view, Some("test".into()));
-    ctx.sync_timeout = Duration::from_millis(5);
-    (Arc::new(ctx), handle)
-}
-
-/// Reconciles `control` while the fake server answers with `answer`; returns the result and every request made.
-async fn reconcile_with(
-    control: &Control,
-    ctx: &Arc<Context>,
-    handle: ApiHandle,
-    answer: impl FnMut(&Recorded) -> (StatusCode, Value) + Send + 'static,
-) -> (Result<Action, Error>, Vec<Recorded>) {
-    let (done, done_rx) = oneshot::channel();
-    let server = tokio::spawn(serve(handle, answer, done_rx));
-    let result = timeout(
-        DEADLINE,
-        controller::reconcile(Arc::new(control.clone()), ctx.clone()),
-    )
-    .await
-    .expect("reconcile did not finish in time (a request was never answered?)");
-    let _ = done.send(());
-    let requests = timeout(DEADLINE, server)
-        .await
-        .expect("fake API server did not stop")
-        .expect("fake API server panicked");
-    (result, requests)
-}
 
 /// Reconciles `control` against a well-behaved API server.
 async fn reconcile_ok(
     control: &Control,
     snapshot: Option<&ClusterSnapshot>,
 ) -> (Result<Action, Error>, Vec<Recorded>) {
-    let (ctx, handle) = context(snapshot);
+    let (ctx, handle) = mock_context(snapshot, |ctx| ctx);
     let echo = control.clone();
     reconcile_with(control, &ctx, handle, move |r| plausible_answer(&echo, r)).await
 }
@@ -235,29 +57,7 @@ async fn reconcile_ok(
 // ---------------------------------------------------------------------------------------------------------------
 
 fn control_from(name: &str, spec: Value) -> Control {
-    let mut control: Control = serde_json::from_value(json!({
-        "apiVersion": "soc2.dev/v1alpha1",
-        "kind": "Control",
-        "metadata": {
-            "name": name,
-            "uid": CONTROL_UID,
-            "generation": GENERATION,
-            "resourceVersion": "1000",
-        },
-        "spec": spec,
-    }))
-    .expect("valid Control");
-    control.status = None;
-    control
-}
-
-fn mfa_spec() -> Value {
-    json!({
-        "criteria": ["CC6.1", "CC6.3"],
-        "category": "Security",
-        "title": "Privileged access requires MFA",
-        "check": {"mfaAccess": {"mfaGroups": ["oidc:platform-admins"]}},
-    })
+    support::fixtures::control(name, GENERATION, spec)
 }
 
 fn mfa_control() -> Control {
@@ -278,44 +78,6 @@ fn change_approval_control() -> Control {
     control_from("change-approval", change_approval_spec())
 }
 
-fn namespace(name: &str) -> Namespace {
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": name, "uid": format!("ns-{name}")},
-    }))
-    .expect("valid Namespace")
-}
-
-fn cluster_admin_role() -> ClusterRole {
-    serde_json::from_value(json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {"name": "cluster-admin", "uid": "c0000000-0000-4000-8000-00000000adad"},
-        "rules": [
-            {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
-            {"nonResourceURLs": ["*"], "verbs": ["*"]},
-        ],
-    }))
-    .expect("valid ClusterRole")
-}
-
-fn cluster_admin_binding(
-    name: &str,
-    uid: &str,
-    subject_kind: &str,
-    subject: &str,
-) -> ClusterRoleBinding {
-    serde_json::from_value(json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": name, "uid": uid},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": subject_kind, "name": subject}],
-    }))
-    .expect("valid ClusterRoleBinding")
-}
-
 /// A cluster where cluster-admin is bound to the MFA-enforced group, and, when `with_alice`, directly to User alice.
 fn rbac_snapshot(with_alice: bool) -> ClusterSnapshot {
     let mut bindings = vec![Arc::new(cluster_admin_binding(
@@ -325,12 +87,7 @@ fn rbac_snapshot(with_alice: bool) -> ClusterSnapshot {
         "oidc:platform-admins",
     ))];
     if with_alice {
-        bindings.push(Arc::new(cluster_admin_binding(
-            ALICE_BINDING,
-            ALICE_BINDING_UID,
-            "User",
-            "alice",
-        )));
+        bindings.push(alice_binding());
     }
     ClusterSnapshot {
         namespaces: vec![
@@ -810,7 +567,7 @@ async fn unavailable_kinds_give_unknown_and_a_quick_requeue() {
 async fn failed_status_write_is_an_error_with_backoff() {
     let control = mfa_control();
     let snapshot = rbac_snapshot(true);
-    let (ctx, handle) = context(Some(&snapshot));
+    let (ctx, handle) = mock_context(Some(&snapshot), |ctx| ctx);
     let echo = control.clone();
     let mut patches = 0;
     let answer = move |r: &Recorded| {
@@ -825,8 +582,7 @@ async fn failed_status_write_is_an_error_with_backoff() {
         }
         plausible_answer(&echo, r)
     };
-    let (done, done_rx) = oneshot::channel();
-    let server = tokio::spawn(serve(handle, answer, done_rx));
+    let server = FakeServer::spawn(handle, answer);
     let control = Arc::new(control);
 
     let error = timeout(
@@ -870,11 +626,7 @@ async fn failed_status_write_is_an_error_with_backoff() {
         "a success resets the backoff: {after_reset:?}"
     );
 
-    let _ = done.send(());
-    let requests = timeout(DEADLINE, server)
-        .await
-        .expect("server stops")
-        .expect("server did not panic");
+    let requests = server.finish().await;
     let kinds: Vec<String> = requests
         .iter()
         .map(|r| {
@@ -1074,4 +826,61 @@ fn invalid_controls_are_not_triggered_by_cluster_changes() {
     let store = control_store(vec![control_from("broken", spec)]);
     assert!(affected(&store, ResourceKind::Namespace, None).is_empty());
     assert!(affected(&store, ResourceKind::RoleBinding, Some("team-a")).is_empty());
+}
+
+/// With `--policy-reports`, a status write is followed by the ClusterPolicyReport apply (after looking up which
+/// namespaced reports an earlier run left); an unchanged result writes neither.
+#[tokio::test]
+async fn policy_reports_follow_status_writes() {
+    let control = mfa_control();
+    let snapshot = rbac_snapshot(true);
+    let (ctx, handle) = mock_context(Some(&snapshot), |c| c.with_policy_reports());
+    let echo = control.clone();
+    let answer = move |r: &Recorded| {
+        if !r.path.starts_with("/apis/wgpolicyk8s.io/") {
+            return plausible_answer(&echo, r);
+        }
+        if r.method == http::Method::GET {
+            let list = json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReportList", "metadata": {}, "items": []});
+            return (http::StatusCode::OK, list);
+        }
+        (http::StatusCode::OK, r.body.clone())
+    };
+    let (result, requests) = reconcile_with(&control, &ctx, handle, answer.clone()).await;
+    result.expect("reconcile succeeds");
+    assert!(
+        requests[0].is_status_patch("mfa-privileged-access"),
+        "{requests:#?}"
+    );
+    let report = requests
+        .iter()
+        .find(|r| {
+            r.method == http::Method::PATCH
+                && r.path == "/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports/soc2-mfa-privileged-access"
+        })
+        .unwrap_or_else(|| panic!("no ClusterPolicyReport apply in {requests:#?}"));
+    assert_eq!(
+        report.query.get("fieldManager").map(String::as_str),
+        Some("soc2-operator")
+    );
+    let failing: Vec<&Value> = report.body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["result"] == "fail")
+        .collect();
+    assert_eq!(failing.len(), 1, "{}", report.body);
+    assert_eq!(failing[0]["resources"][0]["name"], ALICE_BINDING);
+
+    // The same result again, with the status the first reconcile wrote: no status write, so no report either.
+    let mut written = control.clone();
+    written.status =
+        Some(serde_json::from_value(requests[0].body["status"].clone()).expect("status"));
+    let (ctx, handle) = mock_context(Some(&snapshot), |c| c.with_policy_reports());
+    let (result, again) = reconcile_with(&written, &ctx, handle, answer).await;
+    result.expect("reconcile succeeds");
+    assert!(
+        again.is_empty(),
+        "nothing changed, nothing written: {again:#?}"
+    );
 }

@@ -6,10 +6,13 @@
 //! `/metrics` serves the registry reconciles write to; stopping stops the admin server too. Waits poll the admin
 //! port with a deadline; nothing sleeps for correctness.
 
+#[allow(dead_code)] // Only the transport of the shared harness is used here.
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http::{Request, Response, StatusCode};
+use http::{Response, StatusCode};
 use kube::client::Body;
 use serde_json::json;
 use soc2_operator::controller::{self, OperatorConfig};
@@ -17,24 +20,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout};
-use tower_test::mock;
 
-const DEADLINE: Duration = Duration::from_secs(10);
+use support::mock_api::{CONTROLS, DEADLINE, json_response, mock_client};
+
 const POLL: Duration = Duration::from_millis(20);
-const CONTROLS: &str = "/apis/soc2.dev/v1alpha1/controls";
 
 fn control_list() -> Response<Body> {
-    let body = json!({
-        "apiVersion": "soc2.dev/v1alpha1",
-        "kind": "ControlList",
-        "metadata": {"resourceVersion": "41"},
-        "items": [],
-    });
-    Response::builder()
-        .status(StatusCode::OK)
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(&body).expect("serializes")))
-        .expect("valid response")
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "apiVersion": "soc2.dev/v1alpha1",
+            "kind": "ControlList",
+            "metadata": {"resourceVersion": "41"},
+            "items": [],
+        }),
+    )
 }
 
 /// A free loopback port (bound, read, released: the operator binds it right after).
@@ -79,8 +79,7 @@ async fn wait_for(addr: SocketAddr, path: &str, status: u16) -> String {
 
 #[tokio::test]
 async fn readiness_follows_the_control_list_and_stop_closes_the_admin_port() {
-    let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "default");
+    let (client, mut handle) = mock_client();
     let (release_list, list_released) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let mut list_released = Some(list_released);
@@ -116,6 +115,7 @@ async fn readiness_follows_the_control_list_and_stop_closes_the_admin_port() {
             instance: Some("test".into()),
             admin_addr,
             leader_election: None,
+            ..Default::default()
         },
         async move {
             let _ = stopped.await;
