@@ -47,6 +47,11 @@ pub enum SpecError {
     /// A label selector that cannot be evaluated.
     #[error(transparent)]
     InvalidSelector(#[from] InvalidSelector),
+    /// The object passed the installed CRD's schema but does not match this operator's types.
+    #[error(
+        "the Control does not match this operator's schema: {0}. The installed CRD may be from another operator version: reinstall crds/ (kubectl apply -f crds/) and fix the value described here"
+    )]
+    Unreadable(String),
 }
 
 impl SpecError {
@@ -58,6 +63,7 @@ impl SpecError {
             SpecError::EmptyTitle => "InvalidSpec",
             SpecError::InvalidInterval { .. } | SpecError::IntervalTooShort(_) => "InvalidInterval",
             SpecError::InvalidSelector(_) => "InvalidSelector",
+            SpecError::Unreadable(_) => "MalformedObject",
         }
     }
 }

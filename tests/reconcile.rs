@@ -884,3 +884,56 @@ async fn policy_reports_follow_status_writes() {
         "nothing changed, nothing written: {again:#?}"
     );
 }
+
+/// A Control the API server accepted but the Rust types cannot read (an older or newer CRD) is reported on its own
+/// status and never stalls the others: Ready=False MalformedObject, a Warning event, then wait for a change.
+#[tokio::test]
+async fn unreadable_control_gets_a_malformed_status_and_waits() {
+    let unreadable: kube::core::DeserializeGuard<Control> = serde_json::from_value(json!({
+        "apiVersion": "soc2.dev/v1alpha1",
+        "kind": "Control",
+        "metadata": {"name": "from-another-version", "uid": "5d7c2c1e-0000-4000-8000-0000000000bb", "generation": 3},
+        "spec": {"criteria": "CC6.1", "category": "Security", "title": "t", "check": {"logging": {}}},
+    }))
+    .expect("a guard always deserializes");
+    assert!(unreadable.0.is_err(), "criteria must be a list");
+    let (ctx, handle) = mock_context(None, |c| c);
+    let readable = mfa_control();
+    let server = FakeServer::spawn(handle, move |r: &Recorded| {
+        if r.path.ends_with("/from-another-version/status") {
+            // As a real API server does: the patched object, with the spec the operator cannot read.
+            let mut echoed = json!({"apiVersion": "soc2.dev/v1alpha1", "kind": "Control",
+                "metadata": {"name": "from-another-version", "generation": 3},
+                "spec": {"criteria": "CC6.1", "category": "Security", "title": "t", "check": {"logging": {}}}});
+            echoed["status"] = r.body["status"].clone();
+            return (http::StatusCode::OK, echoed);
+        }
+        plausible_answer(&readable, r)
+    });
+    let action = timeout(
+        DEADLINE,
+        controller::reconcile_guarded(Arc::new(unreadable), ctx),
+    )
+    .await
+    .expect("reconcile finishes")
+    .expect("reconcile succeeds");
+    let requests = server.finish().await;
+    assert_eq!(action, Action::await_change());
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    let status = assert_status_apply(&requests[0], "from-another-version");
+    assert_condition(&status, "Ready", "False", "MalformedObject");
+    let ready = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert!(
+        ready["message"].as_str().unwrap().contains("\"CC6.1\""),
+        "the message quotes the bad value: {ready}"
+    );
+    assert_eq!(status["observedGeneration"], 3);
+    assert!(requests[1].is_event_post());
+    assert_eq!(requests[1].body["reason"], "InvalidSpec");
+    assert_eq!(requests[1].body["type"], "Warning");
+}

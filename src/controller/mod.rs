@@ -13,6 +13,6 @@ mod triggers;
 
 pub use context::Context;
 pub use error::Error;
-pub use reconcile::{error_policy, reconcile};
+pub use reconcile::{error_policy, error_policy_guarded, reconcile, reconcile_guarded};
 pub use run::{DEFAULT_ADMIN_ADDR, OperatorConfig, run, run_until};
-pub use triggers::affected_controls;
+pub use triggers::{affected_controls, affected_guarded_controls};

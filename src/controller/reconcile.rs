@@ -14,13 +14,87 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::transitions::{PlannedEvent, plan};
 use super::{Context, Error, status};
+use crate::api::Mode;
 use crate::api::{Control, ControlStatus};
 use crate::evaluate::{evaluate, required_kinds};
-use crate::validation::validate;
+use crate::validation::{SpecError, validate};
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::core::{ApiResource, DeserializeGuard, DynamicObject, error_boundary::InvalidObject};
 
 /// How soon a replica that is not the leader looks at a control again, so that it picks the work up soon after it
 /// becomes leader (becoming leader also re-reconciles every control at once).
 pub const STANDBY_REQUEUE: Duration = Duration::from_secs(5);
+
+/// Reconciles one Control as the operator's watch delivers it: readable Controls go to [`reconcile`]; one the Rust
+/// types cannot read gets `Ready=False` (reason `MalformedObject`) and a Warning event, and waits for a spec change.
+pub async fn reconcile_guarded(
+    object: Arc<DeserializeGuard<Control>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    match &object.0 {
+        Ok(control) => reconcile(Arc::new(control.clone()), ctx).await,
+        Err(invalid) if ctx.is_leader() => report_unreadable(invalid, &ctx).await,
+        Err(_) => Ok(Action::requeue(STANDBY_REQUEUE)),
+    }
+}
+
+/// [`error_policy`] for the guarded watch.
+pub fn error_policy_guarded(
+    object: Arc<DeserializeGuard<Control>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    backoff(&object.name_any(), error, &ctx)
+}
+
+async fn report_unreadable(invalid: &InvalidObject, ctx: &Context) -> Result<Action, Error> {
+    let name = invalid.metadata.name.clone().ok_or(Error::MissingName)?;
+    let error = SpecError::Unreadable(invalid.error.clone());
+    tracing::warn!(control = %name, %error, "control cannot be read");
+    // The previous status cannot be read either; the write happens once per generation (status writes do not
+    // trigger a reconcile), so transition times are those of the first report.
+    let new = status::invalid(
+        None,
+        &error,
+        Mode::default(),
+        invalid.metadata.generation,
+        Timestamp::now(),
+    );
+    // Untyped: the API server answers with the same object, which the Control type cannot read either.
+    let api: Api<DynamicObject> =
+        Api::all_with(ctx.client.clone(), &ApiResource::erase::<Control>(&()));
+    let patch = serde_json::json!({"apiVersion": Control::api_version(&()), "kind": Control::kind(&()), "status": new});
+    api.patch_status(
+        &name,
+        &PatchParams::apply(crate::OPERATOR_NAME).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    ctx.metrics.status_written(&name);
+    let reference = ObjectReference {
+        api_version: Some(Control::api_version(&()).into_owned()),
+        kind: Some(Control::kind(&()).into_owned()),
+        name: Some(name.clone()),
+        uid: invalid.metadata.uid.clone(),
+        ..Default::default()
+    };
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "InvalidSpec".into(),
+        note: Some(
+            format!("Control {name} cannot be evaluated: {error}")
+                .chars()
+                .take(1000)
+                .collect(),
+        ),
+        action: "Evaluate".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+        tracing::warn!(control = %name, error = %e, "could not publish event");
+    }
+    Ok(Action::await_change())
+}
 
 /// Reconciles one Control: as leader, evaluates it and writes what changed; otherwise only keeps its watches warm.
 pub async fn reconcile(control: Arc<Control>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -179,12 +253,15 @@ fn reset_failures(ctx: &Context, name: &str) {
 /// Requeue policy for errors: exponential backoff per control (1 s doubling to 5 min) with jitter, so that an API
 /// outage does not turn into a synchronized retry storm.
 pub fn error_policy(control: Arc<Control>, error: &Error, ctx: Arc<Context>) -> Action {
-    let name = control.name_any();
+    backoff(&control.name_any(), error, &ctx)
+}
+
+fn backoff(name: &str, error: &Error, ctx: &Context) -> Action {
     let attempts = ctx
         .failures
         .lock()
         .map(|mut f| {
-            let n = f.entry(name.clone()).or_insert(0);
+            let n = f.entry(name.to_string()).or_insert(0);
             *n = n.saturating_add(1);
             *n
         })

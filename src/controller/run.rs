@@ -12,12 +12,15 @@ use kube::runtime::{Controller, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
-use super::{Context, Error, affected_controls, error_policy, reconcile};
+use super::reconcile::{error_policy_guarded, reconcile_guarded};
+use super::triggers::affected_guarded_controls;
+use super::{Context, Error};
 use crate::admin::{AdminServer, AdminState, Readiness};
 use crate::api::Control;
 use crate::leader::{LeaderElection, Leadership, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::view::live::LiveView;
+use kube::core::DeserializeGuard;
 
 /// How long stopping waits for open admin requests to finish.
 const ADMIN_STOP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,12 +72,14 @@ async fn preflight(client: &Client) -> Result<(), Error> {
 ///
 /// Readiness is taken from the event rather than `Store::wait_until_ready`: the controller already waits on that
 /// store, and a second waiter is not reliably woken.
-fn follow_controls(
+fn follow_controls<K>(
     metrics: &Metrics,
     readiness: &Readiness,
-    controls: &Store<Control>,
-    event: &Result<watcher::Event<Control>, watcher::Error>,
-) {
+    controls: &Store<K>,
+    event: &Result<watcher::Event<K>, watcher::Error>,
+) where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
     match event {
         Ok(watcher::Event::Delete(control)) => metrics.forget_control(&control.name_any()),
         Ok(watcher::Event::InitDone) => {
@@ -167,7 +172,9 @@ async fn run_controller(
     let ctx = Arc::new(ctx);
 
     // Reconcile on spec changes only: our own status writes must not trigger another evaluation.
-    let controls: Api<Control> = Api::all(client);
+    // DeserializeGuard: one Control the Rust types cannot read (an older or newer CRD) must not stall the watch of
+    // all the others; it is reported on its own status instead.
+    let controls: Api<DeserializeGuard<Control>> = Api::all(client);
     let (reader, writer) = reflector::store();
     let followed = reader.clone();
     let control_metrics = metrics.clone();
@@ -178,8 +185,9 @@ async fn run_controller(
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     let trigger_store = reader.clone();
-    let triggers = UnboundedReceiverStream::new(changes)
-        .flat_map(move |change| futures::stream::iter(affected_controls(&trigger_store, &change)));
+    let triggers = UnboundedReceiverStream::new(changes).flat_map(move |change| {
+        futures::stream::iter(affected_guarded_controls(&trigger_store, &change))
+    });
 
     let mut controller = Controller::for_stream(control_stream, reader)
         .reconcile_on(triggers)
@@ -199,7 +207,7 @@ async fn run_controller(
         "soc2-operator started"
     );
     controller
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile_guarded, error_policy_guarded, ctx)
         .for_each(|result| async move {
             match result {
                 Ok((obj, _)) => tracing::debug!(control = %obj.name, "reconciled"),

@@ -1,5 +1,6 @@
 //! Which controls a cluster change can affect.
 
+use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::api::Control;
@@ -14,27 +15,43 @@ pub fn affected_controls(controls: &Store<Control>, change: &Change) -> Vec<Obje
     controls
         .state()
         .into_iter()
-        .filter(|c| {
-            let Ok(v) = validate(&c.spec) else {
-                return false;
-            };
-            if !required_kinds(&v).contains(&change.kind) {
-                return false;
-            }
-            if change.kind == ResourceKind::Namespace {
-                return true;
-            }
-            let (Some(ns), Some(scope)) = (&change.namespace, &c.spec.scope) else {
-                return true;
-            };
-            let excluded = scope
-                .exclude_namespaces
-                .as_ref()
-                .is_some_and(|x| x.contains(ns));
-            let not_included = scope.namespaces.as_ref().is_some_and(|x| !x.contains(ns));
-            // Control-plane pods are read regardless of scope (see checks::apiserver_flags).
-            change.kind == ResourceKind::ControlPlanePod || !(excluded || not_included)
-        })
+        .filter(|c| affects(c, change))
         .map(|c| ObjectRef::from_obj(c.as_ref()))
         .collect()
+}
+
+/// [`affected_controls`] over the operator's guarded store; unreadable Controls are never affected.
+pub fn affected_guarded_controls(
+    controls: &Store<DeserializeGuard<Control>>,
+    change: &Change,
+) -> Vec<ObjectRef<DeserializeGuard<Control>>> {
+    controls
+        .state()
+        .into_iter()
+        .filter(|g| g.0.as_ref().is_ok_and(|c| affects(c, change)))
+        .map(|g| ObjectRef::from_obj(g.as_ref()))
+        .collect()
+}
+
+/// True when `change` can alter the evaluation of `c`.
+fn affects(c: &Control, change: &Change) -> bool {
+    let Ok(v) = validate(&c.spec) else {
+        return false;
+    };
+    if !required_kinds(&v).contains(&change.kind) {
+        return false;
+    }
+    if change.kind == ResourceKind::Namespace {
+        return true;
+    }
+    let (Some(ns), Some(scope)) = (&change.namespace, &c.spec.scope) else {
+        return true;
+    };
+    let excluded = scope
+        .exclude_namespaces
+        .as_ref()
+        .is_some_and(|x| x.contains(ns));
+    let not_included = scope.namespaces.as_ref().is_some_and(|x| !x.contains(ns));
+    // Control-plane pods are read regardless of scope (see checks::apiserver_flags).
+    change.kind == ResourceKind::ControlPlanePod || !(excluded || not_included)
 }
