@@ -8,9 +8,17 @@
 //! `soc2-e2e-<test>-<random>` labelled `soc2.dev/e2e=true`, names its cluster-scoped Controls with the same random
 //! suffix, scopes them to that namespace, and deletes both when it ends, also when it fails (set `SOC2_E2E_KEEP=1`
 //! to keep them for debugging). The suite needs no kubelet: no scenario relies on a pod running.
+//!
+//! With helm (`SOC2_E2E_HELM`, `helm` on PATH, or the one `.ci/manifests` installs in `.ci/.tools`), the setup
+//! installs the chart's rendered manifests instead (`helm template` of `charts/soc2-operator`, server-side applied
+//! into a release namespace `soc2-e2e-system-<random>`, without its Deployment) and runs the operator binary with a
+//! token of the chart's ServiceAccount, so that the scenarios prove the chart's RBAC sufficient and `rbac.rs`
+//! proves it least privilege. `SOC2_E2E_FROM_CHART=0` forces the operator to run with your kubeconfig. The chart
+//! install (not the CRD) is deleted after the test binary exits.
 
 mod change_approval;
 mod invalid;
 mod logging;
 mod mfa_access;
+mod rbac;
 mod support;

@@ -1,4 +1,8 @@
 //! Once per test binary: install the CRDs and start the operator.
+//!
+//! With helm (see [`chart::helm`]), the CRDs and the chart's ServiceAccount and RBAC come from the chart's rendered
+//! manifests and the operator runs as that ServiceAccount; without it, the CRDs come from `crds/` and the operator
+//! runs with the caller's kubeconfig.
 
 use std::error::Error;
 use std::fs::File;
@@ -15,6 +19,8 @@ use kube::{Api, Client};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
+use super::chart::{self, ChartInstall, TEARDOWN_ENV, TEARDOWN_TEST};
+use super::env::KEEP_ENV;
 use super::{FIELD_MANAGER, note, random_suffix};
 
 /// How long a CRD may take to become Established, and the operator to say it started.
@@ -30,18 +36,28 @@ static OPERATOR: OnceCell<Operator> = OnceCell::const_new();
 pub struct Operator {
     child: Mutex<Child>,
     log: PathBuf,
+    chart: Option<ChartInstall>,
     // Held open for the life of the test binary: the watchdog kills the operator when it reads end of file.
     _watchdog_stdin: Option<ChildStdin>,
     _watchdog: Option<Child>,
 }
 
-/// Installs the CRDs and starts the operator, the first time any test calls it; later calls wait for the first.
+/// Installs the CRDs (and the chart, with helm) and starts the operator, the first time any test calls it; later
+/// calls wait for the first.
 pub async fn ensure_started() -> Result<&'static Operator, Box<dyn Error>> {
     OPERATOR
         .get_or_try_init(|| async {
             let client = Client::try_default().await?;
-            install_crds(&client).await?;
-            let operator = Operator::start()?;
+            let dir = log_dir();
+            std::fs::create_dir_all(&dir)?;
+            let chart = match chart::helm()? {
+                Some(helm) => Some(chart::install(&client, &helm, &dir).await?),
+                None => {
+                    install_crds(&client).await?;
+                    None
+                }
+            };
+            let operator = Operator::start(chart)?;
             operator.wait_started().await?;
             Ok(operator)
         })
@@ -102,10 +118,10 @@ fn log_dir() -> PathBuf {
 }
 
 impl Operator {
-    fn start() -> Result<Operator, Box<dyn Error>> {
+    fn start(chart: Option<ChartInstall>) -> Result<Operator, Box<dyn Error>> {
         let dir = log_dir();
-        std::fs::create_dir_all(&dir)?;
-        let log = dir.join(format!("operator-{}.log", random_suffix()));
+        let suffix = random_suffix();
+        let log = dir.join(format!("operator-{suffix}.log"));
         let file = File::create(&log)?;
         let mut command = Command::new(env!("CARGO_BIN_EXE_soc2-operator"));
         command
@@ -120,6 +136,12 @@ impl Operator {
         if std::env::var_os("SOC2_LOG_LEVEL").is_none() {
             command.env("SOC2_LOG_LEVEL", "info,soc2_operator=debug");
         }
+        // Exactly what the chart grants: its ServiceAccount's token, and the release namespace as its own.
+        if let Some(chart) = &chart {
+            command
+                .env("KUBECONFIG", &chart.kubeconfig)
+                .env("POD_NAMESPACE", &chart.namespace);
+        }
         let child = command
             .spawn()
             .map_err(|e| format!("cannot start the operator binary: {e}"))?;
@@ -128,7 +150,18 @@ impl Operator {
             child.id(),
             log.display()
         ));
-        let (watchdog, watchdog_stdin) = match watchdog(child.id()) {
+        // After the operator, the watchdog deletes the chart install (unless asked to keep it).
+        let teardown = match &chart {
+            Some(_) if std::env::var_os(KEEP_ENV).is_some() => {
+                note(&format!(
+                    "{KEEP_ENV} is set: the chart install will be kept"
+                ));
+                None
+            }
+            Some(c) => Some((c.plan.as_path(), dir.join(format!("teardown-{suffix}.log")))),
+            None => None,
+        };
+        let (watchdog, watchdog_stdin) = match watchdog(child.id(), teardown) {
             Ok(mut w) => {
                 let stdin = w.stdin.take();
                 (Some(w), stdin)
@@ -144,6 +177,7 @@ impl Operator {
         Ok(Operator {
             child: Mutex::new(child),
             log,
+            chart,
             _watchdog_stdin: watchdog_stdin,
             _watchdog: watchdog,
         })
@@ -174,6 +208,11 @@ impl Operator {
         }
     }
 
+    /// The chart install the operator runs under, if any.
+    pub fn chart(&self) -> Option<&ChartInstall> {
+        self.chart.as_ref()
+    }
+
     /// The exit status, once the operator has exited.
     pub fn exit_status(&self) -> Option<ExitStatus> {
         self.child.lock().ok()?.try_wait().ok().flatten()
@@ -189,8 +228,15 @@ impl Operator {
             .map(|f| BufReader::new(f).lines().map_while(Result::ok).collect())
             .unwrap_or_default();
         let tail = &lines[lines.len().saturating_sub(40)..];
+        let identity = match &self.chart {
+            Some(c) => format!(
+                "system:serviceaccount:{}:{} (the chart's RBAC)",
+                c.namespace, c.service_account
+            ),
+            None => "your kubeconfig".to_string(),
+        };
         format!(
-            "operator: {state}; full log: {}\n--- last {} lines of the operator log ---\n{}",
+            "operator: {state}, as {identity}; full log: {}\n--- last {} lines of the operator log ---\n{}",
             self.log.display(),
             tail.len(),
             tail.join("\n")
@@ -207,17 +253,36 @@ impl Drop for Operator {
     }
 }
 
-/// A shell that sends SIGTERM to `pid` when its stdin reaches end of file, i.e. when this process exits.
-fn watchdog(pid: u32) -> std::io::Result<Child> {
-    Command::new("sh")
-        .args([
-            "-c",
-            r#"read -r line; kill -TERM "$1" 2>/dev/null"#,
-            "soc2-e2e-watchdog",
-            &pid.to_string(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+/// A shell that sends SIGTERM to `pid` when its stdin reaches end of file, i.e. when this process exits, however it
+/// exits (it ignores the terminal's Ctrl-C, which reaches the operator itself). With `teardown` (the chart plan and a
+/// log file), it then waits up to 10 s for the operator to stop and runs this test binary again with only
+/// [`chart::teardown`], which deletes the chart install.
+fn watchdog(pid: u32, teardown: Option<(&Path, PathBuf)>) -> std::io::Result<Child> {
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        r#"trap '' INT; read -r line; kill -TERM "$1" 2>/dev/null
+if [ "$#" -gt 1 ]; then
+  i=0; while kill -0 "$1" 2>/dev/null && [ "$i" -lt 10 ]; do sleep 1; i=$((i+1)); done
+  shift; exec "$@"
+fi"#,
+        "soc2-e2e-watchdog",
+        &pid.to_string(),
+    ]);
+    command.stdin(Stdio::piped());
+    match teardown {
+        Some((plan, log)) => {
+            let file = File::create(log)?;
+            command
+                .arg(std::env::current_exe()?)
+                .args([TEARDOWN_TEST, "--exact", "--ignored", "--nocapture"])
+                .env(TEARDOWN_ENV, plan)
+                .stdout(file.try_clone()?)
+                .stderr(file);
+        }
+        None => {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+    }
+    command.spawn()
 }

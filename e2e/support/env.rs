@@ -20,7 +20,7 @@ use super::{E2E_LABEL, FIELD_MANAGER, RUN_LABEL, note, random_suffix};
 pub const HOLD_FINALIZER: &str = "soc2.dev/e2e-hold";
 
 /// Set to keep a test's namespace and Controls for debugging.
-const KEEP_ENV: &str = "SOC2_E2E_KEEP";
+pub const KEEP_ENV: &str = "SOC2_E2E_KEEP";
 
 /// One test's resources. Dropping it deletes them, also while the test panics.
 pub struct TestEnv {

@@ -2,13 +2,17 @@
 //!
 //! - [`skip`]: every test starts with it; without `KUBECONFIG` the test prints why it is skipped and passes.
 //! - [`cluster`]: once per test binary, installs the CRDs in `crds/` and starts the operator binary.
+//! - [`chart`]: with helm, the setup installs the chart's rendered manifests instead, and the operator runs as the
+//!   chart's ServiceAccount.
 //! - [`env::TestEnv`]: one per test, owns a fresh namespace and the Controls the test applies, and deletes them
 //!   when dropped, also when the test panics.
 //! - [`wait`]: polling with timeouts; a timeout panics with the Control's status, its Events and the operator log.
 //! - [`objects`]: the manifests the scenarios create.
 
+pub mod chart;
 pub mod cluster;
 pub mod env;
+pub mod identity;
 pub mod objects;
 pub mod wait;
 
