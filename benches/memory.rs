@@ -1,0 +1,212 @@
+//! Approximate memory per cached object: a counting global allocator measures the heap the reflector stores of a
+//! [`LiveView`] hold once loaded with the synthetic cluster (see `support/synthetic.rs`).
+//!
+//! `cargo bench --bench memory` prints, per size, the bytes held by the stores, per object and per kind.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use soc2_operator::view::ClusterSnapshot;
+use soc2_operator::view::live::LiveView;
+
+#[path = "support/synthetic.rs"]
+mod synthetic;
+
+/// The system allocator, counting live and peak heap bytes.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn add(bytes: usize) {
+    let live = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK.fetch_max(live, Ordering::Relaxed);
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; only counters are updated besides.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            add(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            add(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            add(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Heap bytes of deep copies of `objects` (each in its own `Arc`, as a store holds them).
+fn deep_bytes<K: Clone>(objects: &[Arc<K>]) -> usize {
+    let before = live();
+    let copies: Vec<Arc<K>> = objects
+        .iter()
+        .map(|o| Arc::new(o.as_ref().clone()))
+        .collect();
+    let bytes = live() - before - copies.capacity() * std::mem::size_of::<Arc<K>>();
+    drop(copies);
+    bytes
+}
+
+fn per_kind(s: &ClusterSnapshot) -> Vec<(&'static str, usize, usize)> {
+    vec![
+        ("Namespace", s.namespaces.len(), deep_bytes(&s.namespaces)),
+        ("Node", s.nodes.len(), deep_bytes(&s.nodes)),
+        (
+            "Pod (kube-system)",
+            s.control_plane_pods.len(),
+            deep_bytes(&s.control_plane_pods),
+        ),
+        (
+            "Secret (SA token, redacted)",
+            s.service_account_token_secrets.len(),
+            deep_bytes(&s.service_account_token_secrets),
+        ),
+        (
+            "ClusterRole",
+            s.cluster_roles.len(),
+            deep_bytes(&s.cluster_roles),
+        ),
+        ("Role", s.roles.len(), deep_bytes(&s.roles)),
+        (
+            "ClusterRoleBinding",
+            s.cluster_role_bindings.len(),
+            deep_bytes(&s.cluster_role_bindings),
+        ),
+        (
+            "RoleBinding",
+            s.role_bindings.len(),
+            deep_bytes(&s.role_bindings),
+        ),
+        (
+            "Deployment",
+            s.deployments.len(),
+            deep_bytes(&s.deployments),
+        ),
+        (
+            "StatefulSet",
+            s.stateful_sets.len(),
+            deep_bytes(&s.stateful_sets),
+        ),
+        ("DaemonSet", s.daemon_sets.len(), deep_bytes(&s.daemon_sets)),
+        ("CronJob", s.cron_jobs.len(), deep_bytes(&s.cron_jobs)),
+    ]
+}
+
+/// Deployments as they would weigh without managedFields (which change approval reads, so the watch keeps them).
+fn deployments_without_managed_fields(s: &ClusterSnapshot) -> usize {
+    let stripped: Vec<Arc<Deployment>> = s
+        .deployments
+        .iter()
+        .map(|d| {
+            let mut d = d.as_ref().clone();
+            d.metadata.managed_fields = None;
+            Arc::new(d)
+        })
+        .collect();
+    deep_bytes(&stripped)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; this binary takes no other arguments.
+    for n in [10_000, 100_000] {
+        let snapshot = synthetic::cluster(n, 0x5eed_c0de);
+        let objects = synthetic::object_count(&snapshot);
+
+        let before = live();
+        PEAK.store(before, Ordering::Relaxed);
+        let (view, changes) = LiveView::new(None);
+        view.load_snapshot(&snapshot);
+        let stores = live() - before;
+        let peak = PEAK.load(Ordering::Relaxed) - before;
+
+        let kinds = [
+            soc2_operator::view::ResourceKind::Namespace,
+            soc2_operator::view::ResourceKind::Node,
+            soc2_operator::view::ResourceKind::ControlPlanePod,
+            soc2_operator::view::ResourceKind::ServiceAccountTokenSecret,
+            soc2_operator::view::ResourceKind::Role,
+            soc2_operator::view::ResourceKind::ClusterRole,
+            soc2_operator::view::ResourceKind::RoleBinding,
+            soc2_operator::view::ResourceKind::ClusterRoleBinding,
+            soc2_operator::view::ResourceKind::Deployment,
+            soc2_operator::view::ResourceKind::StatefulSet,
+            soc2_operator::view::ResourceKind::DaemonSet,
+            soc2_operator::view::ResourceKind::CronJob,
+        ];
+        let before_snapshot = live();
+        let taken = view.snapshot(&kinds);
+        let snapshot_bytes = live() - before_snapshot;
+        assert_eq!(synthetic::object_count(&taken), objects);
+        drop(taken);
+
+        println!("memory/{n}: {objects} objects");
+        println!(
+            "  reflector stores (LiveView::load_snapshot): {stores} bytes = {:.0} bytes/object; peak while loading {:.0} bytes/object",
+            stores as f64 / objects as f64,
+            peak as f64 / objects as f64,
+        );
+        println!(
+            "  one snapshot of every kind (Vec<Arc<_>> only): {snapshot_bytes} bytes = {:.1} bytes/object",
+            snapshot_bytes as f64 / objects as f64
+        );
+        println!("  objects alone (deep copies, by kind):");
+        let mut total = 0;
+        for (kind, count, bytes) in per_kind(&snapshot) {
+            total += bytes;
+            if count > 0 {
+                println!(
+                    "    {kind:<28} {count:>7} objects {:>8.0} bytes/object",
+                    bytes as f64 / count as f64
+                );
+            }
+        }
+        println!(
+            "    {:<28} {:>7} objects {:>8.0} bytes/object",
+            "Deployment w/o managedFields",
+            snapshot.deployments.len(),
+            deployments_without_managed_fields(&snapshot) as f64
+                / snapshot.deployments.len() as f64
+        );
+        println!(
+            "    {:<28} {objects:>7} objects {:>8.0} bytes/object",
+            "all",
+            total as f64 / objects as f64
+        );
+        drop(view);
+        drop(changes);
+    }
+}
