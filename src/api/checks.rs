@@ -183,6 +183,8 @@ pub enum WorkloadKind {
     CronJob,
     /// batch/v1 Job
     Job,
+    /// core/v1 Pod (pods created directly, not by a workload controller)
+    Pod,
 }
 
 /// Parameters of the change approval check.

@@ -11,7 +11,7 @@ use kube::Resource;
 
 use super::{CheckReport, Finding, contains};
 use crate::api::{ChangeApprovalCheck, WorkloadKind};
-use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
+use crate::view::{ClusterSnapshot, ResourceRef, ScopeMatcher};
 
 /// Annotation naming the change ticket that approved the current state.
 pub const TICKET_ANNOTATION: &str = "soc2.dev/change-ticket";
@@ -20,22 +20,14 @@ pub const APPROVER_ANNOTATION: &str = "soc2.dev/approved-by";
 /// Annotation naming who authored the change.
 pub const AUTHOR_ANNOTATION: &str = "soc2.dev/author";
 
-/// The snapshot kind holding a workload kind.
-pub fn resource_kind(kind: WorkloadKind) -> ResourceKind {
-    match kind {
-        WorkloadKind::Deployment => ResourceKind::Deployment,
-        WorkloadKind::StatefulSet => ResourceKind::StatefulSet,
-        WorkloadKind::DaemonSet => ResourceKind::DaemonSet,
-        WorkloadKind::CronJob => ResourceKind::CronJob,
-        WorkloadKind::Job => ResourceKind::Job,
-    }
-}
+pub use crate::view::workloads::resource_kind;
 
 /// The apiVersion of a workload kind.
 fn api_version(kind: WorkloadKind) -> &'static str {
     match kind {
         WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet => "apps/v1",
         WorkloadKind::CronJob | WorkloadKind::Job => "batch/v1",
+        WorkloadKind::Pod => "v1",
     }
 }
 
@@ -59,6 +51,7 @@ pub fn check(
             WorkloadKind::DaemonSet => refs(&view.daemon_sets),
             WorkloadKind::CronJob => refs(&view.cron_jobs),
             WorkloadKind::Job => refs(&view.jobs),
+            WorkloadKind::Pod => refs(&view.pods),
         };
         for (resource, meta) in workloads {
             if !scope.matches(meta) {
@@ -272,6 +265,7 @@ fn annotation_finding(resource: ResourceRef, annotations: Annotations, context: 
 
 #[cfg(test)]
 mod tests {
+    use crate::view::ResourceKind;
     use crate::checks::test_support::*;
     use std::collections::BTreeMap;
     use std::sync::Arc;

@@ -187,10 +187,9 @@ fn add_value(
         ("v1", "Pod") => {
             let pod: k8s_openapi::api::core::v1::Pod = parse(value).map_err(malformed)?;
             if pod.metadata.namespace.as_deref() == Some(crate::view::CONTROL_PLANE_NAMESPACE) {
-                push(&mut s.control_plane_pods, pod)
-            } else {
-                false
+                push(&mut s.control_plane_pods, pod.clone());
             }
+            push(&mut s.pods, pod)
         }
         ("v1", "Secret") => {
             // Never keep secret values: parse, then redact at once.
@@ -219,6 +218,18 @@ fn add_value(
         ("apps/v1", "DaemonSet") => push(&mut s.daemon_sets, parse(value).map_err(malformed)?),
         ("batch/v1", "CronJob") => push(&mut s.cron_jobs, parse(value).map_err(malformed)?),
         ("batch/v1", "Job") => push(&mut s.jobs, parse(value).map_err(malformed)?),
+        ("v1", "Service") => push(&mut s.services, parse(value).map_err(malformed)?),
+        ("v1", "ServiceAccount") => push(&mut s.service_accounts, parse(value).map_err(malformed)?),
+        ("networking.k8s.io/v1", "NetworkPolicy") => {
+            push(&mut s.network_policies, parse(value).map_err(malformed)?)
+        }
+        ("networking.k8s.io/v1", "Ingress") => {
+            push(&mut s.ingresses, parse(value).map_err(malformed)?)
+        }
+        ("policy/v1", "PodDisruptionBudget") => push(
+            &mut s.pod_disruption_budgets,
+            parse(value).map_err(malformed)?,
+        ),
         ("soc2.dev/v1alpha1", "Control") => {
             loaded.controls.push(parse(value).map_err(malformed)?);
             return Ok(());

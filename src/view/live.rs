@@ -10,7 +10,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::runtime::reflector::{self, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -200,6 +202,12 @@ pub struct LiveView {
     daemon_sets: KindStore<DaemonSet>,
     cron_jobs: KindStore<CronJob>,
     jobs: KindStore<Job>,
+    pods: KindStore<Pod>,
+    services: KindStore<Service>,
+    service_accounts: KindStore<ServiceAccount>,
+    network_policies: KindStore<NetworkPolicy>,
+    ingresses: KindStore<Ingress>,
+    pod_disruption_budgets: KindStore<PodDisruptionBudget>,
 }
 
 impl LiveView {
@@ -223,6 +231,12 @@ impl LiveView {
             daemon_sets: KindStore::new(),
             cron_jobs: KindStore::new(),
             jobs: KindStore::new(),
+            pods: KindStore::new(),
+            services: KindStore::new(),
+            service_accounts: KindStore::new(),
+            network_policies: KindStore::new(),
+            ingresses: KindStore::new(),
+            pod_disruption_budgets: KindStore::new(),
         };
         (Arc::new(view), rx)
     }
@@ -305,6 +319,39 @@ impl LiveView {
                         .start(*kind, Api::all(c), all.clone(), keep, tx)
                 }
                 ResourceKind::Job => self.jobs.start(*kind, Api::all(c), all.clone(), keep, tx),
+                ResourceKind::Pod => {
+                    self.pods
+                        .start(*kind, Api::all(c), all.clone(), strip_managed_fields, tx)
+                }
+                ResourceKind::Service => {
+                    self.services
+                        .start(*kind, Api::all(c), all.clone(), strip_managed_fields, tx)
+                }
+                ResourceKind::ServiceAccount => self.service_accounts.start(
+                    *kind,
+                    Api::all(c),
+                    all.clone(),
+                    strip_managed_fields,
+                    tx,
+                ),
+                ResourceKind::NetworkPolicy => self.network_policies.start(
+                    *kind,
+                    Api::all(c),
+                    all.clone(),
+                    strip_managed_fields,
+                    tx,
+                ),
+                ResourceKind::Ingress => {
+                    self.ingresses
+                        .start(*kind, Api::all(c), all.clone(), strip_managed_fields, tx)
+                }
+                ResourceKind::PodDisruptionBudget => self.pod_disruption_budgets.start(
+                    *kind,
+                    Api::all(c),
+                    all.clone(),
+                    strip_managed_fields,
+                    tx,
+                ),
             }
         }
     }
@@ -329,6 +376,12 @@ impl LiveView {
                     ResourceKind::DaemonSet => self.daemon_sets.wait().await,
                     ResourceKind::CronJob => self.cron_jobs.wait().await,
                     ResourceKind::Job => self.jobs.wait().await,
+                    ResourceKind::Pod => self.pods.wait().await,
+                    ResourceKind::Service => self.services.wait().await,
+                    ResourceKind::ServiceAccount => self.service_accounts.wait().await,
+                    ResourceKind::NetworkPolicy => self.network_policies.wait().await,
+                    ResourceKind::Ingress => self.ingresses.wait().await,
+                    ResourceKind::PodDisruptionBudget => self.pod_disruption_budgets.wait().await,
                 }
             }
         };
@@ -367,6 +420,18 @@ impl LiveView {
                 ResourceKind::DaemonSet => s.daemon_sets = self.daemon_sets.snapshot(*kind, u),
                 ResourceKind::CronJob => s.cron_jobs = self.cron_jobs.snapshot(*kind, u),
                 ResourceKind::Job => s.jobs = self.jobs.snapshot(*kind, u),
+                ResourceKind::Pod => s.pods = self.pods.snapshot(*kind, u),
+                ResourceKind::Service => s.services = self.services.snapshot(*kind, u),
+                ResourceKind::ServiceAccount => {
+                    s.service_accounts = self.service_accounts.snapshot(*kind, u)
+                }
+                ResourceKind::NetworkPolicy => {
+                    s.network_policies = self.network_policies.snapshot(*kind, u)
+                }
+                ResourceKind::Ingress => s.ingresses = self.ingresses.snapshot(*kind, u),
+                ResourceKind::PodDisruptionBudget => {
+                    s.pod_disruption_budgets = self.pod_disruption_budgets.snapshot(*kind, u)
+                }
             }
         }
         s
@@ -394,6 +459,15 @@ impl LiveView {
         self.daemon_sets.load(owned(&snapshot.daemon_sets));
         self.cron_jobs.load(owned(&snapshot.cron_jobs));
         self.jobs.load(owned(&snapshot.jobs));
+        self.pods.load(owned(&snapshot.pods));
+        self.services.load(owned(&snapshot.services));
+        self.service_accounts
+            .load(owned(&snapshot.service_accounts));
+        self.network_policies
+            .load(owned(&snapshot.network_policies));
+        self.ingresses.load(owned(&snapshot.ingresses));
+        self.pod_disruption_budgets
+            .load(owned(&snapshot.pod_disruption_budgets));
     }
 }
 

@@ -5,6 +5,7 @@ pub mod live;
 mod resource_ref;
 pub mod scope_matcher;
 mod snapshot;
+pub mod workloads;
 
 pub use resource_ref::ResourceRef;
 pub use scope_matcher::ScopeMatcher;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
 /// The kinds of cluster object checks can read.
@@ -37,6 +39,18 @@ pub enum ResourceKind {
     CronJob,
     /// batch/v1 Job
     Job,
+    /// core/v1 Pod, every namespace
+    Pod,
+    /// core/v1 Service
+    Service,
+    /// core/v1 ServiceAccount
+    ServiceAccount,
+    /// networking.k8s.io/v1 NetworkPolicy
+    NetworkPolicy,
+    /// networking.k8s.io/v1 Ingress
+    Ingress,
+    /// policy/v1 PodDisruptionBudget
+    PodDisruptionBudget,
 }
 
 impl ResourceKind {
@@ -56,6 +70,12 @@ impl ResourceKind {
             ResourceKind::DaemonSet => "daemonsets",
             ResourceKind::CronJob => "cronjobs",
             ResourceKind::Job => "jobs",
+            ResourceKind::Pod => "pods",
+            ResourceKind::Service => "services",
+            ResourceKind::ServiceAccount => "serviceaccounts",
+            ResourceKind::NetworkPolicy => "networkpolicies",
+            ResourceKind::Ingress => "ingresses",
+            ResourceKind::PodDisruptionBudget => "poddisruptionbudgets",
         }
     }
 }
@@ -95,6 +115,18 @@ pub struct ClusterSnapshot {
     pub cron_jobs: Vec<Arc<CronJob>>,
     /// Jobs
     pub jobs: Vec<Arc<Job>>,
+    /// Pods in every namespace
+    pub pods: Vec<Arc<Pod>>,
+    /// Services
+    pub services: Vec<Arc<Service>>,
+    /// ServiceAccounts
+    pub service_accounts: Vec<Arc<ServiceAccount>>,
+    /// NetworkPolicies
+    pub network_policies: Vec<Arc<NetworkPolicy>>,
+    /// Ingresses
+    pub ingresses: Vec<Arc<Ingress>>,
+    /// PodDisruptionBudgets
+    pub pod_disruption_budgets: Vec<Arc<PodDisruptionBudget>>,
     /// Kinds that could not be read, with the reason.
     pub unavailable: BTreeMap<ResourceKind, String>,
 }
