@@ -209,6 +209,8 @@ mod tests {
             category: Category::Security,
             title: "t".into(),
             description: None,
+            test_procedure: None,
+            remediation: None,
             owner: None,
             severity: None,
             mode: None,

@@ -158,6 +158,8 @@ mod tests {
             category: Category::Security,
             title: "Audit logging".into(),
             description: None,
+            test_procedure: None,
+            remediation: None,
             owner: None,
             severity: None,
             mode: None,

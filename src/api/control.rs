@@ -84,6 +84,16 @@ pub struct ControlSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 
+    /// The test procedure in plain words: what the operator inspects and what counts as an exception, so that an
+    /// auditor can re-perform it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_procedure: Option<String>,
+
+    /// Remediation guidance for a failing resource: what to change, and how to request a ControlException when the
+    /// deviation is accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+
     /// The control owner (a team or person accountable for its operation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
