@@ -82,6 +82,22 @@ pub fn required_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
                 kinds.extend([ResourceKind::DaemonSet, ResourceKind::Node]);
             }
         }
+        CheckKind::RbacLeastPrivilege => kinds.extend([
+            ResourceKind::ClusterRoleBinding,
+            ResourceKind::RoleBinding,
+            ResourceKind::ClusterRole,
+            ResourceKind::Role,
+        ]),
+        CheckKind::EncryptionAtRest => kinds.push(ResourceKind::ControlPlanePod),
+        CheckKind::JobHealth => {
+            let p = check.job_health.clone().unwrap_or_default();
+            let wanted = p.effective_kinds();
+            // A CronJob's last run is read from the Jobs it owns.
+            kinds.push(ResourceKind::Job);
+            if wanted.contains(&crate::api::WorkloadKind::CronJob) {
+                kinds.push(ResourceKind::CronJob);
+            }
+        }
     }
     kinds
 }
@@ -127,6 +143,22 @@ pub fn evaluate(
                 view,
                 &scope,
                 &check.logging.clone().unwrap_or_default(),
+                now,
+            ),
+            CheckKind::RbacLeastPrivilege => checks::rbac_least_privilege::check(
+                view,
+                &scope,
+                &check.rbac_least_privilege.clone().unwrap_or_default(),
+            ),
+            CheckKind::EncryptionAtRest => checks::encryption_at_rest::check(
+                view,
+                &check.encryption_at_rest.clone().unwrap_or_default(),
+                now,
+            ),
+            CheckKind::JobHealth => checks::job_health::check(
+                view,
+                &scope,
+                &check.job_health.clone().unwrap_or_default(),
                 now,
             ),
         },

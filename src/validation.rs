@@ -16,7 +16,7 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
 pub enum SpecError {
     /// No check kind set.
     #[error(
-        "spec.check: no check kind is set; set exactly one of mfaAccess, changeApproval, logging"
+        "spec.check: no check kind is set; set exactly one check kind (kubectl explain control.spec.check lists them)"
     )]
     NoCheck,
     /// More than one check kind set.
@@ -44,6 +44,24 @@ pub enum SpecError {
     /// Interval below the minimum.
     #[error("spec.interval: {0:?} is shorter than the minimum of 10s")]
     IntervalTooShort(String),
+    /// A check parameter that is not a duration.
+    #[error("{field}: {value:?} is not a duration ({reason}); use e.g. 15m, 2h or 1h30m")]
+    InvalidDuration {
+        /// Where the value is.
+        field: &'static str,
+        /// The given value.
+        value: String,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// A check parameter that does not fit the check kind.
+    #[error("{field}: {reason}")]
+    InvalidParameter {
+        /// Where the value is.
+        field: &'static str,
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// A label selector that cannot be evaluated.
     #[error(transparent)]
     InvalidSelector(#[from] InvalidSelector),
@@ -63,6 +81,9 @@ impl SpecError {
             SpecError::EmptyTitle => "InvalidSpec",
             SpecError::InvalidInterval { .. } | SpecError::IntervalTooShort(_) => "InvalidInterval",
             SpecError::InvalidSelector(_) => "InvalidSelector",
+            SpecError::InvalidDuration { .. } | SpecError::InvalidParameter { .. } => {
+                "InvalidCheck"
+            }
             SpecError::Unreadable(_) => "MalformedObject",
         }
     }
@@ -136,6 +157,26 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
         .and_then(|l| l.collector_selector.as_ref())
     {
         compile_selector(s, "spec.check.logging.collectorSelector")?;
+    }
+    if let Some(job_health) = &spec.check.job_health {
+        if let Some(grace) = &job_health.missed_schedule_grace {
+            humantime::parse_duration(grace).map_err(|e| SpecError::InvalidDuration {
+                field: "spec.check.jobHealth.missedScheduleGrace",
+                value: grace.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        if let Some(kind) = job_health.effective_kinds().into_iter().find(|k| {
+            !matches!(
+                k,
+                crate::api::WorkloadKind::CronJob | crate::api::WorkloadKind::Job
+            )
+        }) {
+            return Err(SpecError::InvalidParameter {
+                field: "spec.check.jobHealth.kinds",
+                reason: format!("{kind:?} does not run to completion; list CronJob and/or Job"),
+            });
+        }
     }
     Ok(ValidatedControl {
         spec,

@@ -5,13 +5,15 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::platform_checks::{EncryptionAtRestCheck, JobHealthCheck, RbacLeastPrivilegeCheck};
+
 /// What the control tests. Exactly one check kind must be set.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     cel,
-    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging)].filter(x, x).size() == 1")
-        .message("exactly one check kind must be set: mfaAccess, changeApproval or logging")
+    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging), has(self.rbacLeastPrivilege), has(self.encryptionAtRest), has(self.jobHealth)].filter(x, x).size() == 1")
+        .message("exactly one check kind must be set: mfaAccess, changeApproval, logging, rbacLeastPrivilege, encryptionAtRest, jobHealth")
 )]
 pub struct Check {
     /// MFA-backed privileged access (CC6.1, CC6.2, CC6.3): privileged RBAC rights are reachable only through
@@ -31,6 +33,21 @@ pub struct Check {
     /// collector DaemonSet is ready on every schedulable node.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logging: Option<LoggingCheck>,
+
+    /// RBAC least privilege (CC6.1, CC6.3): no binding grants wildcard verbs or resources, cluster-wide Secret
+    /// reads, escalate/bind/impersonate, nodes/proxy, or pods/exec in scope; no binding to a namespace's default
+    /// ServiceAccount; standing cluster-admin bindings at most a declared number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac_least_privilege: Option<RbacLeastPrivilegeCheck>,
+
+    /// Encryption at rest (CC6.1, C1.1): the kube-apiserver encrypts Secrets in etcd (`--encryption-provider-config`),
+    /// or, on a managed control plane, an attestation says the provider does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_at_rest: Option<EncryptionAtRestCheck>,
+
+    /// Job health (PI1.4, PI1.5): CronJobs ran on schedule and their last run succeeded; Jobs did not fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_health: Option<JobHealthCheck>,
 }
 
 /// The check kind a valid [`Check`] selects.
@@ -42,6 +59,12 @@ pub enum CheckKind {
     ChangeApproval,
     /// [`LoggingCheck`]
     Logging,
+    /// [`RbacLeastPrivilegeCheck`]
+    RbacLeastPrivilege,
+    /// [`EncryptionAtRestCheck`]
+    EncryptionAtRest,
+    /// [`JobHealthCheck`]
+    JobHealth,
 }
 
 impl CheckKind {
@@ -51,6 +74,9 @@ impl CheckKind {
             CheckKind::MfaAccess => "mfaAccess",
             CheckKind::ChangeApproval => "changeApproval",
             CheckKind::Logging => "logging",
+            CheckKind::RbacLeastPrivilege => "rbacLeastPrivilege",
+            CheckKind::EncryptionAtRest => "encryptionAtRest",
+            CheckKind::JobHealth => "jobHealth",
         }
     }
 }
@@ -67,6 +93,15 @@ impl Check {
         }
         if self.logging.is_some() {
             kinds.push(CheckKind::Logging);
+        }
+        if self.rbac_least_privilege.is_some() {
+            kinds.push(CheckKind::RbacLeastPrivilege);
+        }
+        if self.encryption_at_rest.is_some() {
+            kinds.push(CheckKind::EncryptionAtRest);
+        }
+        if self.job_health.is_some() {
+            kinds.push(CheckKind::JobHealth);
         }
         kinds
     }

@@ -7,6 +7,7 @@
 mod checks;
 mod control;
 mod criteria;
+mod platform_checks;
 mod scope;
 mod status;
 
@@ -16,6 +17,7 @@ pub use checks::{
 };
 pub use control::{Category, Control, ControlSpec, Mode, Severity};
 pub use criteria::Criterion;
+pub use platform_checks::{EncryptionAtRestCheck, JobHealthCheck, RbacLeastPrivilegeCheck};
 pub use scope::Scope;
 pub use status::{ControlStatus, FindingResult, StatusFinding, Summary};
 

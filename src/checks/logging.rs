@@ -2,17 +2,17 @@
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Taint, Toleration};
-use k8s_openapi::jiff::{Timestamp, civil::Date, tz::TimeZone};
+use k8s_openapi::jiff::Timestamp;
 
 use super::apiserver_flags::visible_api_servers;
+use super::attestation::{AttestationSubject, judge_attestation};
 use super::{CheckReport, Finding};
 use crate::api::{Attestation, LoggingCheck};
 use crate::view::scope_matcher::compile_selector;
 use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
 use kube::core::SelectorExt;
 
-/// Attestations older than this many days no longer count.
-pub const ATTESTATION_MAX_AGE_DAYS: i64 = 365;
+pub use super::attestation::ATTESTATION_MAX_AGE_DAYS;
 
 /// Runs the check. `now` dates attestations.
 pub fn check(
@@ -75,65 +75,19 @@ fn audit_logging(
              cannot be verified from the cluster. Enable the provider's control-plane audit logs and record \
              spec.check.logging.auditAttestation (attestedBy, reference, date).",
         ),
-        Some(a) => judge_attestation(a, now),
+        Some(a) => judge_attestation(
+            a,
+            now,
+            &AttestationSubject {
+                resource: control_plane(),
+                field: "spec.check.logging.auditAttestation",
+                statement: "API audit logging",
+                attested_rule: "audit-logging-attested",
+                attested_state: "API audit logging is enabled on the managed control plane",
+            },
+        ),
     };
     report.findings.push(finding);
-}
-
-fn judge_attestation(a: &Attestation, now: Timestamp) -> Finding {
-    let today = now.to_zoned(TimeZone::UTC).date();
-    // jiff also accepts `20260101`, `2026-01-01T10:00` and `+002026-01-01`; the documented format is YYYY-MM-DD only.
-    let parsed = if is_iso_date_shape(&a.date) {
-        a.date.parse::<Date>().map_err(|e| e.to_string())
-    } else {
-        Err("expected YYYY-MM-DD".to_string())
-    };
-    match parsed {
-        Err(e) => Finding::fail(
-            control_plane(),
-            "attestation-invalid",
-            format!(
-                "spec.check.logging.auditAttestation.date {:?} is not a date (YYYY-MM-DD): {e}",
-                a.date
-            ),
-        ),
-        Ok(date) if date > today => Finding::fail(
-            control_plane(),
-            "attestation-invalid",
-            format!(
-                "spec.check.logging.auditAttestation.date {date} is in the future; attest to what is true today."
-            ),
-        ),
-        Ok(date) if i64::from((today - date).get_days()) > ATTESTATION_MAX_AGE_DAYS => {
-            Finding::fail(
-                control_plane(),
-                "attestation-expired",
-                format!(
-                    "API audit logging was attested by {} on {date} ({}), more than {ATTESTATION_MAX_AGE_DAYS} days ago. Re-attest.",
-                    a.attested_by, a.reference
-                ),
-            )
-        }
-        Ok(date) => Finding::notice(
-            control_plane(),
-            "audit-logging-attested",
-            format!(
-                "Attested: API audit logging is enabled on the managed control plane, attested by {} on {date} (reference: {}). \
-                 kube-apiserver flags are not visible in this cluster.",
-                a.attested_by, a.reference
-            ),
-        ),
-    }
-}
-
-/// True for exactly four digits, a dash, two digits, a dash, two digits.
-fn is_iso_date_shape(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            _ => c.is_ascii_digit(),
-        })
 }
 
 fn log_collectors(

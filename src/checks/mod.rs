@@ -4,9 +4,13 @@
 //! whether the control as a whole passes: that is [`crate::evaluate`]'s job.
 
 pub mod apiserver_flags;
+pub mod attestation;
 pub mod change_approval;
+pub mod encryption_at_rest;
+pub mod job_health;
 pub mod logging;
 pub mod mfa_access;
+pub mod rbac_least_privilege;
 pub mod rbac_privilege;
 #[cfg(test)]
 mod test_support;
