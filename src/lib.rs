@@ -15,6 +15,7 @@ pub mod controller;
 pub mod crds;
 pub mod evaluate;
 pub mod leader;
+pub mod library;
 pub mod metrics;
 pub mod policy_report;
 pub mod scan;

@@ -16,6 +16,7 @@ const BOOTSTRAP_LABEL: (&str, &str) = ("kubernetes.io/bootstrapping", "rbac-defa
 /// One excessive grant found in a role's rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Excess {
+    FullAdmin,
     WildcardVerbs,
     WildcardResources,
     SecretsRead,
@@ -27,6 +28,7 @@ enum Excess {
 impl Excess {
     fn rule(self, cluster_wide: bool) -> &'static str {
         match self {
+            Excess::FullAdmin => "full-administrative-access",
             Excess::WildcardVerbs => "wildcard-verbs",
             Excess::WildcardResources => "wildcard-resources",
             Excess::SecretsRead if cluster_wide => "cluster-wide-secrets-read",
@@ -39,8 +41,11 @@ impl Excess {
 
     fn words(self) -> &'static str {
         match self {
+            Excess::FullAdmin => "every verb on every resource (full administrative access)",
             Excess::WildcardVerbs => "every verb (`*`)",
-            Excess::WildcardResources => "every resource (`*`)",
+            Excess::WildcardResources => {
+                "every resource (`*`), which includes Secrets, nodes/proxy and pods/exec"
+            }
             Excess::SecretsRead => "read access to Secrets",
             Excess::EscalationVerbs => "the escalate, bind or impersonate verb",
             Excess::NodesProxy => {
@@ -93,6 +98,16 @@ fn excesses(rules: &[PolicyRule]) -> BTreeSet<Excess> {
         let exec_verbs = any_verb || has(verbs, "create") || has(verbs, "get");
         if core && exec_verbs && (uses("pods/exec") || uses("pods/attach")) {
             found.insert(Excess::PodExec);
+        }
+    }
+    // Report the broadest grant once rather than everything it implies.
+    if found.contains(&Excess::WildcardResources) {
+        for implied in [Excess::SecretsRead, Excess::NodesProxy, Excess::PodExec] {
+            found.remove(&implied);
+        }
+        if found.remove(&Excess::WildcardVerbs) {
+            found.remove(&Excess::WildcardResources);
+            found.insert(Excess::FullAdmin);
         }
     }
     found
@@ -461,15 +476,8 @@ mod tests {
             9,
             &[
                 ("ClusterRoleBinding b-verbs", Fail, "wildcard-verbs"),
+                // `get` on every resource includes Secrets, nodes/proxy and pods/exec: reported once.
                 ("ClusterRoleBinding b-resources", Fail, "wildcard-resources"),
-                // `get` on every resource includes Secrets.
-                (
-                    "ClusterRoleBinding b-resources",
-                    Fail,
-                    "cluster-wide-secrets-read",
-                ),
-                ("ClusterRoleBinding b-resources", Fail, "nodes-proxy"),
-                ("ClusterRoleBinding b-resources", Fail, "pod-exec"),
                 (
                     "ClusterRoleBinding b-secrets",
                     Fail,
@@ -528,11 +536,7 @@ mod tests {
             &run(&view, &Default::default()),
             2,
             &[
-                ("ClusterRoleBinding ops", Fail, "wildcard-verbs"),
-                ("ClusterRoleBinding ops", Fail, "wildcard-resources"),
-                ("ClusterRoleBinding ops", Fail, "cluster-wide-secrets-read"),
-                ("ClusterRoleBinding ops", Fail, "nodes-proxy"),
-                ("ClusterRoleBinding ops", Fail, "pod-exec"),
+                ("ClusterRoleBinding ops", Fail, "full-administrative-access"),
                 (
                     "RoleBinding web/devs-edit",
                     Fail,
