@@ -20,5 +20,6 @@ mod change_approval;
 mod invalid;
 mod logging;
 mod mfa_access;
+mod platform_checks;
 mod rbac;
 mod support;
