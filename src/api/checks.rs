@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     cel,
-    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging)].filter(x, x).size() == 1")
-        .message("exactly one check kind must be set: mfaAccess, changeApproval or logging")
+    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging), has(self.cel), has(self.requiredResources)].filter(x, x).size() == 1")
+        .message("exactly one check kind must be set: mfaAccess, changeApproval, logging, cel or requiredResources")
 )]
 pub struct Check {
     /// MFA-backed privileged access (CC6.1, CC6.2, CC6.3): privileged RBAC rights are reachable only through
@@ -31,6 +31,16 @@ pub struct Check {
     /// collector DaemonSet is ready on every schedulable node.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logging: Option<LoggingCheck>,
+
+    /// Custom CEL control: every object of the matched kinds satisfies the validations (ValidatingAdmissionPolicy
+    /// dialect, with `object`, `namespaceObject`, `params` and `variables`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cel: Option<super::CelCheck>,
+
+    /// Monitoring presence (CC7.2, CC7.3): declared resources of any kind exist, optionally satisfying a CEL
+    /// condition (a PrometheusRule with given alerts, an Alertmanager configuration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_resources: Option<super::RequiredResourcesCheck>,
 }
 
 /// The check kind a valid [`Check`] selects.
@@ -42,6 +52,10 @@ pub enum CheckKind {
     ChangeApproval,
     /// [`LoggingCheck`]
     Logging,
+    /// [`super::CelCheck`]
+    Cel,
+    /// [`super::RequiredResourcesCheck`]
+    RequiredResources,
 }
 
 impl CheckKind {
@@ -51,6 +65,8 @@ impl CheckKind {
             CheckKind::MfaAccess => "mfaAccess",
             CheckKind::ChangeApproval => "changeApproval",
             CheckKind::Logging => "logging",
+            CheckKind::Cel => "cel",
+            CheckKind::RequiredResources => "requiredResources",
         }
     }
 }
@@ -67,6 +83,12 @@ impl Check {
         }
         if self.logging.is_some() {
             kinds.push(CheckKind::Logging);
+        }
+        if self.cel.is_some() {
+            kinds.push(CheckKind::Cel);
+        }
+        if self.required_resources.is_some() {
+            kinds.push(CheckKind::RequiredResources);
         }
         kinds
     }

@@ -4,14 +4,19 @@
 //! whether the control as a whole passes: that is [`crate::evaluate`]'s job.
 
 pub mod apiserver_flags;
+pub mod cel;
 pub mod change_approval;
+mod generic_spec;
 pub mod logging;
 pub mod mfa_access;
 pub mod rbac_privilege;
+pub mod required_resources;
 #[cfg(test)]
 mod test_support;
 
 use serde::{Deserialize, Serialize};
+
+pub use generic_spec::validate_generic;
 
 pub use crate::api::FindingResult;
 use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef};

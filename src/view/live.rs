@@ -18,19 +18,37 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 
-use super::{CONTROL_PLANE_NAMESPACE, ClusterSnapshot, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE};
+use super::dynamic::DynamicStores;
+use super::{
+    CONTROL_PLANE_NAMESPACE, ClusterSnapshot, Gvk, Reads, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE,
+};
 
-/// A change to a watched kind: an object was applied or deleted, or the kind's watch (re)synced.
+/// What a watch serves: a typed kind or a group/version/kind read dynamically.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Watched {
+    /// A typed store.
+    Kind(ResourceKind),
+    /// A dynamic store.
+    Gvk(Gvk),
+}
+
+impl From<ResourceKind> for Watched {
+    fn from(kind: ResourceKind) -> Self {
+        Watched::Kind(kind)
+    }
+}
+
+/// A change to a watched kind: an object was applied or deleted, or the kind's watch (re)synced or failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
     /// The kind that changed.
-    pub kind: ResourceKind,
+    pub kind: Watched,
     /// The changed object's namespace; `None` for cluster-scoped objects and for a resync.
     pub namespace: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-enum WatchState {
+pub(super) enum WatchState {
     NotStarted,
     Syncing,
     Synced,
@@ -91,14 +109,14 @@ where
             while let Some(event) = stream.next().await {
                 let change = match event {
                     Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => Some(Change {
-                        kind,
+                        kind: kind.into(),
                         namespace: o.meta().namespace.clone(),
                     }),
                     Ok(watcher::Event::InitDone) => {
                         state.send_replace(WatchState::Synced);
                         tracing::debug!(kind = kind.plural(), "watch synced");
                         Some(Change {
-                            kind,
+                            kind: kind.into(),
                             namespace: None,
                         })
                     }
@@ -200,6 +218,7 @@ pub struct LiveView {
     daemon_sets: KindStore<DaemonSet>,
     cron_jobs: KindStore<CronJob>,
     jobs: KindStore<Job>,
+    dynamic: DynamicStores,
 }
 
 impl LiveView {
@@ -223,17 +242,21 @@ impl LiveView {
             daemon_sets: KindStore::new(),
             cron_jobs: KindStore::new(),
             jobs: KindStore::new(),
+            dynamic: DynamicStores::default(),
         };
         (Arc::new(view), rx)
     }
 
-    /// Starts the watches for `kinds` that are not running yet.
-    pub fn ensure(&self, kinds: &[ResourceKind]) {
+    /// Starts the watches for what `reads` names that are not running yet.
+    pub fn ensure(&self, reads: &Reads) {
         let Some(client) = self.client.clone() else {
             return;
         };
+        for gvk in reads.dynamic_only() {
+            self.dynamic.start(&client, gvk, &self.changes);
+        }
         let all = watcher::Config::default();
-        for kind in kinds {
+        for kind in &reads.kinds {
             let tx = self.changes.clone();
             let c = client.clone();
             match kind {
@@ -309,10 +332,13 @@ impl LiveView {
         }
     }
 
-    /// Waits, up to `timeout` in all, until the stores for `kinds` have completed their initial list.
-    pub async fn wait_synced(&self, kinds: &[ResourceKind], timeout: Duration) {
+    /// Waits, up to `timeout` in all, until the stores for `reads` have completed their initial list (or failed).
+    pub async fn wait_synced(&self, reads: &Reads, timeout: Duration) {
         let all = async {
-            for kind in kinds {
+            for gvk in reads.dynamic_only() {
+                self.dynamic.wait(gvk).await;
+            }
+            for kind in &reads.kinds {
                 match kind {
                     ResourceKind::Namespace => self.namespaces.wait().await,
                     ResourceKind::Node => self.nodes.wait().await,
@@ -335,11 +361,22 @@ impl LiveView {
         let _ = tokio::time::timeout(timeout, all).await;
     }
 
-    /// A snapshot of `kinds`; kinds not synced are listed as unavailable with the reason.
-    pub fn snapshot(&self, kinds: &[ResourceKind]) -> ClusterSnapshot {
+    /// A snapshot of `reads`; kinds not synced are listed as unavailable with the reason. GVKs with a typed store
+    /// are served from it (see [`ClusterSnapshot::serve_typed_as_dynamic`]).
+    pub fn snapshot(&self, reads: &Reads) -> ClusterSnapshot {
         let mut s = ClusterSnapshot::default();
+        for gvk in reads.dynamic_only() {
+            match self.dynamic.snapshot(gvk) {
+                Ok(objects) => {
+                    s.dynamic.insert(gvk.clone(), objects);
+                }
+                Err(reason) => {
+                    s.dynamic_unavailable.insert(gvk.clone(), reason);
+                }
+            }
+        }
         let u = &mut s.unavailable;
-        for kind in kinds {
+        for kind in &reads.kinds {
             match kind {
                 ResourceKind::Namespace => s.namespaces = self.namespaces.snapshot(*kind, u),
                 ResourceKind::Node => s.nodes = self.nodes.snapshot(*kind, u),
@@ -369,6 +406,7 @@ impl LiveView {
                 ResourceKind::Job => s.jobs = self.jobs.snapshot(*kind, u),
             }
         }
+        s.serve_typed_as_dynamic(&reads.gvks);
         s
     }
 
@@ -394,6 +432,14 @@ impl LiveView {
         self.daemon_sets.load(owned(&snapshot.daemon_sets));
         self.cron_jobs.load(owned(&snapshot.cron_jobs));
         self.jobs.load(owned(&snapshot.jobs));
+        for (gvk, objects) in &snapshot.dynamic {
+            if gvk.typed_kind().is_none() {
+                self.dynamic.load(gvk, objects);
+            }
+        }
+        for (gvk, reason) in &snapshot.dynamic_unavailable {
+            self.dynamic.load_unavailable(gvk, reason);
+        }
     }
 }
 
@@ -409,7 +455,7 @@ mod tests {
                 let v = view.clone();
                 tokio::spawn(async move {
                     v.wait_synced(
-                        &[ResourceKind::Deployment, ResourceKind::Namespace],
+                        &Reads::kinds(&[ResourceKind::Deployment, ResourceKind::Namespace]),
                         Duration::from_secs(60),
                     )
                     .await
@@ -429,7 +475,7 @@ mod tests {
     #[tokio::test]
     async fn kinds_not_synced_are_reported_unavailable_with_the_reason() {
         let (view, _changes) = LiveView::new(None);
-        let s = view.snapshot(&[ResourceKind::RoleBinding]);
+        let s = view.snapshot(&Reads::kinds(&[ResourceKind::RoleBinding]));
         assert_eq!(
             s.unavailable
                 .get(&ResourceKind::RoleBinding)
@@ -438,7 +484,7 @@ mod tests {
         );
         view.load_snapshot(&ClusterSnapshot::default());
         assert!(
-            view.snapshot(&[ResourceKind::RoleBinding])
+            view.snapshot(&Reads::kinds(&[ResourceKind::RoleBinding]))
                 .unavailable
                 .is_empty()
         );
@@ -452,11 +498,14 @@ mod tests {
             .send_replace(WatchState::Failed("forbidden".into()));
         tokio::time::timeout(
             Duration::from_secs(5),
-            view.wait_synced(&[ResourceKind::RoleBinding], Duration::from_secs(60)),
+            view.wait_synced(
+                &Reads::kinds(&[ResourceKind::RoleBinding]),
+                Duration::from_secs(60),
+            ),
         )
         .await
         .expect("returns at once");
-        let s = view.snapshot(&[ResourceKind::RoleBinding]);
+        let s = view.snapshot(&Reads::kinds(&[ResourceKind::RoleBinding]));
         assert!(s.unavailable[&ResourceKind::RoleBinding].contains("forbidden"));
     }
 }
