@@ -84,3 +84,109 @@ pub fn validate_generic(check: &Check) -> Result<(), SpecError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{CelCheck, CelMatch, CelValidation, RequiredResource, RequiredResourcesCheck};
+
+    fn cel(expression: &str) -> Check {
+        Check {
+            cel: Some(CelCheck {
+                match_: CelMatch {
+                    kinds: vec![KindMatch {
+                        api_version: "apps/v1".into(),
+                        kind: "Deployment".into(),
+                    }],
+                    ..Default::default()
+                },
+                variables: None,
+                validations: vec![
+                    CelValidation {
+                        expression: "true".into(),
+                        message: None,
+                        message_expression: None,
+                        reason: None,
+                    },
+                    CelValidation {
+                        expression: expression.into(),
+                        message: None,
+                        message_expression: None,
+                        reason: None,
+                    },
+                ],
+                params: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn invalid_expressions_are_invalid_expression_errors_naming_the_field() {
+        let err = validate_generic(&cel("object.spec.replicas >")).unwrap_err();
+        assert_eq!(err.reason(), "InvalidExpression");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("spec.check.cel.validations[1].expression: syntax error"),
+            "{text}"
+        );
+        assert!(text.contains("line 1, column"), "{text}");
+        let err = validate_generic(&cel("object.x + 1 == 'a' + 2")).unwrap_err();
+        assert!(err.to_string().contains("type error"), "{err}");
+        assert!(validate_generic(&cel("object.spec.replicas >= 2")).is_ok());
+    }
+
+    #[test]
+    fn kinds_must_be_well_formed() {
+        let mut check = cel("true");
+        check.cel.as_mut().unwrap().match_.kinds[0].api_version = "apps/v1/extra".into();
+        let err = validate_generic(&check).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("spec.check.cel.match.kinds[0]:"),
+            "{err}"
+        );
+        let check = Check {
+            required_resources: Some(RequiredResourcesCheck {
+                resources: vec![RequiredResource {
+                    description: "d".into(),
+                    api_version: "v1".into(),
+                    kind: "Config Map".into(),
+                    namespace: None,
+                    name: None,
+                    label_selector: None,
+                    min_count: None,
+                    condition: Some("object.a ==".into()),
+                }],
+            }),
+            ..Default::default()
+        };
+        let err = validate_generic(&check).unwrap_err();
+        assert!(err.to_string().contains("kind \"Config Map\""), "{err}");
+    }
+
+    #[test]
+    fn required_resource_conditions_are_compiled() {
+        let check = Check {
+            required_resources: Some(RequiredResourcesCheck {
+                resources: vec![RequiredResource {
+                    description: "d".into(),
+                    api_version: "v1".into(),
+                    kind: "ConfigMap".into(),
+                    namespace: None,
+                    name: None,
+                    label_selector: None,
+                    min_count: None,
+                    condition: Some("object.a ==".into()),
+                }],
+            }),
+            ..Default::default()
+        };
+        let err = validate_generic(&check).unwrap_err();
+        assert_eq!(err.reason(), "InvalidExpression");
+        assert!(
+            err.to_string()
+                .starts_with("spec.check.requiredResources.resources[0].condition:")
+        );
+    }
+}

@@ -195,3 +195,198 @@ pub fn check(view: &ClusterSnapshot, spec: &RequiredResourcesCheck) -> CheckRepo
     }
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+    use kube::api::DynamicObject;
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::FindingResult;
+
+    fn rule(
+        ns: &str,
+        name: &str,
+        alerts: &[&str],
+        labels: serde_json::Value,
+    ) -> Arc<DynamicObject> {
+        let rules: Vec<_> = alerts
+            .iter()
+            .map(|a| json!({"alert": a, "expr": "up == 0"}))
+            .collect();
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+                "metadata": {"name": name, "namespace": ns, "labels": labels},
+                "spec": {"groups": [{"name": "g", "rules": rules}]}
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn gvk() -> Gvk {
+        Gvk::new("monitoring.coreos.com", "v1", "PrometheusRule")
+    }
+
+    fn view(objects: Vec<Arc<DynamicObject>>) -> ClusterSnapshot {
+        let mut s = ClusterSnapshot::default();
+        s.dynamic.insert(gvk(), objects);
+        s
+    }
+
+    fn entry() -> RequiredResource {
+        RequiredResource {
+            description: "Alert on API server errors".into(),
+            api_version: "monitoring.coreos.com/v1".into(),
+            kind: "PrometheusRule".into(),
+            namespace: Some("monitoring".into()),
+            name: None,
+            label_selector: None,
+            min_count: None,
+            condition: None,
+        }
+    }
+
+    fn run(view: &ClusterSnapshot, entries: Vec<RequiredResource>) -> CheckReport {
+        check(view, &RequiredResourcesCheck { resources: entries })
+    }
+
+    #[test]
+    fn present_resources_pass() {
+        let v = view(vec![rule(
+            "monitoring",
+            "api",
+            &["KubeAPIErrorsHigh"],
+            json!({}),
+        )]);
+        let r = run(&v, vec![entry()]);
+        assert_eq!(r.evaluated, 1);
+        assert!(r.findings.is_empty());
+    }
+
+    #[test]
+    fn missing_resources_fail_naming_what_is_missing() {
+        let v = view(vec![rule("other", "api", &[], json!({}))]);
+        let r = run(&v, vec![entry()]);
+        assert_eq!(r.findings[0].result, FindingResult::Fail);
+        assert_eq!(r.findings[0].rule, "required-resource-missing");
+        let m = &r.findings[0].message;
+        assert!(m.contains("Alert on API server errors"), "{m}");
+        assert!(
+            m.contains("monitoring.coreos.com/v1 PrometheusRule in namespace monitoring"),
+            "{m}"
+        );
+        assert!(m.contains("Found 0"), "{m}");
+        assert_eq!(r.findings[0].resource.name, "resources[0]");
+    }
+
+    #[test]
+    fn name_labels_and_min_count() {
+        let v = view(vec![
+            rule("monitoring", "a", &[], json!({"team": "sre"})),
+            rule("monitoring", "b", &[], json!({"team": "sre"})),
+            rule("monitoring", "c", &[], json!({"team": "dev"})),
+        ]);
+        let by_label = RequiredResource {
+            label_selector: Some(LabelSelector {
+                match_labels: Some([("team".to_string(), "sre".to_string())].into()),
+                ..Default::default()
+            }),
+            min_count: Some(2),
+            ..entry()
+        };
+        assert!(run(&v, vec![by_label.clone()]).findings.is_empty());
+        let three = RequiredResource {
+            min_count: Some(3),
+            ..by_label
+        };
+        let r = run(&v, vec![three]);
+        assert!(
+            r.findings[0].message.contains("Found 2"),
+            "{}",
+            r.findings[0].message
+        );
+        assert!(r.findings[0].message.contains("at least 3"));
+        assert!(r.findings[0].message.contains("labelled team=sre"));
+        let named = RequiredResource {
+            name: Some("z".into()),
+            ..entry()
+        };
+        let r = run(&v, vec![named]);
+        assert_eq!(r.findings[0].resource.name, "z");
+        assert!(r.findings[0].message.contains("named z"));
+    }
+
+    #[test]
+    fn conditions_select_matching_objects() {
+        let v = view(vec![
+            rule("monitoring", "a", &["NodeDown"], json!({})),
+            rule("monitoring", "b", &["KubeAPIErrorsHigh"], json!({})),
+        ]);
+        let alert = |name: &str| RequiredResource {
+            condition: Some(format!(
+                "object.spec.groups.exists(g, g.rules.exists(r, has(r.alert) && r.alert == '{name}'))"
+            )),
+            ..entry()
+        };
+        assert!(
+            run(&v, vec![alert("KubeAPIErrorsHigh")])
+                .findings
+                .is_empty()
+        );
+        let r = run(&v, vec![alert("EtcdDown")]);
+        assert_eq!(r.findings[0].result, FindingResult::Fail);
+        assert!(
+            r.findings[0]
+                .message
+                .contains("2 of 2 candidates did not satisfy it")
+        );
+        assert!(r.findings[0].message.contains("resources[0].condition"));
+    }
+
+    #[test]
+    fn a_condition_that_cannot_be_evaluated_is_unknown() {
+        let v = view(vec![rule("monitoring", "a", &[], json!({}))]);
+        let e = RequiredResource {
+            condition: Some("object.spec.missing == 1".into()),
+            ..entry()
+        };
+        let r = run(&v, vec![e]);
+        assert_eq!(r.findings[0].result, FindingResult::Unknown);
+        assert!(
+            r.findings[0].message.contains("No such key: missing"),
+            "{}",
+            r.findings[0].message
+        );
+    }
+
+    #[test]
+    fn an_absent_crd_is_unknown_never_a_pass_or_fail() {
+        let mut v = ClusterSnapshot::default();
+        v.dynamic_unavailable.insert(
+            gvk(),
+            "the CRD monitoring.coreos.com/v1 PrometheusRule is not installed".into(),
+        );
+        let r = run(&v, vec![entry()]);
+        assert_eq!(r.findings[0].result, FindingResult::Unknown);
+        assert!(r.findings[0].message.contains("is not installed"));
+        assert!(
+            r.findings[0]
+                .message
+                .starts_with("Alert on API server errors")
+        );
+    }
+
+    #[test]
+    fn conditions_see_only_the_object() {
+        let e = compile_condition(0, "params.x == 1").unwrap_err();
+        assert_eq!(
+            e.field,
+            "spec.check.requiredResources.resources[0].condition"
+        );
+        assert!(e.message.contains("undeclared reference to 'params'"));
+    }
+}

@@ -508,4 +508,46 @@ mod tests {
         let s = view.snapshot(&Reads::kinds(&[ResourceKind::RoleBinding]));
         assert!(s.unavailable[&ResourceKind::RoleBinding].contains("forbidden"));
     }
+
+    #[tokio::test]
+    async fn dynamic_kinds_are_served_by_gvk_and_typed_ones_from_their_stores() {
+        let (view, _changes) = LiveView::new(None);
+        let config_map = Gvk::new("", "v1", "ConfigMap");
+        let rule = Gvk::new("monitoring.coreos.com", "v1", "PrometheusRule");
+        let deployment = Gvk::new("apps", "v1", "Deployment");
+        let mut s = ClusterSnapshot::default();
+        let cm: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a"}
+        }))
+        .unwrap();
+        s.dynamic.insert(config_map.clone(), vec![Arc::new(cm)]);
+        s.dynamic_unavailable.insert(
+            rule.clone(),
+            "the CRD monitoring.coreos.com/v1 PrometheusRule is not installed".into(),
+        );
+        s.deployments = vec![Arc::new(Deployment {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some("web".into()),
+                namespace: Some("a".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        })];
+        view.load_snapshot(&s);
+        let reads = Reads::new(
+            vec![ResourceKind::Namespace],
+            vec![config_map.clone(), rule.clone(), deployment.clone()],
+        );
+        view.wait_synced(&reads, Duration::from_secs(5)).await;
+        let got = view.snapshot(&reads);
+        assert_eq!(got.dynamic(&config_map).unwrap().len(), 1);
+        assert!(got.dynamic(&rule).unwrap_err().contains("not installed"));
+        let d = got.dynamic(&deployment).unwrap();
+        assert_eq!(d[0].metadata.name.as_deref(), Some("web"));
+        assert_eq!(got.deployments.len(), 1, "the typed kind is read as well");
+        // A GVK nobody loaded or watched is unavailable, not empty.
+        let other = Gvk::new("", "v1", "Service");
+        let got = view.snapshot(&Reads::new(vec![], vec![other.clone()]));
+        assert!(got.dynamic(&other).unwrap_err().contains("not watched"));
+    }
 }
