@@ -18,8 +18,8 @@ use k8s_openapi::jiff::Timestamp;
 use soc2_operator::api::Control;
 use soc2_operator::evaluate::{evaluate, required_kinds};
 use soc2_operator::validation::validate;
-use soc2_operator::view::ResourceKind;
 use soc2_operator::view::live::LiveView;
+use soc2_operator::view::{Reads, ResourceKind};
 
 #[path = "support/synthetic.rs"]
 mod synthetic;
@@ -56,10 +56,11 @@ fn engine(c: &mut Criterion) {
     // Every kind the samples read: what the operator watches with the samples applied.
     let mut kinds: Vec<ResourceKind> = controls
         .iter()
-        .flat_map(|c| required_kinds(&validate(&c.spec).expect("valid sample")))
+        .flat_map(|c| required_kinds(&validate(&c.spec).expect("valid sample")).kinds)
         .collect();
     kinds.sort();
     kinds.dedup();
+    let reads = Reads::kinds(&kinds);
 
     for &n in SIZES {
         let snapshot = synthetic::cluster(n, SEED);
@@ -108,7 +109,7 @@ fn engine(c: &mut Criterion) {
             .sampling_mode(SamplingMode::Flat)
             .throughput(Throughput::Elements(objects));
         group.bench_function(BenchmarkId::new("live-view", n), |b| {
-            b.iter(|| black_box(view.snapshot(black_box(&kinds))))
+            b.iter(|| black_box(view.snapshot(black_box(&reads))))
         });
         group.finish();
 

@@ -168,7 +168,7 @@ fn main() {
             soc2_operator::view::ResourceKind::CronJob,
         ];
         let before_snapshot = live();
-        let taken = view.snapshot(&kinds);
+        let taken = view.snapshot(&soc2_operator::view::Reads::kinds(&kinds));
         let snapshot_bytes = live() - before_snapshot;
         assert_eq!(synthetic::object_count(&taken), objects);
         drop(taken);

@@ -9,7 +9,7 @@ use crate::api::{CheckKind, Criterion, FindingResult, Summary};
 use crate::canonical::{sha256_hex, to_canonical_json};
 use crate::checks::{self, CheckReport, Finding};
 use crate::validation::{SpecError, ValidatedControl};
-use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
+use crate::view::{ClusterSnapshot, Gvk, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// The verdict on a control as a whole.
 #[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,10 +43,13 @@ pub struct Evaluation {
     pub digest: String,
 }
 
-/// The kinds of cluster object a check kind reads. Namespaces are always read: scopes select them by label.
-pub fn required_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
+/// The kinds of cluster object a check kind reads: typed kinds and, for the generic checks, group/version/kinds.
+/// Namespaces are always read: scopes select them by label. The one source of what a control reads: the live view
+/// watches it and triggers re-evaluate on its changes.
+pub fn required_kinds(control: &ValidatedControl<'_>) -> Reads {
     let check = &control.spec.check;
     let mut kinds = vec![ResourceKind::Namespace];
+    let mut gvks: Vec<Gvk> = Vec::new();
     match control.kind {
         CheckKind::MfaAccess => {
             let p = check.mfa_access.clone().unwrap_or_default();
@@ -98,8 +101,20 @@ pub fn required_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
                 kinds.push(ResourceKind::CronJob);
             }
         }
+        CheckKind::Cel => {
+            if let Some(c) = &check.cel {
+                gvks.extend(checks::cel::gvks(&c.match_.kinds));
+            }
+        }
+        CheckKind::RequiredResources => {
+            gvks.extend(check.required_resources.iter().flat_map(|r| {
+                r.resources
+                    .iter()
+                    .map(|x| Gvk::from_api_version(&x.api_version, &x.kind))
+            }));
+        }
     }
-    kinds
+    Reads::new(kinds, gvks)
 }
 
 /// Evaluates `control` named `name` against `view` at time `now`.
@@ -160,6 +175,13 @@ pub fn evaluate(
                 &scope,
                 &check.job_health.clone().unwrap_or_default(),
                 now,
+            ),
+            CheckKind::Cel => {
+                checks::cel::check(view, &scope, &check.cel.clone().unwrap_or_default())
+            }
+            CheckKind::RequiredResources => checks::required_resources::check(
+                view,
+                &check.required_resources.clone().unwrap_or_default(),
             ),
         },
     };

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::api::{CheckKind, ControlSpec, Mode, Severity};
+use crate::checks::cel::CelError;
 use crate::view::scope_matcher::{InvalidSelector, compile_selector};
 
 /// Re-evaluation interval when `spec.interval` is unset.
@@ -65,6 +66,17 @@ pub enum SpecError {
     /// A label selector that cannot be evaluated.
     #[error(transparent)]
     InvalidSelector(#[from] InvalidSelector),
+    /// A CEL expression that does not compile or cannot have the right type.
+    #[error("{0}")]
+    InvalidExpression(#[from] CelError),
+    /// A kind named in a generic check that cannot be a Kubernetes kind.
+    #[error("{field}: {reason}")]
+    InvalidKind {
+        /// Where, e.g. `spec.check.cel.match.kinds[0]`.
+        field: String,
+        /// Why.
+        reason: String,
+    },
     /// The object passed the installed CRD's schema but does not match this operator's types.
     #[error(
         "the Control does not match this operator's schema: {0}. The installed CRD may be from another operator version: reinstall crds/ (kubectl apply -f crds/) and fix the value described here"
@@ -84,6 +96,8 @@ impl SpecError {
             SpecError::InvalidDuration { .. } | SpecError::InvalidParameter { .. } => {
                 "InvalidCheck"
             }
+            SpecError::InvalidExpression(_) => "InvalidExpression",
+            SpecError::InvalidKind { .. } => "InvalidCheck",
             SpecError::Unreadable(_) => "MalformedObject",
         }
     }
@@ -178,6 +192,7 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
             });
         }
     }
+    crate::checks::validate_generic(&spec.check)?;
     Ok(ValidatedControl {
         spec,
         kind,

@@ -771,7 +771,7 @@ fn affected(
     namespace: Option<&str>,
 ) -> Vec<String> {
     let change = Change {
-        kind,
+        kind: kind.into(),
         namespace: namespace.map(str::to_string),
     };
     let mut names: Vec<String> = affected_controls(store, &change)

@@ -12,8 +12,8 @@ use super::platform_checks::{EncryptionAtRestCheck, JobHealthCheck, RbacLeastPri
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     cel,
-    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging), has(self.rbacLeastPrivilege), has(self.encryptionAtRest), has(self.jobHealth)].filter(x, x).size() == 1")
-        .message("exactly one check kind must be set: mfaAccess, changeApproval, logging, rbacLeastPrivilege, encryptionAtRest, jobHealth")
+    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging), has(self.rbacLeastPrivilege), has(self.encryptionAtRest), has(self.jobHealth), has(self.cel), has(self.requiredResources)].filter(x, x).size() == 1")
+        .message("exactly one check kind must be set: mfaAccess, changeApproval, logging, rbacLeastPrivilege, encryptionAtRest, jobHealth, cel or requiredResources")
 )]
 pub struct Check {
     /// MFA-backed privileged access (CC6.1, CC6.2, CC6.3): privileged RBAC rights are reachable only through
@@ -48,6 +48,15 @@ pub struct Check {
     /// Job health (PI1.4, PI1.5): CronJobs ran on schedule and their last run succeeded; Jobs did not fail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_health: Option<JobHealthCheck>,
+    /// Custom CEL control: every object of the matched kinds satisfies the validations (ValidatingAdmissionPolicy
+    /// dialect, with `object`, `namespaceObject`, `params` and `variables`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cel: Option<super::CelCheck>,
+
+    /// Monitoring presence (CC7.2, CC7.3): declared resources of any kind exist, optionally satisfying a CEL
+    /// condition (a PrometheusRule with given alerts, an Alertmanager configuration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_resources: Option<super::RequiredResourcesCheck>,
 }
 
 /// The check kind a valid [`Check`] selects.
@@ -65,6 +74,10 @@ pub enum CheckKind {
     EncryptionAtRest,
     /// [`JobHealthCheck`]
     JobHealth,
+    /// [`super::CelCheck`]
+    Cel,
+    /// [`super::RequiredResourcesCheck`]
+    RequiredResources,
 }
 
 impl CheckKind {
@@ -77,6 +90,8 @@ impl CheckKind {
             CheckKind::RbacLeastPrivilege => "rbacLeastPrivilege",
             CheckKind::EncryptionAtRest => "encryptionAtRest",
             CheckKind::JobHealth => "jobHealth",
+            CheckKind::Cel => "cel",
+            CheckKind::RequiredResources => "requiredResources",
         }
     }
 }
@@ -102,6 +117,12 @@ impl Check {
         }
         if self.job_health.is_some() {
             kinds.push(CheckKind::JobHealth);
+        }
+        if self.cel.is_some() {
+            kinds.push(CheckKind::Cel);
+        }
+        if self.required_resources.is_some() {
+            kinds.push(CheckKind::RequiredResources);
         }
         kinds
     }

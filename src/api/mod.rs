@@ -7,6 +7,7 @@
 mod checks;
 mod control;
 mod criteria;
+mod generic;
 mod platform_checks;
 mod scope;
 mod status;
@@ -17,6 +18,10 @@ pub use checks::{
 };
 pub use control::{Category, Control, ControlSpec, Mode, Severity};
 pub use criteria::Criterion;
+pub use generic::{
+    CelCheck, CelMatch, CelValidation, CelVariable, KindMatch, RequiredResource,
+    RequiredResourcesCheck,
+};
 pub use platform_checks::{EncryptionAtRestCheck, JobHealthCheck, RbacLeastPrivilegeCheck};
 pub use scope::Scope;
 pub use status::{ControlStatus, FindingResult, StatusFinding, Summary};

@@ -5,17 +5,22 @@
 
 pub mod apiserver_flags;
 pub mod attestation;
+pub mod cel;
 pub mod change_approval;
 pub mod encryption_at_rest;
+mod generic_spec;
 pub mod job_health;
 pub mod logging;
 pub mod mfa_access;
 pub mod rbac_least_privilege;
 pub mod rbac_privilege;
+pub mod required_resources;
 #[cfg(test)]
 mod test_support;
 
 use serde::{Deserialize, Serialize};
+
+pub use generic_spec::validate_generic;
 
 pub use crate::api::FindingResult;
 use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef};

@@ -3,11 +3,11 @@
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use crate::api::Control;
+use crate::api::{CheckKind, Control};
 use crate::evaluate::required_kinds;
 use crate::validation::validate;
 use crate::view::ResourceKind;
-use crate::view::live::Change;
+use crate::view::live::{Change, Watched};
 
 /// The controls whose checks read the changed kind and whose namespace lists admit the changed namespace.
 /// Namespace changes affect every control (scopes select namespaces by label).
@@ -38,12 +38,28 @@ fn affects(c: &Control, change: &Change) -> bool {
     let Ok(v) = validate(&c.spec) else {
         return false;
     };
-    if !required_kinds(&v).contains(&change.kind) {
+    let reads = required_kinds(&v);
+    let kind = match &change.kind {
+        Watched::Kind(kind) => *kind,
+        // Dynamic kinds re-evaluate only the controls that read that GVK, in the namespaces they admit.
+        Watched::Gvk(gvk) if !reads.contains_gvk(gvk) => return false,
+        // requiredResources entries name their namespaces themselves; the scope does not filter them.
+        Watched::Gvk(_) => {
+            return v.kind == CheckKind::RequiredResources || admits_namespace(c, change);
+        }
+    };
+    if !reads.contains(&kind) {
         return false;
     }
-    if change.kind == ResourceKind::Namespace {
+    if kind == ResourceKind::Namespace {
         return true;
     }
+    // Control-plane pods are read regardless of scope (see checks::apiserver_flags).
+    kind == ResourceKind::ControlPlanePod || admits_namespace(c, change)
+}
+
+/// False only when the control's namespace lists exclude the changed object's namespace.
+fn admits_namespace(c: &Control, change: &Change) -> bool {
     let (Some(ns), Some(scope)) = (&change.namespace, &c.spec.scope) else {
         return true;
     };
@@ -52,6 +68,5 @@ fn affects(c: &Control, change: &Change) -> bool {
         .as_ref()
         .is_some_and(|x| x.contains(ns));
     let not_included = scope.namespaces.as_ref().is_some_and(|x| !x.contains(ns));
-    // Control-plane pods are read regardless of scope (see checks::apiserver_flags).
-    change.kind == ResourceKind::ControlPlanePod || !(excluded || not_included)
+    !(excluded || not_included)
 }

@@ -58,7 +58,8 @@ pub struct Loaded {
     pub files: usize,
     /// Objects placed in the snapshot.
     pub objects: usize,
-    /// Objects of kinds no check reads (Services, ConfigMaps, ...).
+    /// Objects of kinds no built-in check reads (Services, ConfigMaps, CRDs, ...). They are kept by
+    /// group/version/kind (`snapshot.dynamic`, Secret values removed) for CEL and requiredResources checks.
     pub ignored: usize,
 }
 
@@ -179,6 +180,24 @@ fn add_value(
     }
     fn parse<K: DeserializeOwned>(value: Value) -> Result<K, String> {
         serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+    let gvk = crate::view::Gvk::from_api_version(&api_version, &kind);
+    if gvk.typed_kind().is_none()
+        && !kind.is_empty()
+        && !api_version.is_empty()
+        && !(api_version == "soc2.dev/v1alpha1" && kind == "Control")
+    {
+        // Generic checks may ask for any kind; typed kinds are served from their typed lists instead. A document
+        // that is not an object (a kustomization without metadata) is left out, as before.
+        if let Ok(mut object) = serde_json::from_value::<kube::api::DynamicObject>(value.clone()) {
+            crate::view::strip_dynamic(&mut object);
+            loaded
+                .snapshot
+                .dynamic
+                .entry(gvk)
+                .or_default()
+                .push(Arc::new(object));
+        }
     }
     let s = &mut loaded.snapshot;
     let placed = match (api_version.as_str(), kind.as_str()) {

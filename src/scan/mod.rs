@@ -10,8 +10,9 @@ pub use manifests::{LoadError, Loaded, load_paths};
 pub use render::{render_json, render_table};
 
 use crate::api::Control;
-use crate::evaluate::{Compliance, Evaluation, evaluate};
+use crate::evaluate::{Compliance, Evaluation, evaluate, required_kinds};
 use crate::validation::validate;
+use crate::view::Reads;
 
 /// The result for one control.
 #[derive(Serialize, Debug, Clone)]
@@ -67,6 +68,13 @@ impl ScanReport {
 
 /// Evaluates `controls` against the objects loaded from disk.
 pub fn scan(loaded: &Loaded, controls: &[Control], now: Timestamp) -> ScanReport {
+    // Kinds read by GVK that have typed lists are served from those lists, as in the operator's live view.
+    let reads: Vec<Reads> = controls
+        .iter()
+        .filter_map(|c| validate(&c.spec).ok().map(|v| required_kinds(&v)))
+        .collect();
+    let mut snapshot = loaded.snapshot.clone();
+    snapshot.serve_typed_as_dynamic(&Reads::union(&reads).gvks);
     let mut results: Vec<ControlResult> = controls
         .iter()
         .map(|control| {
@@ -81,7 +89,7 @@ pub fn scan(loaded: &Loaded, controls: &[Control], now: Timestamp) -> ScanReport
                 evaluation: None,
                 evidence_digest: None,
             };
-            match validate(&control.spec).and_then(|v| evaluate(&name, &v, &loaded.snapshot, now)) {
+            match validate(&control.spec).and_then(|v| evaluate(&name, &v, &snapshot, now)) {
                 Err(e) => ControlResult {
                     error: Some(e.to_string()),
                     ..base

@@ -20,19 +20,37 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 
-use super::{CONTROL_PLANE_NAMESPACE, ClusterSnapshot, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE};
+use super::dynamic::DynamicStores;
+use super::{
+    CONTROL_PLANE_NAMESPACE, ClusterSnapshot, Gvk, Reads, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE,
+};
 
-/// A change to a watched kind: an object was applied or deleted, or the kind's watch (re)synced.
+/// What a watch serves: a typed kind or a group/version/kind read dynamically.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Watched {
+    /// A typed store.
+    Kind(ResourceKind),
+    /// A dynamic store.
+    Gvk(Gvk),
+}
+
+impl From<ResourceKind> for Watched {
+    fn from(kind: ResourceKind) -> Self {
+        Watched::Kind(kind)
+    }
+}
+
+/// A change to a watched kind: an object was applied or deleted, or the kind's watch (re)synced or failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
     /// The kind that changed.
-    pub kind: ResourceKind,
+    pub kind: Watched,
     /// The changed object's namespace; `None` for cluster-scoped objects and for a resync.
     pub namespace: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-enum WatchState {
+pub(super) enum WatchState {
     NotStarted,
     Syncing,
     Synced,
@@ -93,14 +111,14 @@ where
             while let Some(event) = stream.next().await {
                 let change = match event {
                     Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => Some(Change {
-                        kind,
+                        kind: kind.into(),
                         namespace: o.meta().namespace.clone(),
                     }),
                     Ok(watcher::Event::InitDone) => {
                         state.send_replace(WatchState::Synced);
                         tracing::debug!(kind = kind.plural(), "watch synced");
                         Some(Change {
-                            kind,
+                            kind: kind.into(),
                             namespace: None,
                         })
                     }
@@ -208,6 +226,7 @@ pub struct LiveView {
     network_policies: KindStore<NetworkPolicy>,
     ingresses: KindStore<Ingress>,
     pod_disruption_budgets: KindStore<PodDisruptionBudget>,
+    dynamic: DynamicStores,
 }
 
 impl LiveView {
@@ -237,17 +256,21 @@ impl LiveView {
             network_policies: KindStore::new(),
             ingresses: KindStore::new(),
             pod_disruption_budgets: KindStore::new(),
+            dynamic: DynamicStores::default(),
         };
         (Arc::new(view), rx)
     }
 
-    /// Starts the watches for `kinds` that are not running yet.
-    pub fn ensure(&self, kinds: &[ResourceKind]) {
+    /// Starts the watches for what `reads` names that are not running yet.
+    pub fn ensure(&self, reads: &Reads) {
         let Some(client) = self.client.clone() else {
             return;
         };
+        for gvk in reads.dynamic_only() {
+            self.dynamic.start(&client, gvk, &self.changes);
+        }
         let all = watcher::Config::default();
-        for kind in kinds {
+        for kind in &reads.kinds {
             let tx = self.changes.clone();
             let c = client.clone();
             match kind {
@@ -356,10 +379,13 @@ impl LiveView {
         }
     }
 
-    /// Waits, up to `timeout` in all, until the stores for `kinds` have completed their initial list.
-    pub async fn wait_synced(&self, kinds: &[ResourceKind], timeout: Duration) {
+    /// Waits, up to `timeout` in all, until the stores for `reads` have completed their initial list (or failed).
+    pub async fn wait_synced(&self, reads: &Reads, timeout: Duration) {
         let all = async {
-            for kind in kinds {
+            for gvk in reads.dynamic_only() {
+                self.dynamic.wait(gvk).await;
+            }
+            for kind in &reads.kinds {
                 match kind {
                     ResourceKind::Namespace => self.namespaces.wait().await,
                     ResourceKind::Node => self.nodes.wait().await,
@@ -388,11 +414,22 @@ impl LiveView {
         let _ = tokio::time::timeout(timeout, all).await;
     }
 
-    /// A snapshot of `kinds`; kinds not synced are listed as unavailable with the reason.
-    pub fn snapshot(&self, kinds: &[ResourceKind]) -> ClusterSnapshot {
+    /// A snapshot of `reads`; kinds not synced are listed as unavailable with the reason. GVKs with a typed store
+    /// are served from it (see [`ClusterSnapshot::serve_typed_as_dynamic`]).
+    pub fn snapshot(&self, reads: &Reads) -> ClusterSnapshot {
         let mut s = ClusterSnapshot::default();
+        for gvk in reads.dynamic_only() {
+            match self.dynamic.snapshot(gvk) {
+                Ok(objects) => {
+                    s.dynamic.insert(gvk.clone(), objects);
+                }
+                Err(reason) => {
+                    s.dynamic_unavailable.insert(gvk.clone(), reason);
+                }
+            }
+        }
         let u = &mut s.unavailable;
-        for kind in kinds {
+        for kind in &reads.kinds {
             match kind {
                 ResourceKind::Namespace => s.namespaces = self.namespaces.snapshot(*kind, u),
                 ResourceKind::Node => s.nodes = self.nodes.snapshot(*kind, u),
@@ -434,6 +471,7 @@ impl LiveView {
                 }
             }
         }
+        s.serve_typed_as_dynamic(&reads.gvks);
         s
     }
 
@@ -468,6 +506,14 @@ impl LiveView {
         self.ingresses.load(owned(&snapshot.ingresses));
         self.pod_disruption_budgets
             .load(owned(&snapshot.pod_disruption_budgets));
+        for (gvk, objects) in &snapshot.dynamic {
+            if gvk.typed_kind().is_none() {
+                self.dynamic.load(gvk, objects);
+            }
+        }
+        for (gvk, reason) in &snapshot.dynamic_unavailable {
+            self.dynamic.load_unavailable(gvk, reason);
+        }
     }
 }
 
@@ -483,7 +529,7 @@ mod tests {
                 let v = view.clone();
                 tokio::spawn(async move {
                     v.wait_synced(
-                        &[ResourceKind::Deployment, ResourceKind::Namespace],
+                        &Reads::kinds(&[ResourceKind::Deployment, ResourceKind::Namespace]),
                         Duration::from_secs(60),
                     )
                     .await
@@ -503,7 +549,7 @@ mod tests {
     #[tokio::test]
     async fn kinds_not_synced_are_reported_unavailable_with_the_reason() {
         let (view, _changes) = LiveView::new(None);
-        let s = view.snapshot(&[ResourceKind::RoleBinding]);
+        let s = view.snapshot(&Reads::kinds(&[ResourceKind::RoleBinding]));
         assert_eq!(
             s.unavailable
                 .get(&ResourceKind::RoleBinding)
@@ -512,7 +558,7 @@ mod tests {
         );
         view.load_snapshot(&ClusterSnapshot::default());
         assert!(
-            view.snapshot(&[ResourceKind::RoleBinding])
+            view.snapshot(&Reads::kinds(&[ResourceKind::RoleBinding]))
                 .unavailable
                 .is_empty()
         );
@@ -526,11 +572,56 @@ mod tests {
             .send_replace(WatchState::Failed("forbidden".into()));
         tokio::time::timeout(
             Duration::from_secs(5),
-            view.wait_synced(&[ResourceKind::RoleBinding], Duration::from_secs(60)),
+            view.wait_synced(
+                &Reads::kinds(&[ResourceKind::RoleBinding]),
+                Duration::from_secs(60),
+            ),
         )
         .await
         .expect("returns at once");
-        let s = view.snapshot(&[ResourceKind::RoleBinding]);
+        let s = view.snapshot(&Reads::kinds(&[ResourceKind::RoleBinding]));
         assert!(s.unavailable[&ResourceKind::RoleBinding].contains("forbidden"));
+    }
+
+    #[tokio::test]
+    async fn dynamic_kinds_are_served_by_gvk_and_typed_ones_from_their_stores() {
+        let (view, _changes) = LiveView::new(None);
+        let config_map = Gvk::new("", "v1", "ConfigMap");
+        let rule = Gvk::new("monitoring.coreos.com", "v1", "PrometheusRule");
+        let deployment = Gvk::new("apps", "v1", "Deployment");
+        let mut s = ClusterSnapshot::default();
+        let cm: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a"}
+        }))
+        .unwrap();
+        s.dynamic.insert(config_map.clone(), vec![Arc::new(cm)]);
+        s.dynamic_unavailable.insert(
+            rule.clone(),
+            "the CRD monitoring.coreos.com/v1 PrometheusRule is not installed".into(),
+        );
+        s.deployments = vec![Arc::new(Deployment {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some("web".into()),
+                namespace: Some("a".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        })];
+        view.load_snapshot(&s);
+        let reads = Reads::new(
+            vec![ResourceKind::Namespace],
+            vec![config_map.clone(), rule.clone(), deployment.clone()],
+        );
+        view.wait_synced(&reads, Duration::from_secs(5)).await;
+        let got = view.snapshot(&reads);
+        assert_eq!(got.dynamic(&config_map).unwrap().len(), 1);
+        assert!(got.dynamic(&rule).unwrap_err().contains("not installed"));
+        let d = got.dynamic(&deployment).unwrap();
+        assert_eq!(d[0].metadata.name.as_deref(), Some("web"));
+        assert_eq!(got.deployments.len(), 1, "the typed kind is read as well");
+        // A GVK nobody loaded or watched is unavailable, not empty.
+        let other = Gvk::new("", "v1", "LimitRange");
+        let got = view.snapshot(&Reads::new(vec![], vec![other.clone()]));
+        assert!(got.dynamic(&other).unwrap_err().contains("not watched"));
     }
 }

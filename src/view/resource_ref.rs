@@ -72,3 +72,16 @@ impl std::fmt::Display for ResourceRef {
         f.write_str(&self.display_name())
     }
 }
+
+impl ResourceRef {
+    /// The reference of a dynamic object of `gvk`.
+    pub fn from_dynamic(gvk: &super::Gvk, o: &kube::api::DynamicObject) -> Self {
+        ResourceRef {
+            api_version: gvk.api_version(),
+            kind: gvk.kind.clone(),
+            namespace: o.metadata.namespace.clone(),
+            name: o.metadata.name.clone().unwrap_or_default(),
+            uid: o.metadata.uid.clone(),
+        }
+    }
+}

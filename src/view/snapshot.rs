@@ -9,6 +9,9 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, Service, ServiceA
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::DynamicObject;
+
+use super::gvk::Gvk;
 
 /// The kinds of cluster object checks can read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -129,6 +132,11 @@ pub struct ClusterSnapshot {
     pub pod_disruption_budgets: Vec<Arc<PodDisruptionBudget>>,
     /// Kinds that could not be read, with the reason.
     pub unavailable: BTreeMap<ResourceKind, String>,
+    /// Objects read by group/version/kind (CRDs, or built-in kinds a CEL or requiredResources check names),
+    /// managedFields and Secret values removed. Read them with [`ClusterSnapshot::dynamic`].
+    pub dynamic: BTreeMap<Gvk, Vec<Arc<DynamicObject>>>,
+    /// Group/version/kinds that could not be read, with the reason (CRD not installed, watch forbidden, ...).
+    pub dynamic_unavailable: BTreeMap<Gvk, String>,
 }
 
 impl ClusterSnapshot {
@@ -137,6 +145,59 @@ impl ClusterSnapshot {
         match self.unavailable.get(&kind) {
             Some(reason) => Err(reason.clone()),
             None => Ok(()),
+        }
+    }
+
+    /// The objects of `gvk`, or `Err(reason)` when they could not be read. A GVK the snapshot holds nothing
+    /// about has no objects (offline scans read everything on disk; the live view lists every GVK it was asked
+    /// for, as objects or as unavailable).
+    pub fn dynamic(&self, gvk: &Gvk) -> Result<&[Arc<DynamicObject>], String> {
+        if let Some(reason) = self.dynamic_unavailable.get(gvk) {
+            return Err(reason.clone());
+        }
+        Ok(self.dynamic.get(gvk).map(Vec::as_slice).unwrap_or(&[]))
+    }
+
+    /// Serves `gvks` that have a typed store from that store, so that a kind read both ways is the same set of
+    /// objects in the same state: typed objects are converted, the typed kind's unavailability is carried over.
+    pub fn serve_typed_as_dynamic(&mut self, gvks: &[Gvk]) {
+        for gvk in gvks {
+            let Some(kind) = gvk.typed_kind() else {
+                continue;
+            };
+            if let Err(reason) = self.require(kind) {
+                self.dynamic_unavailable.insert(gvk.clone(), reason);
+                continue;
+            }
+            let objects = match kind {
+                ResourceKind::Namespace => to_dynamic(&self.namespaces),
+                ResourceKind::Node => to_dynamic(&self.nodes),
+                ResourceKind::Role => to_dynamic(&self.roles),
+                ResourceKind::ClusterRole => to_dynamic(&self.cluster_roles),
+                ResourceKind::RoleBinding => to_dynamic(&self.role_bindings),
+                ResourceKind::ClusterRoleBinding => to_dynamic(&self.cluster_role_bindings),
+                ResourceKind::Deployment => to_dynamic(&self.deployments),
+                ResourceKind::StatefulSet => to_dynamic(&self.stateful_sets),
+                ResourceKind::DaemonSet => to_dynamic(&self.daemon_sets),
+                ResourceKind::CronJob => to_dynamic(&self.cron_jobs),
+                ResourceKind::Job => to_dynamic(&self.jobs),
+                ResourceKind::Pod => to_dynamic(&self.pods),
+                ResourceKind::Service => to_dynamic(&self.services),
+                ResourceKind::ServiceAccount => to_dynamic(&self.service_accounts),
+                ResourceKind::NetworkPolicy => to_dynamic(&self.network_policies),
+                ResourceKind::Ingress => to_dynamic(&self.ingresses),
+                ResourceKind::PodDisruptionBudget => to_dynamic(&self.pod_disruption_budgets),
+                // Partial typed stores (kube-system pods, token secrets) are never served as a whole kind.
+                ResourceKind::ControlPlanePod | ResourceKind::ServiceAccountTokenSecret => continue,
+            };
+            match objects {
+                Ok(objects) => {
+                    self.dynamic.insert(gvk.clone(), objects);
+                }
+                Err(reason) => {
+                    self.dynamic_unavailable.insert(gvk.clone(), reason);
+                }
+            }
         }
     }
 
@@ -155,5 +216,68 @@ impl ClusterSnapshot {
     /// True for a Secret holding a legacy ServiceAccount token.
     pub fn is_service_account_token(secret: &Secret) -> bool {
         secret.type_.as_deref() == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
+    }
+}
+
+/// Converts typed objects to dynamic ones (with `apiVersion` and `kind` set, managedFields removed).
+fn to_dynamic<K>(objects: &[Arc<K>]) -> Result<Vec<Arc<DynamicObject>>, String>
+where
+    K: kube::Resource<DynamicType = ()> + serde::Serialize,
+{
+    objects
+        .iter()
+        .map(|o| {
+            let mut value = serde_json::to_value(o.as_ref()).map_err(|e| e.to_string())?;
+            if let Some(map) = value.as_object_mut() {
+                map.insert("apiVersion".into(), K::api_version(&()).into());
+                map.insert("kind".into(), K::kind(&()).into());
+            }
+            let mut d: DynamicObject = serde_json::from_value(value).map_err(|e| e.to_string())?;
+            d.metadata.managed_fields = None;
+            Ok(Arc::new(d))
+        })
+        .collect::<Result<_, String>>()
+        .map_err(|e| format!("typed objects could not be converted: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+
+    #[test]
+    fn typed_kinds_are_served_by_gvk_from_the_same_store() {
+        let mut s = ClusterSnapshot {
+            deployments: vec![Arc::new(Deployment {
+                metadata: ObjectMeta {
+                    name: Some("web".into()),
+                    namespace: Some("prod".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })],
+            ..Default::default()
+        };
+        s.unavailable.insert(ResourceKind::Job, "forbidden".into());
+        let deploy = Gvk::new("apps", "v1", "Deployment");
+        let job = Gvk::new("batch", "v1", "Job");
+        s.serve_typed_as_dynamic(&[deploy.clone(), job.clone()]);
+        let d = s.dynamic(&deploy).unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].metadata.name.as_deref(), Some("web"));
+        assert_eq!(Gvk::of(&d[0]), Some(deploy));
+        assert_eq!(s.dynamic(&job).unwrap_err(), "forbidden");
+    }
+
+    #[test]
+    fn unavailable_gvks_say_why_and_unknown_ones_are_empty() {
+        let mut s = ClusterSnapshot::default();
+        let rule = Gvk::new("monitoring.coreos.com", "v1", "PrometheusRule");
+        assert!(s.dynamic(&rule).unwrap().is_empty());
+        s.dynamic_unavailable
+            .insert(rule.clone(), "the CRD is not installed".into());
+        assert_eq!(s.dynamic(&rule).unwrap_err(), "the CRD is not installed");
     }
 }
