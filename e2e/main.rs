@@ -16,6 +16,7 @@
 //! proves it least privilege. `SOC2_E2E_FROM_CHART=0` forces the operator to run with your kubeconfig. The chart
 //! install (not the CRD) is deleted after the test binary exits.
 
+mod cel;
 mod change_approval;
 mod invalid;
 mod logging;

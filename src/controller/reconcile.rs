@@ -177,7 +177,7 @@ async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action,
     }
     reset_failures(ctx, &name);
     // Kinds still syncing are reported Unknown; look again soon rather than after a full interval.
-    let requeue = if snapshot.unavailable.is_empty() {
+    let requeue = if snapshot.unavailable.is_empty() && snapshot.dynamic_unavailable.is_empty() {
         validated.interval
     } else {
         validated.interval.min(Duration::from_secs(15))

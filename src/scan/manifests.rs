@@ -182,11 +182,9 @@ fn add_value(
         serde_json::from_value(value).map_err(|e| e.to_string())
     }
     let gvk = crate::view::Gvk::from_api_version(&api_version, &kind);
-    if gvk.typed_kind().is_none()
-        && !kind.is_empty()
-        && !api_version.is_empty()
-        && !(api_version == "soc2.dev/v1alpha1" && kind == "Control")
-    {
+    let is_control = api_version == "soc2.dev/v1alpha1" && kind == "Control";
+    let untyped = gvk.typed_kind().is_none() && !kind.is_empty() && !api_version.is_empty();
+    if untyped && !is_control {
         // Generic checks may ask for any kind; typed kinds are served from their typed lists instead. A document
         // that is not an object (a kustomization without metadata) is left out, as before.
         if let Ok(mut object) = serde_json::from_value::<kube::api::DynamicObject>(value.clone()) {

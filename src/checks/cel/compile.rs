@@ -585,11 +585,11 @@ impl Checker<'_> {
                 _ => Err(mismatch(&args)),
             },
             operators::INDEX | operators::OPT_INDEX => match args.as_slice() {
-                [c, _] if matches!(c, Ty::Dyn | Ty::List | Ty::Map) => Ok(Ty::Dyn),
+                [Ty::Dyn | Ty::List | Ty::Map, _] => Ok(Ty::Dyn),
                 _ => Err(mismatch(&args)),
             },
             operators::IN => match args.as_slice() {
-                [_, c] if matches!(c, Ty::Dyn | Ty::List | Ty::Map) => Ok(Ty::Bool),
+                [_, Ty::Dyn | Ty::List | Ty::Map] => Ok(Ty::Bool),
                 _ => Err(mismatch(&args)),
             },
             _ => {
