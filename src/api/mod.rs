@@ -6,6 +6,7 @@
 
 mod checks;
 mod control;
+mod control_exception;
 mod criteria;
 mod scope;
 mod status;
@@ -15,9 +16,13 @@ pub use checks::{
     WorkloadKind,
 };
 pub use control::{Category, Control, ControlSpec, Mode, Severity};
+pub use control_exception::{
+    ControlException, ControlExceptionSpec, ControlExceptionStatus, ExceptedResource,
+    ExceptionState,
+};
 pub use criteria::Criterion;
 pub use scope::Scope;
-pub use status::{ControlStatus, FindingResult, StatusFinding, Summary};
+pub use status::{ControlStatus, ExceptionRef, FindingResult, StatusFinding, Summary};
 
 /// The API group of every soc2-operator resource.
 pub const GROUP: &str = "soc2.dev";

@@ -191,6 +191,7 @@ mod tests {
             rule: "out-of-band-change".into(),
             message: format!("{name} was edited"),
             since: None,
+            exception: None,
         }
     }
 

@@ -41,7 +41,13 @@ fn affects(c: &Control, change: &Change) -> bool {
     if !required_kinds(&v).contains(&change.kind) {
         return false;
     }
-    if change.kind == ResourceKind::Namespace {
+    // Namespaces: scopes select them by label. ControlExceptions: the change does not say which control the
+    // exception named before it changed or was deleted, and a cluster-wide one may waive anything; re-evaluating
+    // every control is cheap and exceptions change rarely.
+    if matches!(
+        change.kind,
+        ResourceKind::Namespace | ResourceKind::ControlException
+    ) {
         return true;
     }
     let (Some(ns), Some(scope)) = (&change.namespace, &c.spec.scope) else {

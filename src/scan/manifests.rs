@@ -219,6 +219,9 @@ fn add_value(
         ("apps/v1", "DaemonSet") => push(&mut s.daemon_sets, parse(value).map_err(malformed)?),
         ("batch/v1", "CronJob") => push(&mut s.cron_jobs, parse(value).map_err(malformed)?),
         ("batch/v1", "Job") => push(&mut s.jobs, parse(value).map_err(malformed)?),
+        ("soc2.dev/v1alpha1", "ControlException") => {
+            push(&mut s.control_exceptions, parse(value).map_err(malformed)?)
+        }
         ("soc2.dev/v1alpha1", "Control") => {
             loaded.controls.push(parse(value).map_err(malformed)?);
             return Ok(());

@@ -18,6 +18,9 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 
+use crate::api::ControlException;
+use crate::exceptions::ExceptionPolicy;
+
 use super::{CONTROL_PLANE_NAMESPACE, ClusterSnapshot, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE};
 
 /// A change to a watched kind: an object was applied or deleted, or the kind's watch (re)synced.
@@ -200,12 +203,22 @@ pub struct LiveView {
     daemon_sets: KindStore<DaemonSet>,
     cron_jobs: KindStore<CronJob>,
     jobs: KindStore<Job>,
+    control_exceptions: KindStore<ControlException>,
+    exception_policy: ExceptionPolicy,
 }
 
 impl LiveView {
     /// A view whose watches run against `client` (pass `None` for a view fed only by [`LiveView::load_snapshot`]).
     /// Changes are reported on the returned receiver.
     pub fn new(client: Option<Client>) -> (Arc<Self>, mpsc::UnboundedReceiver<Change>) {
+        Self::with_exception_policy(client, ExceptionPolicy::default())
+    }
+
+    /// [`LiveView::new`], judging ControlExceptions by `policy` (the operator's namespace and maximum lifetime).
+    pub fn with_exception_policy(
+        client: Option<Client>,
+        policy: ExceptionPolicy,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Change>) {
         let (changes, rx) = mpsc::unbounded_channel();
         let view = LiveView {
             client,
@@ -223,6 +236,8 @@ impl LiveView {
             daemon_sets: KindStore::new(),
             cron_jobs: KindStore::new(),
             jobs: KindStore::new(),
+            control_exceptions: KindStore::new(),
+            exception_policy: policy,
         };
         (Arc::new(view), rx)
     }
@@ -305,6 +320,13 @@ impl LiveView {
                         .start(*kind, Api::all(c), all.clone(), keep, tx)
                 }
                 ResourceKind::Job => self.jobs.start(*kind, Api::all(c), all.clone(), keep, tx),
+                ResourceKind::ControlException => self.control_exceptions.start(
+                    *kind,
+                    Api::all(c),
+                    all.clone(),
+                    strip_managed_fields,
+                    tx,
+                ),
             }
         }
     }
@@ -329,6 +351,7 @@ impl LiveView {
                     ResourceKind::DaemonSet => self.daemon_sets.wait().await,
                     ResourceKind::CronJob => self.cron_jobs.wait().await,
                     ResourceKind::Job => self.jobs.wait().await,
+                    ResourceKind::ControlException => self.control_exceptions.wait().await,
                 }
             }
         };
@@ -367,8 +390,12 @@ impl LiveView {
                 ResourceKind::DaemonSet => s.daemon_sets = self.daemon_sets.snapshot(*kind, u),
                 ResourceKind::CronJob => s.cron_jobs = self.cron_jobs.snapshot(*kind, u),
                 ResourceKind::Job => s.jobs = self.jobs.snapshot(*kind, u),
+                ResourceKind::ControlException => {
+                    s.control_exceptions = self.control_exceptions.snapshot(*kind, u)
+                }
             }
         }
+        s.exception_policy = self.exception_policy.clone();
         s
     }
 
@@ -394,6 +421,13 @@ impl LiveView {
         self.daemon_sets.load(owned(&snapshot.daemon_sets));
         self.cron_jobs.load(owned(&snapshot.cron_jobs));
         self.jobs.load(owned(&snapshot.jobs));
+        self.control_exceptions
+            .load(owned(&snapshot.control_exceptions));
+    }
+
+    /// How this view judges ControlExceptions.
+    pub fn exception_policy(&self) -> &ExceptionPolicy {
+        &self.exception_policy
     }
 }
 

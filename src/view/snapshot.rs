@@ -8,6 +8,9 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
+use crate::api::ControlException;
+use crate::exceptions::ExceptionPolicy;
+
 /// The kinds of cluster object checks can read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ResourceKind {
@@ -37,6 +40,8 @@ pub enum ResourceKind {
     CronJob,
     /// batch/v1 Job
     Job,
+    /// soc2.dev/v1alpha1 ControlException (read by every control: see [`crate::exceptions`])
+    ControlException,
 }
 
 impl ResourceKind {
@@ -56,6 +61,7 @@ impl ResourceKind {
             ResourceKind::DaemonSet => "daemonsets",
             ResourceKind::CronJob => "cronjobs",
             ResourceKind::Job => "jobs",
+            ResourceKind::ControlException => "controlexceptions",
         }
     }
 }
@@ -95,6 +101,10 @@ pub struct ClusterSnapshot {
     pub cron_jobs: Vec<Arc<CronJob>>,
     /// Jobs
     pub jobs: Vec<Arc<Job>>,
+    /// ControlExceptions, in every namespace
+    pub control_exceptions: Vec<Arc<ControlException>>,
+    /// How exceptions are judged: the cluster-wide namespace and the maximum lifetime.
+    pub exception_policy: ExceptionPolicy,
     /// Kinds that could not be read, with the reason.
     pub unavailable: BTreeMap<ResourceKind, String>,
 }
