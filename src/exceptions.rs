@@ -166,24 +166,29 @@ pub fn assess(
         }
     }
     let expires = spec.expires_at.0;
-    // Offline (manifests on disk) there is no creation time: judge the lifetime as if created now.
-    let created = exception
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map_or(now, |t| t.0);
-    if expires <= created {
+    let max = SignedDuration::from_hours(24 * i64::from(policy.max_lifetime_days));
+    // Offline (manifests on disk) there may be no creation time: then the lifetime is judged from now, and an
+    // expiry in the past is simply Expired.
+    let creation = exception.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    let (created, since) = (
+        creation.unwrap_or(now),
+        if creation.is_some() {
+            "creation"
+        } else {
+            "now"
+        },
+    );
+    if creation.is_some() && expires <= created {
         return Assessment::invalid(
             "ExpiredAtCreation",
             format!("spec.expiresAt {expires} is not after the exception's creation at {created}"),
         );
     }
-    let max = SignedDuration::from_hours(24 * i64::from(policy.max_lifetime_days));
     if expires.duration_since(created) > max {
         return Assessment::invalid(
             "LifetimeTooLong",
             format!(
-                "spec.expiresAt {expires} is more than the maximum of {} days after creation ({created}); \
+                "spec.expiresAt {expires} is more than the maximum of {} days after {since} ({created}); \
                  shorten it and renew the exception when it ends",
                 policy.max_lifetime_days
             ),
@@ -518,8 +523,14 @@ mod tests {
             assess(&e, None, &policy(), now()).state,
             ExceptionState::Active
         );
+        e.spec.expires_at = Time(at("2027-03-01T00:00:01Z"));
+        assert_eq!(reason(&e), "LifetimeTooLong");
         e.spec.expires_at = Time(at("2026-02-01T00:00:00Z"));
-        assert_eq!(reason(&e), "ExpiredAtCreation");
+        assert_eq!(
+            reason(&e),
+            "Expired",
+            "no creation time: a past expiry is an expiry"
+        );
     }
 
     #[test]

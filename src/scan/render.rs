@@ -87,6 +87,20 @@ pub fn render_table(report: &ScanReport) -> String {
             let _ = writeln!(out);
         }
     }
+    if !report.exceptions.is_empty() {
+        let _ = writeln!(out, "\nControlExceptions:");
+        for x in &report.exceptions {
+            let _ = writeln!(
+                out,
+                "  {:<8} {} (control {})  [{}] {}",
+                x.state.to_string().to_uppercase(),
+                x.name,
+                x.control,
+                x.reason,
+                x.message
+            );
+        }
+    }
     let _ = write!(
         out,
         "\n{} controls: {} compliant, {} non-compliant, {} unknown, {} invalid; {} resources excepted ({} objects from {} files)\n",
