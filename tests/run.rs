@@ -24,6 +24,7 @@ use tokio::time::{Instant, timeout};
 use support::mock_api::{CONTROLS, DEADLINE, json_response, mock_client};
 
 const POLL: Duration = Duration::from_millis(20);
+const CONTROL_EXCEPTIONS: &str = "/apis/soc2.dev/v1alpha1/controlexceptions";
 
 fn control_list() -> Response<Body> {
     json_response(
@@ -90,9 +91,23 @@ async fn readiness_follows_the_control_list_and_stop_closes_the_admin_port() {
             let path = request.uri().path().to_string();
             let query = request.uri().query().unwrap_or_default().to_string();
             paths.push(format!("{path}?{query}"));
-            assert_eq!(path, CONTROLS, "only controls are read: {paths:?}");
+            assert!(
+                path == CONTROLS || path == CONTROL_EXCEPTIONS,
+                "only controls and control exceptions are read: {paths:?}"
+            );
             if query.contains("watch=true") {
                 open_watches.push(send);
+            } else if path == CONTROL_EXCEPTIONS {
+                // The ControlException controller's initial list: none.
+                send.send_response(json_response(
+                    StatusCode::OK,
+                    &json!({
+                        "apiVersion": "soc2.dev/v1alpha1",
+                        "kind": "ControlExceptionList",
+                        "metadata": {"resourceVersion": "42"},
+                        "items": [],
+                    }),
+                ));
             } else if query.contains("limit=1&") || query.ends_with("limit=1") {
                 // The preflight.
                 send.send_response(control_list());

@@ -177,8 +177,14 @@ async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action,
         super::policy_reports::publish(ctx, control, &evaluation, now).await;
     }
     reset_failures(ctx, &name);
-    // Kinds still syncing are reported Unknown; look again soon rather than after a full interval.
-    let requeue = if snapshot.unavailable.is_empty() {
+    // Kinds still syncing are reported Unknown; look again soon rather than after a full interval. Exceptions are
+    // not among them: until they are read nothing is waived (the safe side), and their watch syncing re-evaluates
+    // every control anyway.
+    let requeue = if snapshot
+        .unavailable
+        .keys()
+        .all(|k| *k == crate::view::ResourceKind::ControlException)
+    {
         validated.interval
     } else {
         validated.interval.min(Duration::from_secs(15))
