@@ -175,3 +175,49 @@ async fn readiness_follows_the_control_list_and_stop_closes_the_admin_port() {
         "the Control watch was started: {paths:?}"
     );
 }
+
+#[tokio::test]
+async fn a_missing_control_exception_crd_stops_the_operator_with_instructions() {
+    let (client, mut handle) = mock_client();
+    let server = tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            if request.uri().path() == CONTROL_EXCEPTIONS {
+                send.send_response(json_response(
+                    StatusCode::NOT_FOUND,
+                    &support::mock_api::status_failure(
+                        404,
+                        "NotFound",
+                        "the server could not find the requested resource",
+                    ),
+                ));
+            } else {
+                send.send_response(control_list());
+            }
+        }
+    });
+    let result = timeout(
+        DEADLINE,
+        controller::run_until(
+            client,
+            OperatorConfig {
+                admin_addr: free_port().await,
+                ..Default::default()
+            },
+            std::future::pending(),
+        ),
+    )
+    .await
+    .expect("the operator stops at once");
+    let error = result.expect_err("refuses to run");
+    assert!(
+        matches!(error, controller::Error::ExceptionCrdMissing),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("kubectl apply --server-side -f crds/")
+    );
+    assert_eq!(error.category(), "crd-missing");
+    server.abort();
+}

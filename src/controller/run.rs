@@ -58,15 +58,25 @@ impl Default for OperatorConfig {
     }
 }
 
-/// Checks that the Control CRD is served; says how to install it otherwise.
+/// Checks that the Control and ControlException CRDs are served; says how to install them otherwise.
 async fn preflight(client: &Client) -> Result<(), Error> {
     let controls: Api<Control> = Api::all(client.clone());
     match controls
         .list_metadata(&ListParams::default().limit(1))
         .await
     {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Err(Error::CrdMissing),
+        Err(e) => return Err(Error::Kube(e)),
+    }
+    // Without it no exception could be read or reported, and every control would wait on its watch.
+    let exceptions: Api<ControlException> = Api::all(client.clone());
+    match exceptions
+        .list_metadata(&ListParams::default().limit(1))
+        .await
+    {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Err(Error::CrdMissing),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(Error::ExceptionCrdMissing),
         Err(e) => Err(Error::Kube(e)),
     }
 }
