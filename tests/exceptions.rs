@@ -420,3 +420,40 @@ async fn a_standby_writes_no_exception_status() {
     result.expect("reconcile succeeds");
     assert!(requests.is_empty(), "{requests:#?}");
 }
+
+/// An exception change re-evaluates controls even outside their namespace scope: a cluster-wide exception lives
+/// in the operator's namespace, and the change does not say which control a deleted or retargeted exception named.
+#[test]
+fn exception_changes_re_evaluate_controls_regardless_of_their_scope() {
+    use kube::runtime::{reflector, watcher};
+    use soc2_operator::controller::affected_controls;
+    use soc2_operator::view::ResourceKind;
+    use soc2_operator::view::live::Change;
+
+    let mut scoped = support::fixtures::control(
+        "scoped",
+        1,
+        json!({
+            "criteria": ["CC8.1"],
+            "category": "Security",
+            "title": "Changes are approved",
+            "scope": {"namespaces": ["shop"]},
+            "check": {"changeApproval": {}},
+        }),
+    );
+    scoped.status = None;
+    let (store, mut writer) = reflector::store();
+    for c in [control(), scoped] {
+        writer.apply_watcher_event(&watcher::Event::Apply(c));
+    }
+    let change = Change {
+        kind: ResourceKind::ControlException,
+        namespace: Some("soc2-system".into()),
+    };
+    let mut names: Vec<String> = affected_controls(&store, &change)
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, [CONTROL, "scoped"]);
+}
