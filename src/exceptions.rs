@@ -260,28 +260,57 @@ pub fn covers(
     resource: &ResourceRef,
     labels: Option<&BTreeMap<String, String>>,
 ) -> bool {
-    let Some(own) = exception.metadata.namespace.as_deref() else {
-        return false;
-    };
-    let cluster_wide = is_cluster_wide(exception, policy);
-    if !cluster_wide && resource.namespace.as_deref() != Some(own) {
-        return false;
+    Matcher::new(exception).covers(policy, resource, || labels)
+}
+
+/// An active exception with its selector compiled once per evaluation.
+struct Matcher<'a> {
+    exception: &'a ControlException,
+    selector: Option<Selector>,
+}
+
+impl<'a> Matcher<'a> {
+    fn new(exception: &'a ControlException) -> Self {
+        let selector = exception
+            .spec
+            .selector
+            .as_ref()
+            .filter(|s| !selector_is_empty(s))
+            .and_then(|s| Selector::try_from(s.clone()).ok());
+        Matcher {
+            exception,
+            selector,
+        }
     }
-    let by_name = exception
-        .spec
-        .resources
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .any(|r| resource_matches(r, own, cluster_wide, resource));
-    let by_selector = exception.spec.selector.as_ref().is_some_and(|s| {
-        !selector_is_empty(s)
-            && Selector::try_from(s.clone()).is_ok_and(|sel| {
+
+    /// `labels` is called only when the selector decides.
+    fn covers<'l>(
+        &self,
+        policy: &ExceptionPolicy,
+        resource: &ResourceRef,
+        labels: impl FnOnce() -> Option<&'l BTreeMap<String, String>>,
+    ) -> bool {
+        let Some(own) = self.exception.metadata.namespace.as_deref() else {
+            return false;
+        };
+        let cluster_wide = is_cluster_wide(self.exception, policy);
+        if !cluster_wide && resource.namespace.as_deref() != Some(own) {
+            return false;
+        }
+        let by_name = self
+            .exception
+            .spec
+            .resources
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|r| resource_matches(r, own, cluster_wide, resource));
+        by_name
+            || self.selector.as_ref().is_some_and(|sel| {
                 let empty = BTreeMap::new();
-                sel.matches(labels.unwrap_or(&empty))
+                sel.matches(labels().unwrap_or(&empty))
             })
-    });
-    by_name || by_selector
+    }
 }
 
 /// The exceptions for `control` that are active at `now`, in `namespace/name` order (the first covering one is
@@ -303,23 +332,84 @@ pub fn active_for<'a>(
 }
 
 /// Marks the `Fail` findings that an active exception for `control` covers as `Excepted`, naming the exception.
+/// Cost follows the findings, not the cluster: labels are looked up (through an index built on first need) only
+/// for findings a selector has to decide.
 pub fn apply(control: &str, findings: &mut [Finding], view: &ClusterSnapshot, now: Timestamp) {
-    let active = active_for(control, view, now);
+    let active: Vec<Matcher<'_>> = active_for(control, view, now)
+        .into_iter()
+        .map(Matcher::new)
+        .collect();
     if active.is_empty() {
         return;
     }
+    let mut index = LabelIndex::default();
     for finding in findings
         .iter_mut()
         .filter(|f| f.result == FindingResult::Fail)
     {
-        let labels = labels_of(view, &finding.resource);
-        if let Some(e) = active
-            .iter()
-            .find(|e| covers(e, &view.exception_policy, &finding.resource, labels))
-        {
+        let resource = &finding.resource;
+        let covering = active.iter().find(|m| {
+            m.covers(&view.exception_policy, resource, || {
+                index.labels(view, resource)
+            })
+        });
+        if let Some(m) = covering {
             finding.result = FindingResult::Excepted;
-            finding.exception = Some(reference(e));
+            finding.exception = Some(reference(m.exception));
         }
+    }
+}
+
+/// The labels of one kind's objects by (namespace, name).
+type KindLabels<'v> = BTreeMap<(Option<String>, String), &'v BTreeMap<String, String>>;
+
+/// Labels by (kind, namespace, name), one kind at a time, built when a selector first needs that kind.
+#[derive(Default)]
+struct LabelIndex<'v> {
+    by_kind: BTreeMap<String, KindLabels<'v>>,
+}
+
+impl<'v> LabelIndex<'v> {
+    fn labels(
+        &mut self,
+        view: &'v ClusterSnapshot,
+        r: &ResourceRef,
+    ) -> Option<&'v BTreeMap<String, String>> {
+        let kind = self
+            .by_kind
+            .entry(r.kind.clone())
+            .or_insert_with(|| index_kind(view, &r.kind));
+        kind.get(&(r.namespace.clone(), r.name.clone())).copied()
+    }
+}
+
+fn index_list<K: Resource>(list: &[std::sync::Arc<K>]) -> KindLabels<'_> {
+    list.iter()
+        .filter_map(|o| {
+            let m = o.meta();
+            Some(((m.namespace.clone(), m.name.clone()?), m.labels.as_ref()?))
+        })
+        .collect()
+}
+
+fn index_kind<'v>(view: &'v ClusterSnapshot, kind: &str) -> KindLabels<'v> {
+    match kind {
+        "Namespace" => index_list(&view.namespaces),
+        "Node" => index_list(&view.nodes),
+        "Pod" => index_list(&view.control_plane_pods),
+        "Secret" => index_list(&view.service_account_token_secrets),
+        "Role" => index_list(&view.roles),
+        "ClusterRole" => index_list(&view.cluster_roles),
+        "RoleBinding" => index_list(&view.role_bindings),
+        "ClusterRoleBinding" => index_list(&view.cluster_role_bindings),
+        "Deployment" => index_list(&view.deployments),
+        "StatefulSet" => index_list(&view.stateful_sets),
+        "DaemonSet" => index_list(&view.daemon_sets),
+        "CronJob" => index_list(&view.cron_jobs),
+        "Job" => index_list(&view.jobs),
+        // Kinds the view does not hold (control-plane aspects, kinds added later): no labels, so only selectors
+        // that match unlabelled objects select them.
+        _ => BTreeMap::new(),
     }
 }
 
@@ -330,41 +420,6 @@ pub fn next_expiry(control: &str, view: &ClusterSnapshot, now: Timestamp) -> Opt
         .into_iter()
         .map(|e| e.spec.expires_at.0)
         .min()
-}
-
-fn find<'a, K: Resource>(
-    list: &'a [std::sync::Arc<K>],
-    r: &ResourceRef,
-) -> Option<&'a BTreeMap<String, String>> {
-    list.iter()
-        .find(|o| {
-            let m = o.meta();
-            m.name.as_deref() == Some(r.name.as_str()) && m.namespace == r.namespace
-        })
-        .and_then(|o| o.meta().labels.as_ref())
-}
-
-/// The labels of the object a finding is about, when the view holds it.
-pub fn labels_of<'a>(
-    view: &'a ClusterSnapshot,
-    r: &ResourceRef,
-) -> Option<&'a BTreeMap<String, String>> {
-    match r.kind.as_str() {
-        "Namespace" => find(&view.namespaces, r),
-        "Node" => find(&view.nodes, r),
-        "Pod" => find(&view.control_plane_pods, r),
-        "Secret" => find(&view.service_account_token_secrets, r),
-        "Role" => find(&view.roles, r),
-        "ClusterRole" => find(&view.cluster_roles, r),
-        "RoleBinding" => find(&view.role_bindings, r),
-        "ClusterRoleBinding" => find(&view.cluster_role_bindings, r),
-        "Deployment" => find(&view.deployments, r),
-        "StatefulSet" => find(&view.stateful_sets, r),
-        "DaemonSet" => find(&view.daemon_sets, r),
-        "CronJob" => find(&view.cron_jobs, r),
-        "Job" => find(&view.jobs, r),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -96,8 +96,8 @@ pub struct ExceptedResource {
     /// e.g. `apps/v1`; unset matches any version of the kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
-    /// e.g. `Deployment`, `ClusterRoleBinding`, or a control-plane aspect such as `kube-apiserver`'s kind as it
-    /// appears in the control's findings.
+    /// e.g. `Deployment`, `ClusterRoleBinding`, or the kind of a control-plane aspect, exactly as the control's
+    /// findings show it.
     #[schemars(length(min = 1, max = 253))]
     pub kind: String,
     /// The object's name, as in the control's findings.
