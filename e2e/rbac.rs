@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use soc2_operator::api::Control;
+use soc2_operator::api::{Control, ControlException};
 
 use crate::support::objects::control_spec;
 use crate::support::{FIELD_MANAGER, TestEnv, TestResult, note, skip};
@@ -82,6 +82,27 @@ async fn chart_service_account_is_least_privilege() -> TestResult {
         "list pods in kube-system",
         Api::<Pod>::namespaced(sa.clone(), "kube-system")
             .list_metadata(&one)
+            .await,
+    );
+    allowed(
+        "list controlexceptions",
+        Api::<ControlException>::all(sa.clone())
+            .list_metadata(&one)
+            .await,
+    );
+    // The operator records an exception's state; it must never be able to grant one.
+    let waiver: ControlException = serde_json::from_value(json!({
+        "metadata": { "name": "e2e-rbac-self-waiver", "namespace": env.namespace },
+        "spec": {
+            "control": control, "resources": [{ "kind": "Deployment", "name": "x" }],
+            "justification": "j", "approvedBy": "soc2-operator", "ticket": "t",
+            "expiresAt": "2030-01-01T00:00:00Z",
+        },
+    }))?;
+    forbidden(
+        "create a ControlException",
+        Api::<ControlException>::namespaced(sa.clone(), &env.namespace)
+            .create(&dry_run, &waiver)
             .await,
     );
 

@@ -1,4 +1,4 @@
-//! The one place that decides whether a control passes: control + view -> [`Evaluation`].
+//! The one place that decides whether a control passes: control + view (with its ControlExceptions) -> [`Evaluation`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,7 +36,8 @@ pub struct Evaluation {
     pub compliance: Compliance,
     /// Counts.
     pub summary: Summary,
-    /// Findings, sorted: failures first, then unknowns, then notices; by resource within each.
+    /// Findings, sorted: failures first, then unknowns, then excepted failures, then notices; by resource within
+    /// each.
     pub findings: Vec<Finding>,
     /// SHA-256 of the canonical JSON of everything above.
     #[serde(skip)]
@@ -48,7 +49,8 @@ pub struct Evaluation {
 /// watches it and triggers re-evaluate on its changes.
 pub fn required_kinds(control: &ValidatedControl<'_>) -> Reads {
     let check = &control.spec.check;
-    let mut kinds = vec![ResourceKind::Namespace];
+    // Exceptions can waive findings of every control.
+    let mut kinds = vec![ResourceKind::Namespace, ResourceKind::ControlException];
     let mut gvks: Vec<Gvk> = Vec::new();
     match control.kind {
         CheckKind::MfaAccess => {
@@ -186,6 +188,7 @@ pub fn evaluate(
         },
     };
     let mut findings = report.findings;
+    crate::exceptions::apply(name, &mut findings, view, now);
     findings.sort_by(|a, b| {
         (a.result, &a.resource, &a.rule, &a.message).cmp(&(
             b.result,
@@ -210,13 +213,17 @@ pub fn evaluate(
         .values()
         .filter(|r| **r == FindingResult::Unknown)
         .count();
+    let excepted = worst
+        .values()
+        .filter(|r| **r == FindingResult::Excepted)
+        .count();
     let subjects: BTreeSet<&String> = worst.keys().collect();
     let evaluated = report.evaluated.max(subjects.len());
     let summary = Summary {
         evaluated: clamp(evaluated),
-        passed: clamp(evaluated - failed - unknown),
+        passed: clamp(evaluated - failed - unknown - excepted),
         failed: clamp(failed),
-        excepted: 0,
+        excepted: clamp(excepted),
         unknown: clamp(unknown),
     };
     let compliance = if failed > 0 {
@@ -433,6 +440,92 @@ mod tests {
             ..Default::default()
         };
         assert_ne!(da, evaluate("c", &v, &c, now()).unwrap().digest);
+    }
+
+    fn exception_for(control: &str, binding: &str, expires: &str) -> crate::api::ControlException {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "soc2.dev/v1alpha1",
+            "kind": "ControlException",
+            "metadata": {"name": format!("waive-{binding}"), "namespace": "soc2-system",
+                         "creationTimestamp": "2026-05-01T00:00:00Z"},
+            "spec": {
+                "control": control,
+                "resources": [{"kind": "ClusterRoleBinding", "name": binding}],
+                "justification": "break-glass binding for the vendor, reviewed monthly",
+                "approvedBy": "ciso",
+                "ticket": "SEC-7",
+                "expiresAt": expires,
+            },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn excepted_findings_leave_the_failed_count_and_change_the_digest() {
+        let s = mfa();
+        let v = validate(&s).unwrap();
+        let mut view = ClusterSnapshot {
+            cluster_role_bindings: vec![crb("x", &[("User", "a")]), crb("y", &[("User", "b")])],
+            ..Default::default()
+        };
+        let before = evaluate("c", &v, &view, now()).unwrap();
+        assert_eq!(before.summary.failed, 2);
+
+        view.control_exceptions = vec![Arc::new(exception_for("c", "x", "2026-07-01T00:00:00Z"))];
+        let after = evaluate("c", &v, &view, now()).unwrap();
+        assert_eq!(
+            after.summary,
+            Summary {
+                evaluated: 2,
+                passed: 0,
+                failed: 1,
+                excepted: 1,
+                unknown: 0
+            }
+        );
+        assert_eq!(after.compliance, Compliance::NonCompliant);
+        assert_ne!(
+            before.digest, after.digest,
+            "the exception is part of the evidence"
+        );
+        let excepted = after
+            .findings
+            .iter()
+            .find(|f| f.result == FindingResult::Excepted)
+            .expect("the excepted finding stays listed");
+        assert_eq!(excepted.resource.name, "x");
+        assert_eq!(
+            excepted.exception.as_ref().unwrap().name,
+            "soc2-system/waive-x"
+        );
+        assert_eq!(
+            after.findings[0].result,
+            FindingResult::Fail,
+            "failures sort first"
+        );
+
+        // Both excepted: compliant, with the exceptions counted.
+        view.control_exceptions
+            .push(Arc::new(exception_for("c", "y", "2026-07-01T00:00:00Z")));
+        let all = evaluate("c", &v, &view, now()).unwrap();
+        assert_eq!((all.summary.failed, all.summary.excepted), (0, 2));
+        assert_eq!(all.compliance, Compliance::Compliant);
+
+        // At the expiry the findings fail again, and the digest is that of no exception at all.
+        let expired = evaluate("c", &v, &view, "2026-07-01T00:00:00Z".parse().unwrap()).unwrap();
+        assert_eq!((expired.summary.failed, expired.summary.excepted), (2, 0));
+        assert_eq!(expired.digest, before.digest);
+
+        // An exception for another control waives nothing here.
+        view.control_exceptions = vec![Arc::new(exception_for(
+            "other",
+            "x",
+            "2026-07-01T00:00:00Z",
+        ))];
+        assert_eq!(
+            evaluate("c", &v, &view, now()).unwrap().digest,
+            before.digest
+        );
     }
 
     #[test]

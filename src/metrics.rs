@@ -38,9 +38,10 @@ use crate::evaluate::Compliance;
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// Every finding result, in the order series are created.
-const RESULTS: [FindingResult; 3] = [
+const RESULTS: [FindingResult; 4] = [
     FindingResult::Fail,
     FindingResult::Unknown,
+    FindingResult::Excepted,
     FindingResult::Notice,
 ];
 

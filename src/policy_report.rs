@@ -161,6 +161,8 @@ pub fn result(result: FindingResult) -> &'static str {
         FindingResult::Fail => "fail",
         FindingResult::Unknown => "error",
         FindingResult::Notice => "warn",
+        // wg-policy's word for a result that was deliberately not enforced.
+        FindingResult::Excepted => "skip",
     }
 }
 
@@ -201,7 +203,7 @@ impl Common {
         let outcome = result(f.result);
         let severity = match f.result {
             FindingResult::Notice => "info",
-            FindingResult::Fail | FindingResult::Unknown => self.severity,
+            FindingResult::Fail | FindingResult::Unknown | FindingResult::Excepted => self.severity,
         };
         let r = &f.resource;
         let mut resource = json!({
@@ -684,6 +686,7 @@ mod tests {
             result,
             rule: "r".into(),
             message: "m".into(),
+            exception: None,
         };
         let cases = [
             (None, FindingResult::Fail, "fail", "medium"),

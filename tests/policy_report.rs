@@ -117,6 +117,7 @@ fn reports() -> PolicyReports {
             result: FindingResult::Notice,
             rule: "break-glass".into(),
             message: "carol has break-glass access".into(),
+            exception: None,
         },
     ];
     let evaluation = Evaluation {

@@ -24,6 +24,7 @@ use tokio::time::{Instant, timeout};
 use support::mock_api::{CONTROLS, DEADLINE, json_response, mock_client};
 
 const POLL: Duration = Duration::from_millis(20);
+const CONTROL_EXCEPTIONS: &str = "/apis/soc2.dev/v1alpha1/controlexceptions";
 
 fn control_list() -> Response<Body> {
     json_response(
@@ -90,9 +91,23 @@ async fn readiness_follows_the_control_list_and_stop_closes_the_admin_port() {
             let path = request.uri().path().to_string();
             let query = request.uri().query().unwrap_or_default().to_string();
             paths.push(format!("{path}?{query}"));
-            assert_eq!(path, CONTROLS, "only controls are read: {paths:?}");
+            assert!(
+                path == CONTROLS || path == CONTROL_EXCEPTIONS,
+                "only controls and control exceptions are read: {paths:?}"
+            );
             if query.contains("watch=true") {
                 open_watches.push(send);
+            } else if path == CONTROL_EXCEPTIONS {
+                // The ControlException controller's initial list: none.
+                send.send_response(json_response(
+                    StatusCode::OK,
+                    &json!({
+                        "apiVersion": "soc2.dev/v1alpha1",
+                        "kind": "ControlExceptionList",
+                        "metadata": {"resourceVersion": "42"},
+                        "items": [],
+                    }),
+                ));
             } else if query.contains("limit=1&") || query.ends_with("limit=1") {
                 // The preflight.
                 send.send_response(control_list());
@@ -159,4 +174,50 @@ async fn readiness_follows_the_control_list_and_stop_closes_the_admin_port() {
         paths.iter().any(|p| p.contains("watch=true")),
         "the Control watch was started: {paths:?}"
     );
+}
+
+#[tokio::test]
+async fn a_missing_control_exception_crd_stops_the_operator_with_instructions() {
+    let (client, mut handle) = mock_client();
+    let server = tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            if request.uri().path() == CONTROL_EXCEPTIONS {
+                send.send_response(json_response(
+                    StatusCode::NOT_FOUND,
+                    &support::mock_api::status_failure(
+                        404,
+                        "NotFound",
+                        "the server could not find the requested resource",
+                    ),
+                ));
+            } else {
+                send.send_response(control_list());
+            }
+        }
+    });
+    let result = timeout(
+        DEADLINE,
+        controller::run_until(
+            client,
+            OperatorConfig {
+                admin_addr: free_port().await,
+                ..Default::default()
+            },
+            std::future::pending(),
+        ),
+    )
+    .await
+    .expect("the operator stops at once");
+    let error = result.expect_err("refuses to run");
+    assert!(
+        matches!(error, controller::Error::ExceptionCrdMissing),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("kubectl apply --server-side -f crds/")
+    );
+    assert_eq!(error.category(), "crd-missing");
+    server.abort();
 }

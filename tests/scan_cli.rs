@@ -415,3 +415,232 @@ fn usage_errors_exit_two() {
     );
     assert_eq!(soc2ctl(&["frobnicate"]).status.code(), Some(2));
 }
+
+/// A ControlException manifest (no creationTimestamp: as written in Git) expiring at `expires`.
+fn exception_yaml(
+    namespace: &str,
+    name: &str,
+    resource: &str,
+    approved_by: &str,
+    expires: &str,
+) -> String {
+    format!(
+        r#"---
+apiVersion: soc2.dev/v1alpha1
+kind: ControlException
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  control: mfa-backed-privileged-access
+  resources: [{resource}]
+  justification: vendor access during the migration, reviewed weekly
+  approvedBy: "{approved_by}"
+  ticket: SEC-9
+  expiresAt: "{expires}"
+"#
+    )
+}
+
+#[test]
+fn scan_honours_active_exceptions_only_and_reports_every_exception() {
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    let in_a_month = (Timestamp::now() + SignedDuration::from_hours(24 * 30))
+        .round(k8s_openapi::jiff::Unit::Second)
+        .unwrap()
+        .to_string();
+    let yesterday = (Timestamp::now() - SignedDuration::from_hours(24))
+        .round(k8s_openapi::jiff::Unit::Second)
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let crb = |n: &str| format!("{{kind: ClusterRoleBinding, name: {n}}}");
+    let text = [
+        // Cluster-wide (operator namespace): waives alice's binding.
+        exception_yaml(
+            "soc2-system",
+            "alice",
+            &crb("alice-admin"),
+            "ciso@example.com",
+            &in_a_month,
+        ),
+        // Expired: system:masters fails again.
+        exception_yaml(
+            "soc2-system",
+            "masters",
+            &crb("cluster-admin"),
+            "ciso@example.com",
+            &yesterday,
+        ),
+        // No approver: invalid, waives nothing.
+        exception_yaml("soc2-system", "ci", &crb("ci-deployer"), "", &in_a_month),
+        // Namespaced: may not waive a cluster-scoped binding.
+        exception_yaml(
+            "web",
+            "sneaky",
+            &crb("cluster-admin"),
+            "lead@example.com",
+            &in_a_month,
+        ),
+        // Namespaced, its own namespace: waives the RoleBinding in payments.
+        exception_yaml(
+            "payments",
+            "contractors",
+            "{kind: RoleBinding, name: contractors-secrets}",
+            "cfo@example.com",
+            &in_a_month,
+        ),
+    ]
+    .concat();
+    write(dir.path(), "exceptions.yaml", &text);
+    let tmp = dir.path().to_str().unwrap();
+    let out = soc2ctl(&[
+        "scan",
+        "examples/cluster/",
+        tmp,
+        "--controls",
+        "config/samples/",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let mfa = report["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "mfa-backed-privileged-access")
+        .unwrap();
+    let summary = &mfa["evaluation"]["summary"];
+    assert_eq!(
+        (
+            summary["failed"].as_u64(),
+            summary["excepted"].as_u64(),
+            summary["evaluated"].as_u64()
+        ),
+        (Some(4), Some(2), Some(10)),
+        "{summary}"
+    );
+    let result_of = |kind: &str, name: &str| {
+        mfa["evaluation"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| {
+                f["resource"]["kind"] == kind
+                    && f["resource"]["name"] == name
+                    && f["result"] != "Notice"
+            })
+            .unwrap_or_else(|| panic!("no finding for {kind} {name}"))
+            .clone()
+    };
+    let alice = result_of("ClusterRoleBinding", "alice-admin");
+    assert_eq!(alice["result"], "Excepted");
+    assert_eq!(alice["exception"]["name"], "soc2-system/alice");
+    assert_eq!(alice["exception"]["approvedBy"], "ciso@example.com");
+    assert_eq!(alice["exception"]["expiresAt"], in_a_month);
+    assert_eq!(
+        result_of("RoleBinding", "contractors-secrets")["result"],
+        "Excepted"
+    );
+    assert_eq!(
+        result_of("ClusterRoleBinding", "cluster-admin")["result"],
+        "Fail"
+    );
+    assert_eq!(
+        result_of("ClusterRoleBinding", "ci-deployer")["result"],
+        "Fail"
+    );
+
+    let states: BTreeSet<(String, String, String)> = report["exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["name"].as_str().unwrap().to_string(),
+                x["state"].as_str().unwrap().to_string(),
+                x["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, String, String)> = [
+        ("payments/contractors", "Active", "Approved"),
+        ("soc2-system/alice", "Active", "Approved"),
+        ("soc2-system/ci", "Invalid", "MissingApprover"),
+        ("soc2-system/masters", "Expired", "Expired"),
+        ("web/sneaky", "Active", "Approved"),
+    ]
+    .into_iter()
+    .map(|(a, b, c)| (a.into(), b.into(), c.into()))
+    .collect();
+    assert_eq!(states, expected);
+    // web/sneaky is valid for its own namespace but cannot reach the cluster-scoped cluster-admin binding (still
+    // Fail above); notices are never excepted.
+    let breakglass = mfa["evaluation"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["resource"]["name"] == "breakglass")
+        .unwrap();
+    assert_eq!(breakglass["result"], "Notice");
+    assert!(breakglass.get("exception").is_none());
+
+    // The table shows the covering exception and every exception's state.
+    let out = soc2ctl(&[
+        "scan",
+        "examples/cluster/",
+        tmp,
+        "--controls",
+        "config/samples/",
+    ]);
+    let text = stdout(&out);
+    for needle in [
+        "EXCEPTED ClusterRoleBinding alice-admin",
+        "(ControlException soc2-system/alice, approved by ciso@example.com, ticket SEC-9",
+        "INVALID  soc2-system/ci (control mfa-backed-privileged-access)  [MissingApprover]",
+        "2 resources excepted",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    // A control missing from the scan makes its exceptions invalid.
+    let out = soc2ctl(&[
+        "scan",
+        "examples/cluster/",
+        tmp,
+        "--controls",
+        "config/samples/logging.yaml",
+        "-o",
+        "json",
+    ]);
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(
+        report["exceptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["reason"] == "ControlNotFound" || x["reason"] == "MissingApprover"),
+        "{}",
+        report["exceptions"]
+    );
+}
+
+#[test]
+fn shipped_example_exceptions_load_and_the_expired_one_waives_nothing() {
+    let out = soc2ctl(&[
+        "scan",
+        "examples/cluster/",
+        "examples/exceptions/",
+        "--controls",
+        "config/samples/",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let expired = report["exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "payments/contractors-secret-access")
+        .unwrap();
+    assert_eq!(expired["state"], "Expired");
+}

@@ -6,6 +6,7 @@
 
 mod checks;
 mod control;
+mod control_exception;
 mod criteria;
 mod generic;
 mod platform_checks;
@@ -17,6 +18,10 @@ pub use checks::{
     WorkloadKind,
 };
 pub use control::{Category, Control, ControlSpec, Mode, Severity};
+pub use control_exception::{
+    ControlException, ControlExceptionSpec, ControlExceptionStatus, ExceptedResource,
+    ExceptionState,
+};
 pub use criteria::Criterion;
 pub use generic::{
     CelCheck, CelMatch, CelValidation, CelVariable, KindMatch, RequiredResource,
@@ -24,7 +29,7 @@ pub use generic::{
 };
 pub use platform_checks::{EncryptionAtRestCheck, JobHealthCheck, RbacLeastPrivilegeCheck};
 pub use scope::Scope;
-pub use status::{ControlStatus, FindingResult, StatusFinding, Summary};
+pub use status::{ControlStatus, ExceptionRef, FindingResult, StatusFinding, Summary};
 
 /// The API group of every soc2-operator resource.
 pub const GROUP: &str = "soc2.dev";

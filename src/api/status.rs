@@ -70,6 +70,8 @@ pub enum FindingResult {
     Fail,
     /// The control could not decide for this resource; `message` says which data is missing.
     Unknown,
+    /// The resource fails, but an active ControlException covers it; `exception` names it.
+    Excepted,
     /// Reported for the auditor's attention without failing (break-glass access, attestations).
     Notice,
 }
@@ -96,7 +98,7 @@ pub struct StatusFinding {
     /// The resource's uid, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
-    /// Fail, Unknown or Notice.
+    /// Fail, Unknown, Excepted or Notice.
     pub result: FindingResult,
     /// A stable id of the rule that produced the finding, e.g. `privileged-binding-to-user`.
     pub rule: String,
@@ -105,4 +107,23 @@ pub struct StatusFinding {
     /// When this finding was first observed (kept across evaluations while it persists).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<Time>,
+    /// For `Excepted` findings: the ControlException that covers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception: Option<ExceptionRef>,
+}
+
+/// The ControlException covering a finding, as recorded in status and evidence.
+#[derive(
+    Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ExceptionRef {
+    /// `namespace/name` of the ControlException.
+    pub name: String,
+    /// Who approved it.
+    pub approved_by: String,
+    /// The approval ticket.
+    pub ticket: String,
+    /// When it expires (RFC 3339); the finding fails again from then.
+    pub expires_at: String,
 }

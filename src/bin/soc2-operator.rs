@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use soc2_operator::controller::{self, OperatorConfig};
+use soc2_operator::exceptions::{self, ExceptionPolicy};
 use soc2_operator::leader::{self, LeaseConfig};
 use soc2_operator::telemetry::{self, LogFormat};
 
@@ -41,6 +42,13 @@ struct Args {
     /// Policy Reporter.
     #[arg(long, env = "SOC2_POLICY_REPORTS", value_parser = clap::builder::BoolishValueParser::new())]
     policy_reports: bool,
+    /// The operator's own namespace: ControlExceptions there are cluster-wide and may waive any resource.
+    #[arg(long, env = "POD_NAMESPACE", default_value = exceptions::DEFAULT_OPERATOR_NAMESPACE)]
+    namespace: String,
+    /// The longest a ControlException may run, from its creation to spec.expiresAt, in days; longer ones are
+    /// Invalid.
+    #[arg(long, env = "SOC2_MAX_EXCEPTION_DAYS", default_value_t = exceptions::DEFAULT_MAX_EXCEPTION_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
+    max_exception_days: u32,
 }
 
 impl Args {
@@ -57,6 +65,10 @@ impl Args {
             admin_addr: self.admin_addr,
             leader_election,
             policy_reports: self.policy_reports,
+            exception_policy: ExceptionPolicy {
+                cluster_namespace: self.namespace,
+                max_lifetime_days: self.max_exception_days,
+            },
         }
     }
 }
@@ -96,6 +108,18 @@ mod tests {
         let c = parse(&[]);
         assert_eq!(c.admin_addr, "0.0.0.0:8080".parse().expect("address"));
         assert_eq!(c.leader_election, None);
+        assert_eq!(c.exception_policy, ExceptionPolicy::default());
+    }
+
+    #[test]
+    fn exception_policy_from_flags() {
+        let c = parse(&["--namespace", "compliance", "--max-exception-days", "90"]);
+        assert_eq!(c.exception_policy.cluster_namespace, "compliance");
+        assert_eq!(c.exception_policy.max_lifetime_days, 90);
+        assert!(
+            Args::try_parse_from(["soc2-operator", "--max-exception-days", "0"]).is_err(),
+            "a zero lifetime would make every exception invalid"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use k8s_openapi::jiff::Timestamp;
+use soc2_operator::exceptions::{self, ExceptionPolicy};
 use soc2_operator::scan::{self, load_paths};
 
 #[derive(Parser)]
@@ -34,6 +35,12 @@ enum Command {
         /// Output format.
         #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
         output: Output,
+        /// The operator's namespace: ControlExceptions there are cluster-wide (as in the operator's --namespace).
+        #[arg(long, default_value = exceptions::DEFAULT_OPERATOR_NAMESPACE)]
+        operator_namespace: String,
+        /// The longest a ControlException may run from creation to expiry, in days (as in the operator).
+        #[arg(long, default_value_t = exceptions::DEFAULT_MAX_EXCEPTION_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
+        max_exception_days: u32,
     },
 }
 
@@ -55,8 +62,10 @@ fn main() -> ExitCode {
             paths,
             controls,
             output,
+            operator_namespace,
+            max_exception_days,
         } => {
-            let loaded = match load_paths(&paths) {
+            let mut loaded = match load_paths(&paths) {
                 Ok(l) => l,
                 Err(e) => return fail_input(e),
             };
@@ -64,9 +73,20 @@ fn main() -> ExitCode {
                 loaded.controls.clone()
             } else {
                 match load_paths(&controls) {
-                    Ok(c) => c.controls,
+                    Ok(c) => {
+                        // Exceptions are kept beside the controls they waive as often as beside the workloads.
+                        loaded
+                            .snapshot
+                            .control_exceptions
+                            .extend(c.snapshot.control_exceptions);
+                        c.controls
+                    }
                     Err(e) => return fail_input(e),
                 }
+            };
+            loaded.snapshot.exception_policy = ExceptionPolicy {
+                cluster_namespace: operator_namespace,
+                max_lifetime_days: max_exception_days,
             };
             if controls.is_empty() {
                 return fail_input(

@@ -37,6 +37,9 @@ pub struct Finding {
     pub rule: String,
     /// What is wrong, where, and what to do.
     pub message: String,
+    /// For `Excepted` findings: the ControlException covering it (set by [`crate::exceptions`] only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception: Option<crate::api::ExceptionRef>,
 }
 
 impl Finding {
@@ -47,6 +50,7 @@ impl Finding {
             result: FindingResult::Fail,
             rule: rule.into(),
             message: message.into(),
+            exception: None,
         }
     }
     /// A finding the check could not decide.
@@ -56,6 +60,7 @@ impl Finding {
             result: FindingResult::Unknown,
             rule: rule.into(),
             message: message.into(),
+            exception: None,
         }
     }
     /// A finding reported for attention, not failing.
@@ -65,6 +70,7 @@ impl Finding {
             result: FindingResult::Notice,
             rule: rule.into(),
             message: message.into(),
+            exception: None,
         }
     }
 }

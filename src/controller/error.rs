@@ -12,6 +12,11 @@ pub enum Error {
     /// A Control without a name (cannot happen for objects from the API server).
     #[error("control has no metadata.name")]
     MissingName,
+    /// The ControlException CRD is not installed (typically after a Helm upgrade: Helm does not install new CRDs).
+    #[error(
+        "the ControlException CRD (controlexceptions.soc2.dev) is not installed; apply the CRDs of this version with `kubectl apply --server-side -f crds/` and restart the operator"
+    )]
+    ExceptionCrdMissing,
     /// The Control CRD is not installed.
     #[error(
         "the Control CRD (controls.soc2.dev) is not installed; install it with `kubectl apply -f crds/` (or the Helm chart) and restart the operator"
@@ -46,7 +51,7 @@ impl Error {
             Error::Kube(_) => "api",
             Error::Serialize(_) => "serialize",
             Error::MissingName => "invalid-object",
-            Error::CrdMissing => "crd-missing",
+            Error::CrdMissing | Error::ExceptionCrdMissing => "crd-missing",
             Error::AdminBind { .. } => "admin-bind",
             Error::LeaderElection(_) | Error::LeaderElectionEnded => "leader-election",
         }

@@ -4,6 +4,9 @@
 
 mod context;
 mod error;
+mod exception_events;
+mod exception_reconcile;
+pub mod exception_status;
 mod policy_reports;
 mod reconcile;
 mod run;
@@ -13,6 +16,7 @@ mod triggers;
 
 pub use context::Context;
 pub use error::Error;
+pub use exception_reconcile::{error_policy_exception, reconcile_exception};
 pub use reconcile::{error_policy, error_policy_guarded, reconcile, reconcile_guarded};
 pub use run::{DEFAULT_ADMIN_ADDR, OperatorConfig, run, run_until};
 pub use triggers::{affected_controls, affected_guarded_controls};

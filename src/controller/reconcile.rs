@@ -12,6 +12,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 
+use super::exception_events::plan_expiries;
 use super::transitions::{PlannedEvent, plan};
 use super::{Context, Error, status};
 use crate::api::Mode;
@@ -176,13 +177,35 @@ async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action,
         super::policy_reports::publish(ctx, control, &evaluation, now).await;
     }
     reset_failures(ctx, &name);
-    // Kinds still syncing are reported Unknown; look again soon rather than after a full interval.
-    let requeue = if snapshot.unavailable.is_empty() && snapshot.dynamic_unavailable.is_empty() {
+    // Kinds still syncing are reported Unknown; look again soon rather than after a full interval. Exceptions are
+    // not among them: until they are read nothing is waived (the safe side), and their watch syncing re-evaluates
+    // every control anyway.
+    let requeue = if snapshot
+        .unavailable
+        .keys()
+        .all(|k| *k == crate::view::ResourceKind::ControlException)
+        && snapshot.dynamic_unavailable.is_empty()
+    {
         validated.interval
     } else {
         validated.interval.min(Duration::from_secs(15))
     };
-    Ok(Action::requeue(requeue))
+    Ok(Action::requeue(
+        until_next_expiry(&name, &snapshot, now).map_or(requeue, |d| requeue.min(d)),
+    ))
+}
+
+/// How long until the earliest active exception of control `name` expires, so that its findings fail again at that
+/// moment rather than at the next interval. A little late rather than early: at the expiry itself the exception
+/// no longer waives anything.
+pub(super) fn until_next_expiry(
+    name: &str,
+    snapshot: &crate::view::ClusterSnapshot,
+    now: Timestamp,
+) -> Option<Duration> {
+    let expiry = crate::exceptions::next_expiry(name, snapshot, now)?;
+    let wait = expiry.duration_since(now).unsigned_abs();
+    Some(wait + Duration::from_millis(500))
 }
 
 async fn write_if_changed(
@@ -218,6 +241,9 @@ async fn write_if_changed(
         .collect::<Vec<_>>()
         .join(", ");
     for event in plan(name, &criteria, previous, &new) {
+        publish(ctx, control, event).await;
+    }
+    for event in plan_expiries(name, previous, &new, now) {
         publish(ctx, control, event).await;
     }
     Ok(true)
@@ -256,7 +282,7 @@ pub fn error_policy(control: Arc<Control>, error: &Error, ctx: Arc<Context>) -> 
     backoff(&control.name_any(), error, &ctx)
 }
 
-fn backoff(name: &str, error: &Error, ctx: &Context) -> Action {
+pub(super) fn backoff(name: &str, error: &Error, ctx: &Context) -> Action {
     let attempts = ctx
         .failures
         .lock()

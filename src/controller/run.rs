@@ -15,8 +15,10 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use super::reconcile::{error_policy_guarded, reconcile_guarded};
 use super::triggers::affected_guarded_controls;
 use super::{Context, Error};
+use super::{error_policy_exception, reconcile_exception};
 use crate::admin::{AdminServer, AdminState, Readiness};
-use crate::api::Control;
+use crate::api::{Control, ControlException};
+use crate::exceptions::ExceptionPolicy;
 use crate::leader::{LeaderElection, Leadership, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::view::live::LiveView;
@@ -40,6 +42,8 @@ pub struct OperatorConfig {
     pub leader_election: Option<LeaseConfig>,
     /// Also publish results as wg-policy PolicyReports / ClusterPolicyReports.
     pub policy_reports: bool,
+    /// How ControlExceptions are judged: the operator's namespace (cluster-wide exceptions) and maximum lifetime.
+    pub exception_policy: ExceptionPolicy,
 }
 
 impl Default for OperatorConfig {
@@ -49,19 +53,30 @@ impl Default for OperatorConfig {
             admin_addr: DEFAULT_ADMIN_ADDR,
             leader_election: None,
             policy_reports: false,
+            exception_policy: ExceptionPolicy::default(),
         }
     }
 }
 
-/// Checks that the Control CRD is served; says how to install it otherwise.
+/// Checks that the Control and ControlException CRDs are served; says how to install them otherwise.
 async fn preflight(client: &Client) -> Result<(), Error> {
     let controls: Api<Control> = Api::all(client.clone());
     match controls
         .list_metadata(&ListParams::default().limit(1))
         .await
     {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Err(Error::CrdMissing),
+        Err(e) => return Err(Error::Kube(e)),
+    }
+    // Without it no exception could be read or reported, and every control would wait on its watch.
+    let exceptions: Api<ControlException> = Api::all(client.clone());
+    match exceptions
+        .list_metadata(&ListParams::default().limit(1))
+        .await
+    {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Err(Error::CrdMissing),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(Error::ExceptionCrdMissing),
         Err(e) => Err(Error::Kube(e)),
     }
 }
@@ -162,7 +177,8 @@ async fn run_controller(
         None => None,
     };
 
-    let (view, changes) = LiveView::new(Some(client.clone()));
+    let (view, changes) =
+        LiveView::with_exception_policy(Some(client.clone()), config.exception_policy.clone());
     let mut ctx = Context::new(client.clone(), view, config.instance)
         .with_metrics(metrics.clone())
         .with_leadership(leadership.clone());
@@ -174,7 +190,7 @@ async fn run_controller(
     // Reconcile on spec changes only: our own status writes must not trigger another evaluation.
     // DeserializeGuard: one Control the Rust types cannot read (an older or newer CRD) must not stall the watch of
     // all the others; it is reported on its own status instead.
-    let controls: Api<DeserializeGuard<Control>> = Api::all(client);
+    let controls: Api<DeserializeGuard<Control>> = Api::all(client.clone());
     let (reader, writer) = reflector::store();
     let followed = reader.clone();
     let control_metrics = metrics.clone();
@@ -206,15 +222,33 @@ async fn run_controller(
         leader_election = election.is_some(),
         "soc2-operator started"
     );
-    controller
+    // ControlException status has its own small controller; it stops with the Control controller.
+    let exceptions = Controller::new(
+        Api::<ControlException>::all(client),
+        watcher::Config::default(),
+    )
+    .run(reconcile_exception, error_policy_exception, ctx.clone())
+    .for_each(|result| async move {
+        match result {
+            Ok((obj, _)) => tracing::debug!(exception = %obj.name, "reconciled"),
+            Err(error) => tracing::debug!(%error, "exception reconcile loop error"),
+        }
+    });
+    let controls = controller
         .run(reconcile_guarded, error_policy_guarded, ctx)
         .for_each(|result| async move {
             match result {
                 Ok((obj, _)) => tracing::debug!(control = %obj.name, "reconciled"),
                 Err(error) => tracing::debug!(%error, "reconcile loop error"),
             }
-        })
-        .await;
+        });
+    futures::pin_mut!(controls, exceptions);
+    if let futures::future::Either::Left(((), controls)) =
+        futures::future::select(exceptions, controls).await
+    {
+        tracing::error!("the ControlException controller stopped; Controls are still reconciled");
+        controls.await;
+    }
 
     // Reconciles have finished: step down and release the Lease, so that it is free for the next leader (a
     // standby takes it when it next looks, within one lease duration; a new replica at once).

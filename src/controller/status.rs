@@ -80,6 +80,14 @@ pub fn evaluated(
             "NoResourcesInScope",
             "no resources in scope; nothing fails".to_string(),
         ),
+        Compliance::Compliant if s.excepted > 0 => (
+            "True",
+            "CompliantWithExceptions",
+            format!(
+                "{} of {} evaluated resources comply; {} fail but are covered by active ControlExceptions",
+                s.passed, s.evaluated, s.excepted
+            ),
+        ),
         Compliance::Compliant => (
             "True",
             "Compliant",
@@ -139,6 +147,7 @@ pub fn evaluated(
                 rule: f.rule.clone(),
                 message: f.message.clone(),
                 since: None,
+                exception: f.exception.clone(),
             };
             sf.since = Some(since.get(&finding_key(&sf)).cloned().unwrap_or(Time(now)));
             sf

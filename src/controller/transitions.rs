@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ObjectReference;
 
 use super::status::{COMPLIANT, READY, compliant_status, finding_key, is_failing};
-use crate::api::{ControlStatus, StatusFinding};
+use crate::api::{ControlStatus, FindingResult, StatusFinding};
 
 /// Per reconcile, at most this many per-resource events; the rest are summarised in one event.
 pub const MAX_RESOURCE_EVENTS: usize = 10;
@@ -144,18 +144,42 @@ pub fn plan(
     // the status is complete.
     if new.findings_truncated.is_none() {
         for (key, f) in &before {
-            if !after.contains_key(key) {
+            if after.contains_key(key) {
+                continue;
+            }
+            // Waived rather than fixed: say so, naming the exception, instead of claiming remediation.
+            let waived = new.findings.iter().find(|n| {
+                n.result == FindingResult::Excepted
+                    && (&n.kind, &n.namespace, &n.name, &n.rule)
+                        == (&f.kind, &f.namespace, &f.name, &f.rule)
+            });
+            if let Some(x) = waived.and_then(|n| n.exception.as_ref()) {
                 resource_events.push(PlannedEvent {
                     warning: false,
-                    reason: "ResourceRemediated",
+                    reason: "ResourceExcepted",
                     note: truncate(format!(
-                        "{} no longer fails control {name} ({criteria}) rule {}",
+                        "{} still fails control {name} ({criteria}) rule {}, but ControlException {} (approved by {}, ticket {}) waives it until {}",
                         who(f),
-                        f.rule
+                        f.rule,
+                        x.name,
+                        x.approved_by,
+                        x.ticket,
+                        x.expires_at
                     )),
                     related: Some(reference(f)),
                 });
+                continue;
             }
+            resource_events.push(PlannedEvent {
+                warning: false,
+                reason: "ResourceRemediated",
+                note: truncate(format!(
+                    "{} no longer fails control {name} ({criteria}) rule {}",
+                    who(f),
+                    f.rule
+                )),
+                related: Some(reference(f)),
+            });
         }
     }
     let extra = resource_events.len().saturating_sub(MAX_RESOURCE_EVENTS);
@@ -191,6 +215,7 @@ mod tests {
             rule: "out-of-band-change".into(),
             message: format!("{name} was edited"),
             since: None,
+            exception: None,
         }
     }
 
@@ -267,6 +292,27 @@ mod tests {
         let events = plan("c", "CC8.1", Some(&before), &after);
         assert_eq!(reasons(&events), ["ControlCompliant", "ResourceRemediated"]);
         assert!(events.iter().all(|e| !e.warning));
+    }
+
+    #[test]
+    fn an_exception_is_announced_as_a_waiver_not_a_remediation() {
+        let before = status("False", vec![finding("api", FindingResult::Fail)]);
+        let mut waived = finding("api", FindingResult::Excepted);
+        waived.exception = Some(crate::api::ExceptionRef {
+            name: "web/legacy".into(),
+            approved_by: "ciso".into(),
+            ticket: "SEC-1".into(),
+            expires_at: "2027-01-01T00:00:00Z".into(),
+        });
+        let after = status("True", vec![waived]);
+        let events = plan("c", "CC8.1", Some(&before), &after);
+        assert_eq!(reasons(&events), ["ControlCompliant", "ResourceExcepted"]);
+        assert!(
+            events[1].note.contains("ControlException web/legacy")
+                && events[1].note.contains("until 2027-01-01T00:00:00Z"),
+            "{}",
+            events[1].note
+        );
     }
 
     #[test]

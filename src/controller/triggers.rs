@@ -51,7 +51,13 @@ fn affects(c: &Control, change: &Change) -> bool {
     if !reads.contains(&kind) {
         return false;
     }
-    if kind == ResourceKind::Namespace {
+    // Namespaces: scopes select them by label. ControlExceptions: the change does not say which control the
+    // exception named before it changed or was deleted, and a cluster-wide one may waive anything; re-evaluating
+    // every control is cheap and exceptions change rarely.
+    if matches!(
+        kind,
+        ResourceKind::Namespace | ResourceKind::ControlException
+    ) {
         return true;
     }
     // Control-plane pods are read regardless of scope (see checks::apiserver_flags).

@@ -247,6 +247,9 @@ fn add_value(
             &mut s.pod_disruption_budgets,
             parse(value).map_err(malformed)?,
         ),
+        ("soc2.dev/v1alpha1", "ControlException") => {
+            push(&mut s.control_exceptions, parse(value).map_err(malformed)?)
+        }
         ("soc2.dev/v1alpha1", "Control") => {
             loaded.controls.push(parse(value).map_err(malformed)?);
             return Ok(());

@@ -9,7 +9,7 @@ use serde::Serialize;
 pub use manifests::{LoadError, Loaded, load_paths};
 pub use render::{render_json, render_table};
 
-use crate::api::Control;
+use crate::api::{Control, ExceptionState};
 use crate::evaluate::{Compliance, Evaluation, evaluate, required_kinds};
 use crate::validation::validate;
 use crate::view::Reads;
@@ -51,6 +51,24 @@ pub struct ScanReport {
     pub objects: usize,
     /// Per-control results, in name order.
     pub controls: Vec<ControlResult>,
+    /// Every ControlException found, with its state, in `namespace/name` order.
+    pub exceptions: Vec<ExceptionResult>,
+}
+
+/// A ControlException as the scan judged it.
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct ExceptionResult {
+    /// `namespace/name`.
+    pub name: String,
+    /// The control it names.
+    pub control: String,
+    /// Active, Expired or Invalid.
+    pub state: ExceptionState,
+    /// Why.
+    pub reason: String,
+    /// What it means.
+    pub message: String,
 }
 
 impl ScanReport {
@@ -109,10 +127,32 @@ pub fn scan(loaded: &Loaded, controls: &[Control], now: Timestamp) -> ScanReport
         })
         .collect();
     results.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut exceptions: Vec<ExceptionResult> = loaded
+        .snapshot
+        .control_exceptions
+        .iter()
+        .map(|e| {
+            let exists = controls
+                .iter()
+                .any(|c| c.metadata.name.as_deref() == Some(e.spec.control.as_str()));
+            let a =
+                crate::exceptions::assess(e, Some(exists), &loaded.snapshot.exception_policy, now);
+            ExceptionResult {
+                name: crate::exceptions::key(e),
+                control: e.spec.control.clone(),
+                state: a.state,
+                reason: a.reason.into(),
+                message: a.message,
+            }
+        })
+        .collect();
+    exceptions.sort_by(|a, b| a.name.cmp(&b.name));
+    exceptions.dedup_by(|a, b| a.name == b.name);
     ScanReport {
         scanned_at: now.to_string(),
         files: loaded.files,
         objects: loaded.objects,
         controls: results,
+        exceptions,
     }
 }

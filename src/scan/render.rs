@@ -69,7 +69,7 @@ pub fn render_table(report: &ScanReport) -> String {
         }
         let _ = write!(out, "\n{} ({}):\n", c.name, c.title);
         for f in &e.findings {
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "  {:<7} {}  [{}] {}",
                 f.result.to_string().to_uppercase(),
@@ -77,16 +77,44 @@ pub fn render_table(report: &ScanReport) -> String {
                 f.rule,
                 f.message
             );
+            if let Some(x) = &f.exception {
+                let _ = write!(
+                    out,
+                    " (ControlException {}, approved by {}, ticket {}, expires {})",
+                    x.name, x.approved_by, x.ticket, x.expires_at
+                );
+            }
+            let _ = writeln!(out);
+        }
+    }
+    if !report.exceptions.is_empty() {
+        let _ = writeln!(out, "\nControlExceptions:");
+        for x in &report.exceptions {
+            let _ = writeln!(
+                out,
+                "  {:<8} {} (control {})  [{}] {}",
+                x.state.to_string().to_uppercase(),
+                x.name,
+                x.control,
+                x.reason,
+                x.message
+            );
         }
     }
     let _ = write!(
         out,
-        "\n{} controls: {} compliant, {} non-compliant, {} unknown, {} invalid ({} objects from {} files)\n",
+        "\n{} controls: {} compliant, {} non-compliant, {} unknown, {} invalid; {} resources excepted ({} objects from {} files)\n",
         report.controls.len(),
         count(report, "Compliant"),
         count(report, "NonCompliant"),
         count(report, "Unknown"),
         count(report, "Invalid"),
+        report
+            .controls
+            .iter()
+            .filter_map(|c| c.evaluation.as_ref())
+            .map(|e| e.summary.excepted)
+            .sum::<u32>(),
         report.objects,
         report.files
     );

@@ -144,7 +144,10 @@ mod tests {
             Gvk::new("apps", "v1", "Deployment").typed_kind(),
             Some(ResourceKind::Deployment)
         );
-        assert_eq!(Gvk::new("", "v1", "Pod").typed_kind(), Some(ResourceKind::Pod));
+        assert_eq!(
+            Gvk::new("", "v1", "Pod").typed_kind(),
+            Some(ResourceKind::Pod)
+        );
         assert_eq!(Gvk::new("", "v1", "Secret").typed_kind(), None);
         assert_eq!(Gvk::new("apps", "v1beta1", "Deployment").typed_kind(), None);
     }

@@ -24,6 +24,8 @@ use super::dynamic::DynamicStores;
 use super::{
     CONTROL_PLANE_NAMESPACE, ClusterSnapshot, Gvk, Reads, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE,
 };
+use crate::api::ControlException;
+use crate::exceptions::ExceptionPolicy;
 
 /// What a watch serves: a typed kind or a group/version/kind read dynamically.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,12 +229,22 @@ pub struct LiveView {
     ingresses: KindStore<Ingress>,
     pod_disruption_budgets: KindStore<PodDisruptionBudget>,
     dynamic: DynamicStores,
+    control_exceptions: KindStore<ControlException>,
+    exception_policy: ExceptionPolicy,
 }
 
 impl LiveView {
     /// A view whose watches run against `client` (pass `None` for a view fed only by [`LiveView::load_snapshot`]).
     /// Changes are reported on the returned receiver.
     pub fn new(client: Option<Client>) -> (Arc<Self>, mpsc::UnboundedReceiver<Change>) {
+        Self::with_exception_policy(client, ExceptionPolicy::default())
+    }
+
+    /// [`LiveView::new`], judging ControlExceptions by `policy` (the operator's namespace and maximum lifetime).
+    pub fn with_exception_policy(
+        client: Option<Client>,
+        policy: ExceptionPolicy,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Change>) {
         let (changes, rx) = mpsc::unbounded_channel();
         let view = LiveView {
             client,
@@ -257,6 +269,8 @@ impl LiveView {
             ingresses: KindStore::new(),
             pod_disruption_budgets: KindStore::new(),
             dynamic: DynamicStores::default(),
+            control_exceptions: KindStore::new(),
+            exception_policy: policy,
         };
         (Arc::new(view), rx)
     }
@@ -375,6 +389,13 @@ impl LiveView {
                     strip_managed_fields,
                     tx,
                 ),
+                ResourceKind::ControlException => self.control_exceptions.start(
+                    *kind,
+                    Api::all(c),
+                    all.clone(),
+                    strip_managed_fields,
+                    tx,
+                ),
             }
         }
     }
@@ -408,6 +429,7 @@ impl LiveView {
                     ResourceKind::NetworkPolicy => self.network_policies.wait().await,
                     ResourceKind::Ingress => self.ingresses.wait().await,
                     ResourceKind::PodDisruptionBudget => self.pod_disruption_budgets.wait().await,
+                    ResourceKind::ControlException => self.control_exceptions.wait().await,
                 }
             }
         };
@@ -469,9 +491,13 @@ impl LiveView {
                 ResourceKind::PodDisruptionBudget => {
                     s.pod_disruption_budgets = self.pod_disruption_budgets.snapshot(*kind, u)
                 }
+                ResourceKind::ControlException => {
+                    s.control_exceptions = self.control_exceptions.snapshot(*kind, u)
+                }
             }
         }
         s.serve_typed_as_dynamic(&reads.gvks);
+        s.exception_policy = self.exception_policy.clone();
         s
     }
 
@@ -514,6 +540,13 @@ impl LiveView {
         for (gvk, reason) in &snapshot.dynamic_unavailable {
             self.dynamic.load_unavailable(gvk, reason);
         }
+        self.control_exceptions
+            .load(owned(&snapshot.control_exceptions));
+    }
+
+    /// How this view judges ControlExceptions.
+    pub fn exception_policy(&self) -> &ExceptionPolicy {
+        &self.exception_policy
     }
 }
 

@@ -13,6 +13,9 @@ use kube::api::DynamicObject;
 
 use super::gvk::Gvk;
 
+use crate::api::ControlException;
+use crate::exceptions::ExceptionPolicy;
+
 /// The kinds of cluster object checks can read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ResourceKind {
@@ -54,6 +57,8 @@ pub enum ResourceKind {
     Ingress,
     /// policy/v1 PodDisruptionBudget
     PodDisruptionBudget,
+    /// soc2.dev/v1alpha1 ControlException (read by every control: see [`crate::exceptions`])
+    ControlException,
 }
 
 impl ResourceKind {
@@ -79,6 +84,7 @@ impl ResourceKind {
             ResourceKind::NetworkPolicy => "networkpolicies",
             ResourceKind::Ingress => "ingresses",
             ResourceKind::PodDisruptionBudget => "poddisruptionbudgets",
+            ResourceKind::ControlException => "controlexceptions",
         }
     }
 }
@@ -130,6 +136,10 @@ pub struct ClusterSnapshot {
     pub ingresses: Vec<Arc<Ingress>>,
     /// PodDisruptionBudgets
     pub pod_disruption_budgets: Vec<Arc<PodDisruptionBudget>>,
+    /// ControlExceptions, in every namespace
+    pub control_exceptions: Vec<Arc<ControlException>>,
+    /// How exceptions are judged: the cluster-wide namespace and the maximum lifetime.
+    pub exception_policy: ExceptionPolicy,
     /// Kinds that could not be read, with the reason.
     pub unavailable: BTreeMap<ResourceKind, String>,
     /// Objects read by group/version/kind (CRDs, or built-in kinds a CEL or requiredResources check names),
@@ -187,6 +197,7 @@ impl ClusterSnapshot {
                 ResourceKind::NetworkPolicy => to_dynamic(&self.network_policies),
                 ResourceKind::Ingress => to_dynamic(&self.ingresses),
                 ResourceKind::PodDisruptionBudget => to_dynamic(&self.pod_disruption_budgets),
+                ResourceKind::ControlException => to_dynamic(&self.control_exceptions),
                 // Partial typed stores (kube-system pods, token secrets) are never served as a whole kind.
                 ResourceKind::ControlPlanePod | ResourceKind::ServiceAccountTokenSecret => continue,
             };
