@@ -82,9 +82,44 @@ pub fn required_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
                 kinds.extend([ResourceKind::DaemonSet, ResourceKind::Node]);
             }
         }
+        CheckKind::PodSecurity => {
+            let p = check.pod_security.clone().unwrap_or_default();
+            if p.workloads.unwrap_or(true) {
+                kinds.extend(p.effective_kinds().into_iter().map(workload_kind));
+            }
+        }
+        CheckKind::ImageProvenance => {
+            let p = check.image_provenance.clone().unwrap_or_default();
+            kinds.extend(p.effective_kinds().into_iter().map(workload_kind));
+        }
+        CheckKind::ServiceAccountHygiene => {
+            let p = check.service_account_hygiene.clone().unwrap_or_default();
+            if p.token_automount.unwrap_or(true) {
+                kinds.push(ResourceKind::ServiceAccount);
+                kinds.extend(p.effective_kinds().into_iter().map(workload_kind));
+            }
+            if p.legacy_token_secrets.unwrap_or(true) {
+                kinds.push(ResourceKind::ServiceAccountTokenSecret);
+            }
+        }
+        CheckKind::Confidentiality => {
+            let p = check.confidentiality.clone().unwrap_or_default();
+            if p.network_isolation.unwrap_or(true) {
+                kinds.push(ResourceKind::NetworkPolicy);
+            }
+            let secrets = p
+                .confidential_secrets
+                .as_ref()
+                .is_some_and(|s| !s.is_empty());
+            if p.env_literals.unwrap_or(true) || secrets {
+                kinds.extend(p.effective_kinds().into_iter().map(workload_kind));
+            }
+        }
     }
     kinds
 }
+
+use crate::view::workloads::resource_kind as workload_kind;
 
 /// Evaluates `control` named `name` against `view` at time `now`.
 pub fn evaluate(
@@ -128,6 +163,26 @@ pub fn evaluate(
                 &scope,
                 &check.logging.clone().unwrap_or_default(),
                 now,
+            ),
+            CheckKind::PodSecurity => checks::pod_security::check(
+                view,
+                &scope,
+                &check.pod_security.clone().unwrap_or_default(),
+            ),
+            CheckKind::ImageProvenance => checks::image_provenance::check(
+                view,
+                &scope,
+                &check.image_provenance.clone().unwrap_or_default(),
+            ),
+            CheckKind::ServiceAccountHygiene => checks::service_account_hygiene::check(
+                view,
+                &scope,
+                &check.service_account_hygiene.clone().unwrap_or_default(),
+            ),
+            CheckKind::Confidentiality => checks::confidentiality::check(
+                view,
+                &scope,
+                &check.confidentiality.clone().unwrap_or_default(),
             ),
         },
     };

@@ -16,7 +16,7 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
 pub enum SpecError {
     /// No check kind set.
     #[error(
-        "spec.check: no check kind is set; set exactly one of mfaAccess, changeApproval, logging"
+        "spec.check: no check kind is set; set exactly one of mfaAccess, changeApproval, logging, podSecurity, imageProvenance, serviceAccountHygiene, confidentiality"
     )]
     NoCheck,
     /// More than one check kind set.
@@ -47,6 +47,14 @@ pub enum SpecError {
     /// A label selector that cannot be evaluated.
     #[error(transparent)]
     InvalidSelector(#[from] InvalidSelector),
+    /// A check parameter with a value the check cannot use.
+    #[error("{field}: {reason}")]
+    InvalidParameter {
+        /// The parameter's path, e.g. `spec.check.confidentiality.confidentialSecrets`.
+        field: String,
+        /// What is wrong and how to write it.
+        reason: String,
+    },
     /// The object passed the installed CRD's schema but does not match this operator's types.
     #[error(
         "the Control does not match this operator's schema: {0}. The installed CRD may be from another operator version: reinstall crds/ (kubectl apply -f crds/) and fix the value described here"
@@ -60,7 +68,7 @@ impl SpecError {
         match self {
             SpecError::NoCheck | SpecError::MultipleChecks(_) => "InvalidCheck",
             SpecError::NoCriteria | SpecError::UnknownCriterion(_) => "InvalidCriteria",
-            SpecError::EmptyTitle => "InvalidSpec",
+            SpecError::EmptyTitle | SpecError::InvalidParameter { .. } => "InvalidSpec",
             SpecError::InvalidInterval { .. } | SpecError::IntervalTooShort(_) => "InvalidInterval",
             SpecError::InvalidSelector(_) => "InvalidSelector",
             SpecError::Unreadable(_) => "MalformedObject",
@@ -137,6 +145,9 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
     {
         compile_selector(s, "spec.check.logging.collectorSelector")?;
     }
+    if let Some(c) = &spec.check.confidentiality {
+        validate_confidentiality(c)?;
+    }
     Ok(ValidatedControl {
         spec,
         kind,
@@ -144,6 +155,21 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
         mode: spec.mode.unwrap_or_default(),
         severity: spec.severity.unwrap_or_default(),
     })
+}
+
+fn validate_confidentiality(c: &crate::api::ConfidentialityCheck) -> Result<(), SpecError> {
+    if let Some(s) = &c.namespace_selector {
+        compile_selector(s, "spec.check.confidentiality.namespaceSelector")?;
+    }
+    if let Some(s) = &c.confidential_access_selector {
+        compile_selector(s, "spec.check.confidentiality.confidentialAccessSelector")?;
+    }
+    c.parsed_confidential_secrets()
+        .map_err(|entry| SpecError::InvalidParameter {
+            field: "spec.check.confidentiality.confidentialSecrets".into(),
+            reason: format!("{entry:?} is not a Secret reference; write it as namespace/name, e.g. payments/card-vault"),
+        })?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod control;
 mod criteria;
 mod scope;
 mod status;
+mod workload_checks;
 
 pub use checks::{
     Attestation, ChangeApprovalCheck, Check, CheckKind, LoggingCheck, MfaAccessCheck, SubjectRef,
@@ -18,6 +19,10 @@ pub use control::{Category, Control, ControlSpec, Mode, Severity};
 pub use criteria::Criterion;
 pub use scope::Scope;
 pub use status::{ControlStatus, FindingResult, StatusFinding, Summary};
+pub use workload_checks::{
+    ConfidentialityCheck, ImageProvenanceCheck, PodSecurityCheck, PodSecurityLevel,
+    ServiceAccountHygieneCheck,
+};
 
 /// The API group of every soc2-operator resource.
 pub const GROUP: &str = "soc2.dev";

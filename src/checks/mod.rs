@@ -5,11 +5,18 @@
 
 pub mod apiserver_flags;
 pub mod change_approval;
+pub mod confidentiality;
+pub mod image_provenance;
+pub mod image_ref;
 pub mod logging;
 pub mod mfa_access;
+pub mod network_policy;
+pub mod pod_security;
 pub mod rbac_privilege;
+pub mod service_account_hygiene;
 #[cfg(test)]
 mod test_support;
+pub mod workload_templates;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,234 @@
+//! Confidentiality (C1.1, C1.2): confidential information stays where it is classified.
+//!
+//! Three parts, each can be turned off on its own so that a control states one thing:
+//! - network isolation: every in-scope namespace classified confidential denies ingress by default
+//!   ([`namespace_default_denies_ingress`]);
+//! - no secret-like literals: a container environment variable whose name looks like a secret (PASSWORD, TOKEN,
+//!   ...) must come from `valueFrom` (a Secret), never a literal `value`, which anyone who can read the workload
+//!   sees. The value itself never reaches a finding;
+//! - confidential Secrets: Secrets are namespaced, so a pod can only reference Secrets of its own namespace. The
+//!   check reads "no confidential Secret mounted into out-of-scope pods" as: a workload in a confidential
+//!   namespace may reference that namespace's Secrets; a workload elsewhere that references (volume, projected
+//!   volume, env, envFrom) a Secret declared confidential in `confidentialSecrets` fails unless it is labeled as
+//!   approved for confidential access (`confidentialAccessSelector`).
+
+use k8s_openapi::api::core::v1::{Container, PodSpec};
+use kube::core::{Selector, SelectorExt};
+
+use super::network_policy::namespace_default_denies_ingress;
+use super::workload_templates::{in_scope, join_names};
+use super::{CheckReport, Finding};
+use crate::api::ConfidentialityCheck;
+use crate::view::scope_matcher::compile_selector;
+use crate::view::workloads::{PodTemplate, labels};
+use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
+
+/// Runs the check.
+pub fn check(
+    view: &ClusterSnapshot,
+    scope: &ScopeMatcher,
+    params: &ConfidentialityCheck,
+) -> CheckReport {
+    let mut report = CheckReport::default();
+    // Validation compiled both selectors and parsed the Secret list already; a failure here means an unvalidated
+    // spec, reported rather than guessed around.
+    let parsed = (
+        compile_selector(
+            &params.effective_namespace_selector(),
+            "spec.check.confidentiality.namespaceSelector",
+        ),
+        compile_selector(
+            &params.effective_confidential_access_selector(),
+            "spec.check.confidentiality.confidentialAccessSelector",
+        ),
+        params.parsed_confidential_secrets(),
+    );
+    let (classified, access, secrets) = match parsed {
+        (Ok(c), Ok(a), Ok(s)) => (c, a, s),
+        (c, a, s) => {
+            let reason = [
+                c.err().map(|e| e.to_string()),
+                a.err().map(|e| e.to_string()),
+                s.err().map(|e| format!("spec.check.confidentiality.confidentialSecrets: {e:?} is not namespace/name")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ");
+            report.evaluated += 1;
+            report.findings.push(Finding::unknown(
+                ResourceRef::aspect("soc2.dev/v1alpha1", "Control", "(parameters)"),
+                "invalid-parameters",
+                format!("The check cannot run: {reason}."),
+            ));
+            return report;
+        }
+    };
+    let confidential: Vec<String> = view
+        .namespaces
+        .iter()
+        .filter(|ns| classified.matches(&labels(&ns.metadata)))
+        .filter_map(|ns| ns.metadata.name.clone())
+        .collect();
+    if params.network_isolation.unwrap_or(true) {
+        isolation(view, scope, &confidential, &mut report);
+    }
+    let env_literals = params.env_literals.unwrap_or(true);
+    if env_literals || !secrets.is_empty() {
+        let names: Vec<String> = params
+            .effective_secret_like_names()
+            .iter()
+            .map(|n| n.to_ascii_uppercase())
+            .filter(|n| !n.is_empty())
+            .collect();
+        for template in in_scope(view, scope, &params.effective_kinds(), &mut report) {
+            report.evaluated += 1;
+            if env_literals {
+                secret_literals(&template, &names, &mut report);
+            }
+            if !secrets.is_empty() {
+                confidential_secrets(&template, &confidential, &access, &secrets, &mut report);
+            }
+        }
+    }
+    report
+}
+
+fn isolation(
+    view: &ClusterSnapshot,
+    scope: &ScopeMatcher,
+    confidential: &[String],
+    report: &mut CheckReport,
+) {
+    let aspect = ResourceRef::aspect("networking.k8s.io/v1", "NetworkPolicy", "(all)");
+    if report.unknown_if_missing(view, ResourceKind::NetworkPolicy, aspect) {
+        return;
+    }
+    for ns in &view.namespaces {
+        let Some(name) = ns.metadata.name.as_deref() else {
+            continue;
+        };
+        if !confidential.iter().any(|c| c == name) || !scope.namespace_in_scope(name) {
+            continue;
+        }
+        report.evaluated += 1;
+        if !namespace_default_denies_ingress(view, name) {
+            report.findings.push(Finding::fail(
+                ResourceRef::of(ns.as_ref()),
+                "confidential-namespace-not-isolated",
+                format!(
+                    "Namespace {name} is classified confidential but does not deny ingress by default: no NetworkPolicy selects every pod (podSelector: {{}}) for Ingress without a rule admitting every source. Apply a default-deny ingress NetworkPolicy in {name} and allow only the required callers."
+                ),
+            ));
+        }
+    }
+}
+
+/// True when an environment variable name contains one of the (uppercased) secret-like fragments.
+pub fn is_secret_like(name: &str, fragments: &[String]) -> bool {
+    let upper = name.to_ascii_uppercase();
+    fragments.iter().any(|f| upper.contains(f.as_str()))
+}
+
+fn secret_literals(template: &PodTemplate<'_>, fragments: &[String], report: &mut CheckReport) {
+    let offenders: Vec<String> = template
+        .containers()
+        .into_iter()
+        .flat_map(|(word, c)| {
+            c.env
+                .iter()
+                .flatten()
+                .filter(|e| e.value.as_deref().is_some_and(|v| !v.is_empty()))
+                .filter(|e| is_secret_like(&e.name, fragments))
+                .map(move |e| format!("{} in {word} {}", e.name, c.name))
+        })
+        .collect();
+    if !offenders.is_empty() {
+        report.findings.push(Finding::fail(
+            template.resource.clone(),
+            "secret-literal-in-env",
+            format!(
+                "Secret-like environment variables are set to literal values, readable by anyone who can read the workload: {}. Move each value into a Secret and reference it with valueFrom.secretKeyRef (value not shown here).",
+                join_names(&offenders)
+            ),
+        ));
+    }
+}
+
+/// Every Secret name the pod spec references: volumes, projected volumes, env and envFrom (all containers).
+pub fn referenced_secrets(spec: &PodSpec) -> Vec<String> {
+    let mut names = Vec::new();
+    for v in spec.volumes.iter().flatten() {
+        if let Some(name) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            names.push(name);
+        }
+        for source in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(s) = &source.secret {
+                names.push(s.name.clone());
+            }
+        }
+    }
+    let containers: Vec<&Container> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter())
+        .collect();
+    for c in containers {
+        for e in c.env.iter().flatten() {
+            if let Some(r) = e
+                .value_from
+                .as_ref()
+                .and_then(|f| f.secret_key_ref.as_ref())
+            {
+                names.push(r.name.clone());
+            }
+        }
+        for from in c.env_from.iter().flatten() {
+            if let Some(r) = &from.secret_ref {
+                names.push(r.name.clone());
+            }
+        }
+    }
+    names.retain(|n| !n.is_empty());
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn confidential_secrets(
+    template: &PodTemplate<'_>,
+    confidential_namespaces: &[String],
+    access: &Selector,
+    secrets: &[(String, String)],
+    report: &mut CheckReport,
+) {
+    let Some(namespace) = template.meta.namespace.as_deref() else {
+        return;
+    };
+    if confidential_namespaces.iter().any(|c| c == namespace) {
+        return;
+    }
+    let approved = access.matches(&labels(template.meta))
+        || template
+            .template_meta
+            .is_some_and(|m| access.matches(&labels(m)));
+    if approved {
+        return;
+    }
+    let hits: Vec<String> = referenced_secrets(template.spec)
+        .into_iter()
+        .filter(|name| secrets.iter().any(|(ns, n)| ns == namespace && n == name))
+        .map(|name| format!("{namespace}/{name}"))
+        .collect();
+    if !hits.is_empty() {
+        report.findings.push(Finding::fail(
+            template.resource.clone(),
+            "confidential-secret-outside-confidential-namespace",
+            format!(
+                "References confidential Secret {} from namespace {namespace}, which is not classified confidential, without approval for confidential access. Move the workload into a confidential namespace, stop referencing the Secret, or label the workload as approved (confidentialAccessSelector) after review.",
+                join_names(&hits)
+            ),
+        ));
+    }
+}
