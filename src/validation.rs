@@ -299,4 +299,42 @@ mod tests {
                 .starts_with("spec.check.logging.collectorSelector:")
         );
     }
+
+    #[test]
+    fn confidentiality_parameters_are_validated() {
+        let mut s = spec();
+        s.check.logging = None;
+        s.check.confidentiality = Some(crate::api::ConfidentialityCheck {
+            confidential_secrets: Some(vec!["payments/cards".into(), "cards".into()]),
+            ..Default::default()
+        });
+        let err = validate(&s).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "spec.check.confidentiality.confidentialSecrets: \"cards\" is not a Secret reference; write it as namespace/name, e.g. payments/card-vault"
+        );
+        assert_eq!(err.reason(), "InvalidSpec");
+        s.check.confidentiality = Some(crate::api::ConfidentialityCheck {
+            namespace_selector: Some(LabelSelector {
+                match_expressions: Some(vec![LabelSelectorRequirement {
+                    key: "a".into(),
+                    operator: "Sometimes".into(),
+                    values: None,
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert!(
+            validate(&s)
+                .unwrap_err()
+                .to_string()
+                .starts_with("spec.check.confidentiality.namespaceSelector:")
+        );
+        s.check.confidentiality = Some(Default::default());
+        assert_eq!(
+            validate(&s).map(|v| v.kind).ok(),
+            Some(CheckKind::Confidentiality)
+        );
+    }
 }

@@ -232,3 +232,234 @@ fn confidential_secrets(
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::checks::FindingResult::{Fail, Unknown};
+    use crate::checks::test_support::*;
+    use crate::checks::workload_templates::fixtures::*;
+
+    fn deny_all(ns: &str) -> Arc<NetworkPolicy> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": "default-deny", "namespace": ns},
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+            }))
+            .expect("policy"),
+        )
+    }
+
+    fn confidential() -> Value {
+        json!({"soc2.dev/data-classification": "confidential"})
+    }
+
+    fn container_env(env: Value) -> Value {
+        json!({"containers": [{"name": "app", "image": "a", "env": env}]})
+    }
+
+    #[test]
+    fn confidential_namespaces_need_default_deny_ingress() {
+        let view = ClusterSnapshot {
+            namespaces: vec![
+                namespace("vault", confidential()),
+                namespace("ledger", confidential()),
+                namespace("web", json!({})),
+                namespace("kube-system", confidential()),
+            ],
+            network_policies: vec![deny_all("vault")],
+            ..Default::default()
+        };
+        let params = ConfidentialityCheck {
+            env_literals: Some(false),
+            ..Default::default()
+        };
+        let report = check(&view, &scope(&view), &params);
+        assert_report(
+            &report,
+            2,
+            &[(
+                "Namespace ledger",
+                Fail,
+                "confidential-namespace-not-isolated",
+            )],
+        );
+        // A custom classification selector.
+        let custom = ConfidentialityCheck {
+            namespace_selector: Some(
+                serde_json::from_value(json!({"matchLabels": {"tier": "pci"}})).expect("sel"),
+            ),
+            ..params.clone()
+        };
+        assert_report(&check(&view, &scope(&view), &custom), 0, &[]);
+        // NetworkPolicies unreadable: Unknown, never a pass.
+        let mut blind = view.clone();
+        blind
+            .unavailable
+            .insert(ResourceKind::NetworkPolicy, "forbidden".into());
+        assert_report(
+            &check(&blind, &scope(&blind), &params),
+            1,
+            &[("NetworkPolicy (all)", Unknown, "data-unavailable")],
+        );
+    }
+
+    #[test]
+    fn secret_like_literals_fail_without_showing_the_value() {
+        let view = ClusterSnapshot {
+            deployments: vec![
+                deployment(
+                    "web",
+                    "leaky",
+                    container_env(json!([
+                        {"name": "DB_PASSWORD", "value": "hunter2"},
+                        {"name": "stripe_api_key", "value": "sk_live_123"},
+                        {"name": "LOG_LEVEL", "value": "debug"},
+                    ])),
+                    json!({}),
+                ),
+                deployment(
+                    "web",
+                    "tidy",
+                    container_env(json!([
+                        {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+                        {"name": "EMPTY_TOKEN", "value": ""},
+                        {"name": "LOG_LEVEL", "value": "debug"},
+                    ])),
+                    json!({}),
+                ),
+                deployment(
+                    "kube-system",
+                    "ignored",
+                    container_env(json!([{"name": "TOKEN", "value": "x"}])),
+                    json!({}),
+                ),
+            ],
+            ..Default::default()
+        };
+        let params = ConfidentialityCheck {
+            network_isolation: Some(false),
+            ..Default::default()
+        };
+        let report = check(&view, &scope(&view), &params);
+        assert_report(
+            &report,
+            2,
+            &[("Deployment web/leaky", Fail, "secret-literal-in-env")],
+        );
+        let m = message(&report);
+        assert!(
+            m.contains("DB_PASSWORD in container app") && m.contains("stripe_api_key"),
+            "{m}"
+        );
+        assert!(
+            !m.contains("hunter2") && !m.contains("sk_live_123") && !m.contains("LOG_LEVEL"),
+            "{m}"
+        );
+        let custom = ConfidentialityCheck {
+            secret_like_names: Some(vec!["log_level".into()]),
+            ..params
+        };
+        assert_report(
+            &check(&view, &scope(&view), &custom),
+            2,
+            &[
+                ("Deployment web/leaky", Fail, "secret-literal-in-env"),
+                ("Deployment web/tidy", Fail, "secret-literal-in-env"),
+            ],
+        );
+    }
+
+    #[test]
+    fn confidential_secrets_only_in_confidential_namespaces_or_approved_workloads() {
+        let uses = |kind: &str| -> Value {
+            match kind {
+                "volume" => json!({"volumes": [{"name": "v", "secret": {"secretName": "cards"}}],
+                                   "containers": [{"name": "app", "image": "a"}]}),
+                "projected" => {
+                    json!({"volumes": [{"name": "v", "projected": {"sources": [{"secret": {"name": "cards"}}]}}],
+                                      "containers": [{"name": "app", "image": "a"}]})
+                }
+                "env" => container_env(
+                    json!([{"name": "CARD_KEY", "valueFrom": {"secretKeyRef": {"name": "cards", "key": "k"}}}]),
+                ),
+                _ => {
+                    json!({"initContainers": [{"name": "init", "image": "a", "envFrom": [{"secretRef": {"name": "cards"}}]}],
+                            "containers": [{"name": "app", "image": "a"}]})
+                }
+            }
+        };
+        let mut deployments = Vec::new();
+        for kind in ["volume", "projected", "env", "envFrom"] {
+            deployments.push(deployment(
+                "web",
+                &format!("by-{}", kind.to_lowercase()),
+                uses(kind),
+                json!({}),
+            ));
+        }
+        deployments.push(deployment(
+            "web",
+            "approved",
+            uses("volume"),
+            json!({"labels": {"soc2.dev/confidential-access": "true"}}),
+        ));
+        deployments.push(deployment("vault", "inside", uses("volume"), json!({})));
+        // Same Secret name in another namespace is another Secret.
+        deployments.push(deployment("shop", "other-cards", uses("volume"), json!({})));
+        let view = ClusterSnapshot {
+            namespaces: vec![
+                namespace("vault", confidential()),
+                namespace("web", json!({})),
+            ],
+            deployments,
+            network_policies: vec![deny_all("vault")],
+            ..Default::default()
+        };
+        let params = ConfidentialityCheck {
+            env_literals: Some(false),
+            network_isolation: Some(false),
+            confidential_secrets: Some(vec!["web/cards".into(), "vault/cards".into()]),
+            ..Default::default()
+        };
+        let rule = "confidential-secret-outside-confidential-namespace";
+        let report = check(&view, &scope(&view), &params);
+        assert_report(
+            &report,
+            7,
+            &[
+                ("Deployment web/by-env", Fail, rule),
+                ("Deployment web/by-envfrom", Fail, rule),
+                ("Deployment web/by-projected", Fail, rule),
+                ("Deployment web/by-volume", Fail, rule),
+            ],
+        );
+        // Without declared Secrets the part is off and needs no workloads.
+        let none = ConfidentialityCheck {
+            confidential_secrets: None,
+            ..params
+        };
+        assert_report(&check(&view, &scope(&view), &none), 0, &[]);
+    }
+
+    #[test]
+    fn unvalidated_parameters_are_unknown_not_a_panic() {
+        let view = ClusterSnapshot::default();
+        let params = ConfidentialityCheck {
+            confidential_secrets: Some(vec!["no-slash".into()]),
+            ..Default::default()
+        };
+        let report = check(&view, &scope(&view), &params);
+        assert_report(
+            &report,
+            1,
+            &[("Control (parameters)", Unknown, "invalid-parameters")],
+        );
+        assert!(message(&report).contains("no-slash"));
+    }
+}

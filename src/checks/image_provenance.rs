@@ -150,3 +150,218 @@ fn judge(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::checks::FindingResult::Fail;
+    use crate::checks::test_support::*;
+    use crate::checks::workload_templates::fixtures::*;
+
+    const SHA: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn spec(image: &str, policy: Option<&str>) -> Value {
+        let mut c = json!({"name": "app", "image": image});
+        if let Some(p) = policy {
+            c["imagePullPolicy"] = json!(p);
+        }
+        json!({"containers": [c]})
+    }
+
+    fn run(pod_spec: Value, params: &ImageProvenanceCheck) -> CheckReport {
+        let view = ClusterSnapshot {
+            deployments: vec![deployment("web", "api", pod_spec, json!({}))],
+            ..Default::default()
+        };
+        check(&view, &scope(&view), params)
+    }
+
+    fn rules(report: &CheckReport) -> Vec<&str> {
+        let mut r: Vec<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
+        r.sort();
+        r
+    }
+
+    #[test]
+    fn allowed_registries_compare_normalized_references() {
+        let params = ImageProvenanceCheck {
+            allowed_registries: Some(vec!["registry.example.com/".into(), "ghcr.io/acme".into()]),
+            forbid_latest_tag: Some(false),
+            require_pull_always: Some(false),
+            ..Default::default()
+        };
+        for allowed in [
+            "registry.example.com/team/app:1.0",
+            "REGISTRY.example.com/team/app:1.0",
+            "ghcr.io/acme/api:2",
+        ] {
+            assert_report(&run(spec(allowed, None), &params), 1, &[]);
+        }
+        for denied in [
+            "nginx:1.25",
+            "ghcr.io/acmecorp/api:2",
+            "registry.example.com.evil.io/app:1",
+        ] {
+            let report = run(spec(denied, None), &params);
+            assert_report(
+                &report,
+                1,
+                &[("Deployment web/api", Fail, "image-registry-not-allowed")],
+            );
+        }
+        assert!(
+            message(&run(spec("nginx:1.25", None), &params)).contains("docker.io/library/nginx")
+        );
+        // Docker Hub allowed through its normalized name.
+        let hub = ImageProvenanceCheck {
+            allowed_registries: Some(vec!["docker.io/library/".into()]),
+            ..params
+        };
+        assert_report(&run(spec("nginx:1.25", None), &hub), 1, &[]);
+    }
+
+    #[test]
+    fn digest_pinning_when_required() {
+        let params = ImageProvenanceCheck {
+            require_digest: Some(true),
+            ..Default::default()
+        };
+        let pinned = format!("ghcr.io/acme/api@{SHA}");
+        assert_report(&run(spec(&pinned, None), &params), 1, &[]);
+        let tagged_and_pinned = format!("ghcr.io/acme/api:1.0@{SHA}");
+        assert_report(
+            &run(spec(&tagged_and_pinned, Some("IfNotPresent")), &params),
+            1,
+            &[],
+        );
+        let report = run(spec("ghcr.io/acme/api:1.0", Some("Always")), &params);
+        assert_report(
+            &report,
+            1,
+            &[("Deployment web/api", Fail, "image-not-pinned-by-digest")],
+        );
+        // Off by default.
+        assert_report(
+            &run(
+                spec("ghcr.io/acme/api:1.0", Some("Always")),
+                &ImageProvenanceCheck::default(),
+            ),
+            1,
+            &[],
+        );
+    }
+
+    #[test]
+    fn latest_and_untagged_images() {
+        let params = ImageProvenanceCheck::default();
+        assert_eq!(
+            rules(&run(spec("nginx", None), &params)),
+            ["image-latest-tag"]
+        );
+        assert_eq!(
+            rules(&run(spec("nginx:latest", Some("Always")), &params)),
+            ["image-latest-tag"]
+        );
+        assert_eq!(
+            rules(&run(spec("nginx:latest", Some("IfNotPresent")), &params)),
+            ["image-latest-tag", "image-pull-policy-not-always"]
+        );
+        // Pinned by digest, latest is harmless.
+        assert_report(
+            &run(spec(&format!("nginx:latest@{SHA}"), None), &params),
+            1,
+            &[],
+        );
+        let off = ImageProvenanceCheck {
+            forbid_latest_tag: Some(false),
+            ..Default::default()
+        };
+        assert_report(&run(spec("nginx", None), &off), 1, &[]);
+    }
+
+    #[test]
+    fn pull_policy_defaults_as_the_api_server_does() {
+        let params = ImageProvenanceCheck::default();
+        let report = run(spec("nginx:1.25", None), &params);
+        assert_report(
+            &report,
+            1,
+            &[("Deployment web/api", Fail, "image-pull-policy-not-always")],
+        );
+        assert!(message(&report).contains("IfNotPresent (the default for a tagged image)"));
+        assert_eq!(
+            rules(&run(spec("nginx:1.25", Some("Never")), &params)),
+            ["image-pull-policy-not-always"]
+        );
+        assert_report(&run(spec("nginx:1.25", Some("Always")), &params), 1, &[]);
+        assert_report(
+            &run(spec(&format!("nginx@{SHA}"), Some("IfNotPresent")), &params),
+            1,
+            &[],
+        );
+        let off = ImageProvenanceCheck {
+            require_pull_always: Some(false),
+            ..Default::default()
+        };
+        assert_report(&run(spec("nginx:1.25", None), &off), 1, &[]);
+    }
+
+    #[test]
+    fn init_containers_are_judged_and_malformed_images_fail_with_the_reason() {
+        let pod_spec = json!({
+            "initContainers": [{"name": "migrate", "image": "Registry.Example.com/App:1"}],
+            "containers": [{"name": "app", "imagePullPolicy": "Always", "image": "ghcr.io/acme/api:1"},
+                           {"name": "noimage"}],
+        });
+        let report = run(pod_spec, &ImageProvenanceCheck::default());
+        assert_report(
+            &report,
+            1,
+            &[
+                ("Deployment web/api", Fail, "image-reference-invalid"),
+                ("Deployment web/api", Fail, "image-reference-invalid"),
+            ],
+        );
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.message.contains("init container migrate")
+                    && f.message.contains("not valid")),
+            "{:#?}",
+            report.findings
+        );
+    }
+
+    #[test]
+    fn out_of_scope_workloads_are_ignored() {
+        let view = ClusterSnapshot {
+            deployments: vec![deployment(
+                "kube-system",
+                "dns",
+                spec("nginx", None),
+                json!({}),
+            )],
+            ..Default::default()
+        };
+        assert_report(
+            &check(&view, &scope(&view), &ImageProvenanceCheck::default()),
+            0,
+            &[],
+        );
+    }
+
+    #[test]
+    fn prefixes() {
+        assert!(prefix_allows("ghcr.io/acme", "ghcr.io/acme"));
+        assert!(prefix_allows("ghcr.io/acme/", "ghcr.io/acme/x"));
+        assert!(!prefix_allows("ghcr.io/acme/", "ghcr.io/acme"));
+        assert!(!prefix_allows("", "ghcr.io/acme"));
+        assert!(prefix_allows(
+            "registry.example.com:5000",
+            "registry.example.com:5000/a"
+        ));
+    }
+}

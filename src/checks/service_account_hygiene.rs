@@ -111,3 +111,186 @@ fn judge(view: &ClusterSnapshot, template: &PodTemplate<'_>, annotation: &str) -
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::checks::FindingResult::{Fail, Unknown};
+    use crate::checks::test_support::*;
+    use crate::checks::workload_templates::fixtures::*;
+
+    fn sa(ns: &str, name: &str, automount: Option<bool>) -> Arc<ServiceAccount> {
+        let mut v = json!({"metadata": {"name": name, "namespace": ns}});
+        if let Some(a) = automount {
+            v["automountServiceAccountToken"] = json!(a);
+        }
+        Arc::new(serde_json::from_value(v).expect("sa"))
+    }
+
+    fn spec(extra: Value) -> Value {
+        let mut s = json!({"containers": [{"name": "app", "image": "a"}]});
+        merge(&mut s, extra);
+        s
+    }
+
+    fn params() -> ServiceAccountHygieneCheck {
+        ServiceAccountHygieneCheck {
+            legacy_token_secrets: Some(false),
+            ..Default::default()
+        }
+    }
+
+    fn view() -> ClusterSnapshot {
+        ClusterSnapshot {
+            service_accounts: vec![
+                sa("web", "default", None),
+                sa("web", "quiet", Some(false)),
+                sa("web", "loud", Some(true)),
+                // Same name in another namespace must not be confused with web/quiet.
+                sa("other", "quiet2", Some(false)),
+            ],
+            deployments: vec![
+                deployment("web", "default-sa", spec(json!({})), json!({})),
+                deployment(
+                    "web",
+                    "pod-off",
+                    spec(json!({"automountServiceAccountToken": false})),
+                    json!({}),
+                ),
+                deployment(
+                    "web",
+                    "sa-off",
+                    spec(json!({"serviceAccountName": "quiet"})),
+                    json!({}),
+                ),
+                deployment(
+                    "web",
+                    "pod-on-overrides-sa",
+                    spec(
+                        json!({"serviceAccountName": "quiet", "automountServiceAccountToken": true}),
+                    ),
+                    json!({}),
+                ),
+                deployment(
+                    "web",
+                    "sa-on",
+                    spec(json!({"serviceAccountName": "loud"})),
+                    json!({}),
+                ),
+                deployment(
+                    "web",
+                    "missing-sa",
+                    spec(json!({"serviceAccountName": "quiet2"})),
+                    json!({}),
+                ),
+                deployment(
+                    "web",
+                    "declared",
+                    spec(json!({})),
+                    json!({"annotations": {"soc2.dev/api-access": "watches ConfigMaps for feature flags"}}),
+                ),
+                deployment(
+                    "web",
+                    "declared-empty",
+                    spec(json!({})),
+                    json!({"annotations": {"soc2.dev/api-access": " "}}),
+                ),
+                deployment("kube-system", "coredns", spec(json!({})), json!({})),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn automount_follows_pod_spec_then_service_account() {
+        let v = view();
+        let report = check(&v, &scope(&v), &params());
+        let rule = "service-account-token-automount";
+        assert_report(
+            &report,
+            8,
+            &[
+                ("Deployment web/declared-empty", Fail, rule),
+                ("Deployment web/default-sa", Fail, rule),
+                ("Deployment web/missing-sa", Fail, rule),
+                ("Deployment web/pod-on-overrides-sa", Fail, rule),
+                ("Deployment web/sa-on", Fail, rule),
+            ],
+        );
+        let missing = report
+            .findings
+            .iter()
+            .find(|f| f.resource.name == "missing-sa")
+            .expect("finding");
+        assert!(missing.message.contains("not found"), "{}", missing.message);
+    }
+
+    #[test]
+    fn a_custom_annotation_name() {
+        let mut v = view();
+        v.deployments = vec![deployment(
+            "web",
+            "operator",
+            spec(json!({})),
+            json!({"annotations": {"example.com/needs-api": "reconciles CRDs"}}),
+        )];
+        let p = ServiceAccountHygieneCheck {
+            api_access_annotation: Some("example.com/needs-api".into()),
+            ..params()
+        };
+        assert_report(&check(&v, &scope(&v), &p), 1, &[]);
+    }
+
+    #[test]
+    fn unavailable_service_accounts_make_only_undecided_workloads_unknown() {
+        let mut v = view();
+        v.service_accounts.clear();
+        v.unavailable
+            .insert(ResourceKind::ServiceAccount, "forbidden".into());
+        v.deployments.truncate(2);
+        assert_report(
+            &check(&v, &scope(&v), &params()),
+            2,
+            &[(
+                "Deployment web/default-sa",
+                Unknown,
+                "service-account-token-automount",
+            )],
+        );
+    }
+
+    #[test]
+    fn legacy_token_secrets_are_reported_like_mfa_access_does() {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "ci-token", "namespace": "web",
+                          "annotations": {"kubernetes.io/service-account.name": "ci"}},
+            "type": "kubernetes.io/service-account-token",
+        }))
+        .expect("secret");
+        let v = ClusterSnapshot {
+            service_account_token_secrets: vec![Arc::new(secret)],
+            ..Default::default()
+        };
+        let p = ServiceAccountHygieneCheck {
+            token_automount: Some(false),
+            ..Default::default()
+        };
+        let report = check(&v, &scope(&v), &p);
+        assert_report(
+            &report,
+            1,
+            &[("Secret web/ci-token", Fail, "legacy-service-account-token")],
+        );
+        assert!(message(&report).contains("ServiceAccount ci"));
+        let off = ServiceAccountHygieneCheck {
+            legacy_token_secrets: Some(false),
+            ..p
+        };
+        assert_report(&check(&v, &scope(&v), &off), 0, &[]);
+    }
+}
