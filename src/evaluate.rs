@@ -456,4 +456,40 @@ mod tests {
         let kinds = required_kinds(&validate(&s).unwrap());
         assert!(kinds.contains(&ResourceKind::CronJob) && !kinds.contains(&ResourceKind::Job));
     }
+
+    #[test]
+    fn workload_check_kinds_read_what_their_parameters_need() {
+        use crate::api::{ConfidentialityCheck, PodSecurityCheck, ServiceAccountHygieneCheck};
+        let kinds_of = |check: Check| required_kinds(&validate(&spec(check)).unwrap());
+        let labels_only = kinds_of(Check {
+            pod_security: Some(PodSecurityCheck {
+                workloads: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert_eq!(labels_only, [ResourceKind::Namespace]);
+        let images = kinds_of(Check {
+            image_provenance: Some(Default::default()),
+            ..Default::default()
+        });
+        assert!(images.contains(&ResourceKind::Pod) && images.contains(&ResourceKind::Job));
+        let sa = kinds_of(Check {
+            service_account_hygiene: Some(ServiceAccountHygieneCheck::default()),
+            ..Default::default()
+        });
+        assert!(sa.contains(&ResourceKind::ServiceAccount));
+        assert!(sa.contains(&ResourceKind::ServiceAccountTokenSecret));
+        let isolation = kinds_of(Check {
+            confidentiality: Some(ConfidentialityCheck {
+                env_literals: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert_eq!(
+            isolation,
+            [ResourceKind::Namespace, ResourceKind::NetworkPolicy]
+        );
+    }
 }

@@ -109,8 +109,9 @@ fn literal_secret_values_never_reach_the_output() {
             all.contains("STRIPE_API_KEY"),
             "{format}: the variable is named"
         );
-        for secret in ["sk_live_example_do_not_use"] {
-            assert!(!all.contains(secret), "{format} output leaks {secret}");
-        }
+        assert!(
+            !all.contains("sk_live_example_do_not_use"),
+            "{format} output leaks the literal value"
+        );
     }
 }

@@ -75,7 +75,7 @@ fn token_mount(view: &ClusterSnapshot, template: &PodTemplate<'_>, sa: &str) -> 
 
 fn judge(view: &ClusterSnapshot, template: &PodTemplate<'_>, annotation: &str) -> Option<Finding> {
     let spec = template.spec;
-    #[allow(deprecated)]
+    // `serviceAccount` is the deprecated alias the API server still honours when `serviceAccountName` is unset.
     let sa = spec
         .service_account_name
         .as_deref()
