@@ -22,3 +22,4 @@ mod logging;
 mod mfa_access;
 mod rbac;
 mod support;
+mod workload_security;
