@@ -6,6 +6,10 @@
 //! the API says why in an annotation. Legacy long-lived token Secrets are reported as the MFA-backed access check
 //! reports them.
 
+use std::collections::HashMap;
+
+use k8s_openapi::api::core::v1::ServiceAccount;
+
 use super::mfa_access::legacy_tokens;
 use super::workload_templates::in_scope;
 use super::{CheckReport, Finding};
@@ -22,9 +26,10 @@ pub fn check(
     let mut report = CheckReport::default();
     if params.token_automount.unwrap_or(true) {
         let annotation = params.effective_api_access_annotation();
+        let accounts = AccountIndex::new(view);
         for template in in_scope(view, scope, &params.effective_kinds(), &mut report) {
             report.evaluated += 1;
-            if let Some(finding) = judge(view, &template, &annotation) {
+            if let Some(finding) = judge(&accounts, &template, &annotation) {
                 report.findings.push(finding);
             }
         }
@@ -35,6 +40,30 @@ pub fn check(
     report
 }
 
+/// ServiceAccounts by (namespace, name), or why they are unknown; built once per run so that cost follows the number
+/// of workloads, not workloads times accounts.
+enum AccountIndex<'a> {
+    Known(HashMap<(&'a str, &'a str), &'a ServiceAccount>),
+    Unavailable(String),
+}
+
+impl<'a> AccountIndex<'a> {
+    fn new(view: &'a ClusterSnapshot) -> Self {
+        match view.require(ResourceKind::ServiceAccount) {
+            Err(reason) => AccountIndex::Unavailable(reason),
+            Ok(()) => AccountIndex::Known(
+                view.service_accounts
+                    .iter()
+                    .filter_map(|a| {
+                        let m = &a.metadata;
+                        Some(((m.namespace.as_deref()?, m.name.as_deref()?), a.as_ref()))
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// Whether the pods of a template get a token, and why.
 enum Mount {
     No,
@@ -42,7 +71,7 @@ enum Mount {
     Undecided(String),
 }
 
-fn token_mount(view: &ClusterSnapshot, template: &PodTemplate<'_>, sa: &str) -> Mount {
+fn token_mount(accounts: &AccountIndex<'_>, template: &PodTemplate<'_>, sa: &str) -> Mount {
     match template.spec.automount_service_account_token {
         Some(false) => return Mount::No,
         Some(true) => {
@@ -50,15 +79,16 @@ fn token_mount(view: &ClusterSnapshot, template: &PodTemplate<'_>, sa: &str) -> 
         }
         None => {}
     }
-    if let Err(reason) = view.require(ResourceKind::ServiceAccount) {
-        return Mount::Undecided(format!(
-            "the pod spec leaves automountServiceAccountToken unset and ServiceAccounts could not be read ({reason}), so whether ServiceAccount {sa} disables automount is unknown"
-        ));
-    }
-    let namespace = template.meta.namespace.as_deref();
-    let account = view.service_accounts.iter().find(|a| {
-        a.metadata.name.as_deref() == Some(sa) && a.metadata.namespace.as_deref() == namespace
-    });
+    let index = match accounts {
+        AccountIndex::Unavailable(reason) => {
+            return Mount::Undecided(format!(
+                "the pod spec leaves automountServiceAccountToken unset and ServiceAccounts could not be read ({reason}), so whether ServiceAccount {sa} disables automount is unknown"
+            ));
+        }
+        AccountIndex::Known(index) => index,
+    };
+    let namespace = template.meta.namespace.as_deref().unwrap_or_default();
+    let account = index.get(&(namespace, sa)).copied();
     match account.and_then(|a| a.automount_service_account_token) {
         Some(false) => Mount::No,
         Some(true) => Mount::Yes(format!(
@@ -73,7 +103,11 @@ fn token_mount(view: &ClusterSnapshot, template: &PodTemplate<'_>, sa: &str) -> 
     }
 }
 
-fn judge(view: &ClusterSnapshot, template: &PodTemplate<'_>, annotation: &str) -> Option<Finding> {
+fn judge(
+    accounts: &AccountIndex<'_>,
+    template: &PodTemplate<'_>,
+    annotation: &str,
+) -> Option<Finding> {
     let spec = template.spec;
     // `serviceAccount` is the deprecated alias the API server still honours when `serviceAccountName` is unset.
     let sa = spec
@@ -82,7 +116,7 @@ fn judge(view: &ClusterSnapshot, template: &PodTemplate<'_>, annotation: &str) -
         .or(spec.service_account.as_deref())
         .filter(|s| !s.is_empty())
         .unwrap_or("default");
-    let why = match token_mount(view, template, sa) {
+    let why = match token_mount(accounts, template, sa) {
         Mount::No => return None,
         Mount::Undecided(reason) => {
             return Some(Finding::unknown(
