@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 use kube::core::{Selector, SelectorExt};
 
 use super::network_policy::namespace_default_denies_ingress;
-use super::workload_templates::{in_scope, join_names};
+use super::workload_templates::{all_containers, in_scope, join_names};
 use super::{CheckReport, Finding};
 use crate::api::ConfidentialityCheck;
 use crate::view::scope_matcher::compile_selector;
@@ -131,18 +131,16 @@ pub fn is_secret_like(name: &str, fragments: &[String]) -> bool {
 }
 
 fn secret_literals(template: &PodTemplate<'_>, fragments: &[String], report: &mut CheckReport) {
-    let offenders: Vec<String> = template
-        .containers()
-        .into_iter()
-        .flat_map(|(word, c)| {
-            c.env
-                .iter()
-                .flatten()
-                .filter(|e| e.value.as_deref().is_some_and(|v| !v.is_empty()))
-                .filter(|e| is_secret_like(&e.name, fragments))
-                .map(move |e| format!("{} in {word} {}", e.name, c.name))
-        })
-        .collect();
+    let mut offenders: Vec<String> = Vec::new();
+    for (word, c) in all_containers(template) {
+        for e in c.env.iter().flatten() {
+            if e.value.as_deref().is_some_and(|v| !v.is_empty())
+                && is_secret_like(&e.name, fragments)
+            {
+                offenders.push(format!("{} in {word} {}", e.name, c.name));
+            }
+        }
+    }
     if !offenders.is_empty() {
         report.findings.push(Finding::fail(
             template.resource.clone(),

@@ -8,7 +8,7 @@
 use k8s_openapi::api::core::v1::Container;
 
 use super::image_ref::{ImageRef, parse};
-use super::workload_templates::in_scope;
+use super::workload_templates::{all_containers, in_scope};
 use super::{CheckReport, Finding};
 use crate::api::ImageProvenanceCheck;
 use crate::view::workloads::PodTemplate;
@@ -29,8 +29,8 @@ pub fn check(
     };
     for template in in_scope(view, scope, &params.effective_kinds(), &mut report) {
         report.evaluated += 1;
-        for (word, container) in template.containers() {
-            judge(&template, word, container, &policy, &mut report);
+        for (word, container) in all_containers(&template) {
+            judge(&template, word, &container, &policy, &mut report);
         }
     }
     report

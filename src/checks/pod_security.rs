@@ -8,7 +8,7 @@
 
 use k8s_openapi::api::core::v1::{Container, PodSpec, SeccompProfile};
 
-use super::workload_templates::{in_scope, join_names};
+use super::workload_templates::{all_containers, in_scope, join_names};
 use super::{CheckReport, Finding};
 use crate::api::{PodSecurityCheck, PodSecurityLevel};
 use crate::view::workloads::PodTemplate;
@@ -124,7 +124,7 @@ fn judge(
     report: &mut CheckReport,
 ) {
     let spec = template.spec;
-    let containers = template.containers();
+    let containers = all_containers(template);
     let named = |word: &str, c: &Container| format!("{word} {}", c.name);
     let offenders = |test: &dyn Fn(&Container) -> bool| -> Vec<String> {
         containers
@@ -537,6 +537,33 @@ mod tests {
                 ("Deployment web/api", Fail, "host-network"),
                 ("Deployment web/api", Fail, "seccomp-unconfined"),
             ],
+        );
+    }
+
+    #[test]
+    fn ephemeral_debug_containers_of_bare_pods_are_judged() {
+        let mut spec = restricted();
+        spec["ephemeralContainers"] = json!([{"name": "debugger", "image": "busybox",
+            "securityContext": {"privileged": true}}]);
+        let view = ClusterSnapshot {
+            pods: vec![pod("web", "debugged", spec)],
+            ..Default::default()
+        };
+        let report = check(&view, &scope(&view), &workloads_only());
+        assert_report(
+            &report,
+            1,
+            &[
+                ("Pod web/debugged", Fail, "capabilities-not-dropped"),
+                ("Pod web/debugged", Fail, "privilege-escalation-allowed"),
+                ("Pod web/debugged", Fail, "privileged-container"),
+            ],
+        );
+        assert!(
+            report
+                .findings
+                .iter()
+                .all(|f| f.message.contains("ephemeral container debugger"))
         );
     }
 

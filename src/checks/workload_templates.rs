@@ -1,6 +1,10 @@
 //! The in-scope pod templates the workload checks (pod security, image provenance, service-account hygiene,
 //! confidentiality) judge, with `Unknown` reported for workload kinds the view lacks.
 
+use std::borrow::Cow;
+
+use k8s_openapi::api::core::v1::Container;
+
 use super::CheckReport;
 use crate::api::WorkloadKind;
 use crate::view::workloads::{PodTemplate, pod_templates, resource_kind};
@@ -36,6 +40,35 @@ pub fn in_scope<'a>(
         .into_iter()
         .filter(|t| scope.matches(t.meta))
         .collect()
+}
+
+/// Init, regular and ephemeral containers (`kubectl debug` adds the latter to running pods), as (container kind
+/// word, container). Ephemeral containers are converted to the fields the checks read: name, image, pull policy,
+/// securityContext, env and envFrom; the others stay borrowed.
+pub fn all_containers<'a>(template: &PodTemplate<'a>) -> Vec<(&'static str, Cow<'a, Container>)> {
+    let spec = template.spec;
+    let mut all: Vec<(&'static str, Cow<'a, Container>)> = Vec::new();
+    for c in spec.init_containers.iter().flatten() {
+        all.push(("init container", Cow::Borrowed(c)));
+    }
+    for c in &spec.containers {
+        all.push(("container", Cow::Borrowed(c)));
+    }
+    for e in spec.ephemeral_containers.iter().flatten() {
+        all.push((
+            "ephemeral container",
+            Cow::Owned(Container {
+                name: e.name.clone(),
+                image: e.image.clone(),
+                image_pull_policy: e.image_pull_policy.clone(),
+                security_context: e.security_context.clone(),
+                env: e.env.clone(),
+                env_from: e.env_from.clone(),
+                ..Default::default()
+            }),
+        ));
+    }
+    all
 }
 
 /// The label of the workload or, failing that, of its pod template.
