@@ -25,3 +25,4 @@ mod mfa_access;
 mod platform_checks;
 mod rbac;
 mod support;
+mod workload_security;

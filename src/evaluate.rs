@@ -115,9 +115,44 @@ pub fn required_kinds(control: &ValidatedControl<'_>) -> Reads {
                     .map(|x| Gvk::from_api_version(&x.api_version, &x.kind))
             }));
         }
+        CheckKind::PodSecurity => {
+            let p = check.pod_security.clone().unwrap_or_default();
+            if p.workloads.unwrap_or(true) {
+                kinds.extend(p.effective_kinds().into_iter().map(workload_kind));
+            }
+        }
+        CheckKind::ImageProvenance => {
+            let p = check.image_provenance.clone().unwrap_or_default();
+            kinds.extend(p.effective_kinds().into_iter().map(workload_kind));
+        }
+        CheckKind::ServiceAccountHygiene => {
+            let p = check.service_account_hygiene.clone().unwrap_or_default();
+            if p.token_automount.unwrap_or(true) {
+                kinds.push(ResourceKind::ServiceAccount);
+                kinds.extend(p.effective_kinds().into_iter().map(workload_kind));
+            }
+            if p.legacy_token_secrets.unwrap_or(true) {
+                kinds.push(ResourceKind::ServiceAccountTokenSecret);
+            }
+        }
+        CheckKind::Confidentiality => {
+            let p = check.confidentiality.clone().unwrap_or_default();
+            if p.network_isolation.unwrap_or(true) {
+                kinds.push(ResourceKind::NetworkPolicy);
+            }
+            let secrets = p
+                .confidential_secrets
+                .as_ref()
+                .is_some_and(|s| !s.is_empty());
+            if p.env_literals.unwrap_or(true) || secrets {
+                kinds.extend(p.effective_kinds().into_iter().map(workload_kind));
+            }
+        }
     }
     Reads::new(kinds, gvks)
 }
+
+use crate::view::workloads::resource_kind as workload_kind;
 
 /// Evaluates `control` named `name` against `view` at time `now`.
 pub fn evaluate(
@@ -184,6 +219,26 @@ pub fn evaluate(
             CheckKind::RequiredResources => checks::required_resources::check(
                 view,
                 &check.required_resources.clone().unwrap_or_default(),
+            ),
+            CheckKind::PodSecurity => checks::pod_security::check(
+                view,
+                &scope,
+                &check.pod_security.clone().unwrap_or_default(),
+            ),
+            CheckKind::ImageProvenance => checks::image_provenance::check(
+                view,
+                &scope,
+                &check.image_provenance.clone().unwrap_or_default(),
+            ),
+            CheckKind::ServiceAccountHygiene => checks::service_account_hygiene::check(
+                view,
+                &scope,
+                &check.service_account_hygiene.clone().unwrap_or_default(),
+            ),
+            CheckKind::Confidentiality => checks::confidentiality::check(
+                view,
+                &scope,
+                &check.confidentiality.clone().unwrap_or_default(),
             ),
         },
     };
@@ -547,5 +602,48 @@ mod tests {
         });
         let kinds = required_kinds(&validate(&s).unwrap());
         assert!(kinds.contains(&ResourceKind::CronJob) && !kinds.contains(&ResourceKind::Job));
+    }
+
+    #[test]
+    fn workload_check_kinds_read_what_their_parameters_need() {
+        use crate::api::{ConfidentialityCheck, PodSecurityCheck, ServiceAccountHygieneCheck};
+        let kinds_of = |check: Check| required_kinds(&validate(&spec(check)).unwrap());
+        let labels_only = kinds_of(Check {
+            pod_security: Some(PodSecurityCheck {
+                workloads: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert_eq!(
+            labels_only.kinds,
+            [ResourceKind::Namespace, ResourceKind::ControlException]
+        );
+        let images = kinds_of(Check {
+            image_provenance: Some(Default::default()),
+            ..Default::default()
+        });
+        assert!(images.contains(&ResourceKind::Pod) && images.contains(&ResourceKind::Job));
+        let sa = kinds_of(Check {
+            service_account_hygiene: Some(ServiceAccountHygieneCheck::default()),
+            ..Default::default()
+        });
+        assert!(sa.contains(&ResourceKind::ServiceAccount));
+        assert!(sa.contains(&ResourceKind::ServiceAccountTokenSecret));
+        let isolation = kinds_of(Check {
+            confidentiality: Some(ConfidentialityCheck {
+                env_literals: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert_eq!(
+            isolation.kinds,
+            [
+                ResourceKind::Namespace,
+                ResourceKind::NetworkPolicy,
+                ResourceKind::ControlException
+            ]
+        );
     }
 }

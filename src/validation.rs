@@ -55,14 +55,6 @@ pub enum SpecError {
         /// The parser's complaint.
         reason: String,
     },
-    /// A check parameter that does not fit the check kind.
-    #[error("{field}: {reason}")]
-    InvalidParameter {
-        /// Where the value is.
-        field: &'static str,
-        /// What is wrong and what to do.
-        reason: String,
-    },
     /// A label selector that cannot be evaluated.
     #[error(transparent)]
     InvalidSelector(#[from] InvalidSelector),
@@ -75,6 +67,14 @@ pub enum SpecError {
         /// Where, e.g. `spec.check.cel.match.kinds[0]`.
         field: String,
         /// Why.
+        reason: String,
+    },
+    /// A check parameter with a value the check cannot use.
+    #[error("{field}: {reason}")]
+    InvalidParameter {
+        /// The parameter's path, e.g. `spec.check.confidentiality.confidentialSecrets`.
+        field: String,
+        /// What is wrong and how to write it.
         reason: String,
     },
     /// The object passed the installed CRD's schema but does not match this operator's types.
@@ -93,9 +93,8 @@ impl SpecError {
             SpecError::EmptyTitle => "InvalidSpec",
             SpecError::InvalidInterval { .. } | SpecError::IntervalTooShort(_) => "InvalidInterval",
             SpecError::InvalidSelector(_) => "InvalidSelector",
-            SpecError::InvalidDuration { .. } | SpecError::InvalidParameter { .. } => {
-                "InvalidCheck"
-            }
+            SpecError::InvalidDuration { .. } => "InvalidCheck",
+            SpecError::InvalidParameter { .. } => "InvalidParameter",
             SpecError::InvalidExpression(_) => "InvalidExpression",
             SpecError::InvalidKind { .. } => "InvalidCheck",
             SpecError::Unreadable(_) => "MalformedObject",
@@ -187,12 +186,15 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
             )
         }) {
             return Err(SpecError::InvalidParameter {
-                field: "spec.check.jobHealth.kinds",
+                field: "spec.check.jobHealth.kinds".into(),
                 reason: format!("{kind:?} does not run to completion; list CronJob and/or Job"),
             });
         }
     }
     crate::checks::validate_generic(&spec.check)?;
+    if let Some(c) = &spec.check.confidentiality {
+        validate_confidentiality(c)?;
+    }
     Ok(ValidatedControl {
         spec,
         kind,
@@ -200,6 +202,21 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
         mode: spec.mode.unwrap_or_default(),
         severity: spec.severity.unwrap_or_default(),
     })
+}
+
+fn validate_confidentiality(c: &crate::api::ConfidentialityCheck) -> Result<(), SpecError> {
+    if let Some(s) = &c.namespace_selector {
+        compile_selector(s, "spec.check.confidentiality.namespaceSelector")?;
+    }
+    if let Some(s) = &c.confidential_access_selector {
+        compile_selector(s, "spec.check.confidentiality.confidentialAccessSelector")?;
+    }
+    c.parsed_confidential_secrets()
+        .map_err(|entry| SpecError::InvalidParameter {
+            field: "spec.check.confidentiality.confidentialSecrets".into(),
+            reason: format!("{entry:?} is not a Secret reference; write it as namespace/name, e.g. payments/card-vault"),
+        })?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -327,6 +344,44 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .starts_with("spec.check.logging.collectorSelector:")
+        );
+    }
+
+    #[test]
+    fn confidentiality_parameters_are_validated() {
+        let mut s = spec();
+        s.check.logging = None;
+        s.check.confidentiality = Some(crate::api::ConfidentialityCheck {
+            confidential_secrets: Some(vec!["payments/cards".into(), "cards".into()]),
+            ..Default::default()
+        });
+        let err = validate(&s).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "spec.check.confidentiality.confidentialSecrets: \"cards\" is not a Secret reference; write it as namespace/name, e.g. payments/card-vault"
+        );
+        assert_eq!(err.reason(), "InvalidParameter");
+        s.check.confidentiality = Some(crate::api::ConfidentialityCheck {
+            namespace_selector: Some(LabelSelector {
+                match_expressions: Some(vec![LabelSelectorRequirement {
+                    key: "a".into(),
+                    operator: "Sometimes".into(),
+                    values: None,
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert!(
+            validate(&s)
+                .unwrap_err()
+                .to_string()
+                .starts_with("spec.check.confidentiality.namespaceSelector:")
+        );
+        s.check.confidentiality = Some(Default::default());
+        assert_eq!(
+            validate(&s).map(|v| v.kind).ok(),
+            Some(CheckKind::Confidentiality)
         );
     }
 }

@@ -6,14 +6,17 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::platform_checks::{EncryptionAtRestCheck, JobHealthCheck, RbacLeastPrivilegeCheck};
+use super::workload_checks::{
+    ConfidentialityCheck, ImageProvenanceCheck, PodSecurityCheck, ServiceAccountHygieneCheck,
+};
 
 /// What the control tests. Exactly one check kind must be set.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     cel,
-    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging), has(self.rbacLeastPrivilege), has(self.encryptionAtRest), has(self.jobHealth), has(self.cel), has(self.requiredResources)].filter(x, x).size() == 1")
-        .message("exactly one check kind must be set: mfaAccess, changeApproval, logging, rbacLeastPrivilege, encryptionAtRest, jobHealth, cel or requiredResources")
+    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging), has(self.rbacLeastPrivilege), has(self.encryptionAtRest), has(self.jobHealth), has(self.cel), has(self.requiredResources), has(self.podSecurity), has(self.imageProvenance), has(self.serviceAccountHygiene), has(self.confidentiality)].filter(x, x).size() == 1")
+        .message("exactly one check kind must be set: mfaAccess, changeApproval, logging, rbacLeastPrivilege, encryptionAtRest, jobHealth, cel, requiredResources, podSecurity, imageProvenance, serviceAccountHygiene or confidentiality")
 )]
 pub struct Check {
     /// MFA-backed privileged access (CC6.1, CC6.2, CC6.3): privileged RBAC rights are reachable only through
@@ -57,6 +60,25 @@ pub struct Check {
     /// condition (a PrometheusRule with given alerts, an Alertmanager configuration).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub required_resources: Option<super::RequiredResourcesCheck>,
+    /// Pod security (CC6.8): in-scope namespaces carry the Pod Security Admission `enforce` label at the declared
+    /// level or stricter, and workload pod templates meet the Pod Security Standards of that level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_security: Option<PodSecurityCheck>,
+
+    /// Image provenance (CC6.8, CC7.1): container images come from allowed registries, are pinned by digest where
+    /// required, are never `latest` or untagged, and are pulled with `Always` unless pinned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_provenance: Option<ImageProvenanceCheck>,
+
+    /// Service-account hygiene (CC6.1): no ServiceAccount token mounted into workloads that do not declare a need
+    /// for the Kubernetes API; no legacy long-lived token Secrets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account_hygiene: Option<ServiceAccountHygieneCheck>,
+
+    /// Confidentiality (C1.1, C1.2): confidential namespaces deny ingress by default, no secret-like literals in
+    /// container environments, and declared confidential Secrets referenced only by approved workloads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidentiality: Option<ConfidentialityCheck>,
 }
 
 /// The check kind a valid [`Check`] selects.
@@ -78,6 +100,14 @@ pub enum CheckKind {
     Cel,
     /// [`super::RequiredResourcesCheck`]
     RequiredResources,
+    /// [`PodSecurityCheck`]
+    PodSecurity,
+    /// [`ImageProvenanceCheck`]
+    ImageProvenance,
+    /// [`ServiceAccountHygieneCheck`]
+    ServiceAccountHygiene,
+    /// [`ConfidentialityCheck`]
+    Confidentiality,
 }
 
 impl CheckKind {
@@ -92,6 +122,10 @@ impl CheckKind {
             CheckKind::JobHealth => "jobHealth",
             CheckKind::Cel => "cel",
             CheckKind::RequiredResources => "requiredResources",
+            CheckKind::PodSecurity => "podSecurity",
+            CheckKind::ImageProvenance => "imageProvenance",
+            CheckKind::ServiceAccountHygiene => "serviceAccountHygiene",
+            CheckKind::Confidentiality => "confidentiality",
         }
     }
 }
@@ -123,6 +157,18 @@ impl Check {
         }
         if self.required_resources.is_some() {
             kinds.push(CheckKind::RequiredResources);
+        }
+        if self.pod_security.is_some() {
+            kinds.push(CheckKind::PodSecurity);
+        }
+        if self.image_provenance.is_some() {
+            kinds.push(CheckKind::ImageProvenance);
+        }
+        if self.service_account_hygiene.is_some() {
+            kinds.push(CheckKind::ServiceAccountHygiene);
+        }
+        if self.confidentiality.is_some() {
+            kinds.push(CheckKind::Confidentiality);
         }
         kinds
     }

@@ -12,6 +12,7 @@ mod generic;
 mod platform_checks;
 mod scope;
 mod status;
+mod workload_checks;
 
 pub use checks::{
     Attestation, ChangeApprovalCheck, Check, CheckKind, LoggingCheck, MfaAccessCheck, SubjectRef,
@@ -30,6 +31,10 @@ pub use generic::{
 pub use platform_checks::{EncryptionAtRestCheck, JobHealthCheck, RbacLeastPrivilegeCheck};
 pub use scope::Scope;
 pub use status::{ControlStatus, ExceptionRef, FindingResult, StatusFinding, Summary};
+pub use workload_checks::{
+    ConfidentialityCheck, ImageProvenanceCheck, PodSecurityCheck, PodSecurityLevel,
+    ServiceAccountHygieneCheck,
+};
 
 /// The API group of every soc2-operator resource.
 pub const GROUP: &str = "soc2.dev";

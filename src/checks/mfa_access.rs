@@ -236,7 +236,12 @@ fn judge_binding(
     }
 }
 
-fn legacy_tokens(view: &ClusterSnapshot, scope: &ScopeMatcher, report: &mut CheckReport) {
+/// Fails every in-scope legacy long-lived ServiceAccount token Secret (shared with the service-account hygiene check).
+pub(crate) fn legacy_tokens(
+    view: &ClusterSnapshot,
+    scope: &ScopeMatcher,
+    report: &mut CheckReport,
+) {
     let aspect = ResourceRef::aspect("v1", "Secret", "(service-account tokens)");
     if report.unknown_if_missing(view, ResourceKind::ServiceAccountTokenSecret, aspect) {
         return;

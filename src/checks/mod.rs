@@ -7,16 +7,23 @@ pub mod apiserver_flags;
 pub mod attestation;
 pub mod cel;
 pub mod change_approval;
+pub mod confidentiality;
 pub mod encryption_at_rest;
 mod generic_spec;
+pub mod image_provenance;
+pub mod image_ref;
 pub mod job_health;
 pub mod logging;
 pub mod mfa_access;
+pub mod network_policy;
+pub mod pod_security;
 pub mod rbac_least_privilege;
 pub mod rbac_privilege;
 pub mod required_resources;
+pub mod service_account_hygiene;
 #[cfg(test)]
 mod test_support;
+pub mod workload_templates;
 
 use serde::{Deserialize, Serialize};
 
