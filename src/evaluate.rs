@@ -82,6 +82,32 @@ pub fn required_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
                 kinds.extend([ResourceKind::DaemonSet, ResourceKind::Node]);
             }
         }
+        CheckKind::NetworkIsolation => kinds.push(ResourceKind::NetworkPolicy),
+        CheckKind::Exposure => {
+            let p = check.exposure.clone().unwrap_or_default();
+            if p.checks_services() {
+                kinds.push(ResourceKind::Service);
+            }
+            if p.effective_host_access() {
+                kinds.extend(
+                    p.effective_kinds()
+                        .into_iter()
+                        .map(crate::view::workloads::resource_kind),
+                );
+            }
+        }
+        CheckKind::EncryptionInTransit => kinds.push(ResourceKind::Ingress),
+        CheckKind::Availability => {
+            let p = check.availability.clone().unwrap_or_default();
+            kinds.extend(
+                p.effective_kinds()
+                    .into_iter()
+                    .map(checks::availability::resource_kind),
+            );
+            if p.effective_require_pod_disruption_budget() {
+                kinds.push(ResourceKind::PodDisruptionBudget);
+            }
+        }
     }
     kinds
 }
@@ -128,6 +154,24 @@ pub fn evaluate(
                 &scope,
                 &check.logging.clone().unwrap_or_default(),
                 now,
+            ),
+            CheckKind::NetworkIsolation => checks::network_isolation::check(
+                view,
+                &scope,
+                &check.network_isolation.clone().unwrap_or_default(),
+            ),
+            CheckKind::Exposure => {
+                checks::exposure::check(view, &scope, &check.exposure.clone().unwrap_or_default())
+            }
+            CheckKind::EncryptionInTransit => checks::encryption_in_transit::check(
+                view,
+                &scope,
+                &check.encryption_in_transit.clone().unwrap_or_default(),
+            ),
+            CheckKind::Availability => checks::availability::check(
+                view,
+                &scope,
+                &check.availability.clone().unwrap_or_default(),
             ),
         },
     };

@@ -16,7 +16,7 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
 pub enum SpecError {
     /// No check kind set.
     #[error(
-        "spec.check: no check kind is set; set exactly one of mfaAccess, changeApproval, logging"
+        "spec.check: no check kind is set; set exactly one of mfaAccess, changeApproval, logging, networkIsolation, exposure, encryptionInTransit, availability"
     )]
     NoCheck,
     /// More than one check kind set.

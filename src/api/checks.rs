@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     cel,
-    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging)].filter(x, x).size() == 1")
-        .message("exactly one check kind must be set: mfaAccess, changeApproval or logging")
+    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging), has(self.networkIsolation), has(self.exposure), has(self.encryptionInTransit), has(self.availability)].filter(x, x).size() == 1")
+        .message("exactly one check kind must be set: mfaAccess, changeApproval, logging, networkIsolation, exposure, encryptionInTransit or availability")
 )]
 pub struct Check {
     /// MFA-backed privileged access (CC6.1, CC6.2, CC6.3): privileged RBAC rights are reachable only through
@@ -31,6 +31,27 @@ pub struct Check {
     /// collector DaemonSet is ready on every schedulable node.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logging: Option<LoggingCheck>,
+
+    /// Network isolation (CC6.6): every in-scope namespace has a default-deny ingress NetworkPolicy (optionally
+    /// egress too) that no allow-all rule undoes, and no NetworkPolicy admits the whole internet (`0.0.0.0/0`,
+    /// `::/0`) without an approval annotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_isolation: Option<super::NetworkIsolationCheck>,
+
+    /// Exposure (CC6.6): LoadBalancer and NodePort Services, external IPs, `hostNetwork` and `hostPort` exist only
+    /// with an approval annotation recorded after review.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exposure: Option<super::ExposureCheck>,
+
+    /// Encryption in transit (CC6.7): every in-scope Ingress terminates TLS for every host it serves, and optionally
+    /// forces HTTPS redirection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_in_transit: Option<super::EncryptionInTransitCheck>,
+
+    /// Availability (A1.2): Deployments and StatefulSets run redundant replicas protected by a
+    /// PodDisruptionBudget that still allows node drains, with readiness probes and CPU/memory requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability: Option<super::AvailabilityCheck>,
 }
 
 /// The check kind a valid [`Check`] selects.
@@ -42,6 +63,14 @@ pub enum CheckKind {
     ChangeApproval,
     /// [`LoggingCheck`]
     Logging,
+    /// [`super::NetworkIsolationCheck`]
+    NetworkIsolation,
+    /// [`super::ExposureCheck`]
+    Exposure,
+    /// [`super::EncryptionInTransitCheck`]
+    EncryptionInTransit,
+    /// [`super::AvailabilityCheck`]
+    Availability,
 }
 
 impl CheckKind {
@@ -51,6 +80,10 @@ impl CheckKind {
             CheckKind::MfaAccess => "mfaAccess",
             CheckKind::ChangeApproval => "changeApproval",
             CheckKind::Logging => "logging",
+            CheckKind::NetworkIsolation => "networkIsolation",
+            CheckKind::Exposure => "exposure",
+            CheckKind::EncryptionInTransit => "encryptionInTransit",
+            CheckKind::Availability => "availability",
         }
     }
 }
@@ -67,6 +100,18 @@ impl Check {
         }
         if self.logging.is_some() {
             kinds.push(CheckKind::Logging);
+        }
+        if self.network_isolation.is_some() {
+            kinds.push(CheckKind::NetworkIsolation);
+        }
+        if self.exposure.is_some() {
+            kinds.push(CheckKind::Exposure);
+        }
+        if self.encryption_in_transit.is_some() {
+            kinds.push(CheckKind::EncryptionInTransit);
+        }
+        if self.availability.is_some() {
+            kinds.push(CheckKind::Availability);
         }
         kinds
     }

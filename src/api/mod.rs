@@ -7,6 +7,7 @@
 mod checks;
 mod control;
 mod criteria;
+mod network_checks;
 mod scope;
 mod status;
 
@@ -16,6 +17,10 @@ pub use checks::{
 };
 pub use control::{Category, Control, ControlSpec, Mode, Severity};
 pub use criteria::Criterion;
+pub use network_checks::{
+    AvailabilityCheck, EncryptionInTransitCheck, ExposedServiceType, ExposureCheck,
+    NetworkIsolationCheck, ReplicatedWorkloadKind,
+};
 pub use scope::Scope;
 pub use status::{ControlStatus, FindingResult, StatusFinding, Summary};
 

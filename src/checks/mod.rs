@@ -4,9 +4,14 @@
 //! whether the control as a whole passes: that is [`crate::evaluate`]'s job.
 
 pub mod apiserver_flags;
+pub mod availability;
 pub mod change_approval;
+pub mod encryption_in_transit;
+pub mod exposure;
 pub mod logging;
 pub mod mfa_access;
+pub mod network_isolation;
+pub mod network_policy;
 pub mod rbac_privilege;
 #[cfg(test)]
 mod test_support;
