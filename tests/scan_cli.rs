@@ -172,8 +172,8 @@ fn examples_give_exactly_the_planted_findings() {
     assert!(digest.chars().all(|c| c.is_ascii_hexdigit()));
     let change = by_name("change-approval");
     assert_eq!(
-        change["evaluation"]["summary"]["evaluated"], 7,
-        "5 workloads + 2 collector DaemonSets"
+        change["evaluation"]["summary"]["evaluated"], 15,
+        "5 workloads + 2 collector DaemonSets + 6 availability.yaml workloads + 2 exposure.yaml DaemonSets"
     );
 }
 

@@ -189,12 +189,12 @@ fn judge_template(t: &PodTemplate<'_>, approval: &[String]) -> Option<Finding> {
         let ports = if host_ports.is_empty() {
             String::new()
         } else {
-            format!(" ({})", host_ports.join(", "))
+            format!(", with {}", host_ports.join(", "))
         };
         (
             "host-network-not-approved",
             format!(
-                "runs its pods on the node's network (hostNetwork: true){ports}, so every port they listen on is \
+                "runs its pods on the node's network (hostNetwork: true{ports}), so every port they listen on is \
                  open on the node and NetworkPolicies do not apply to them"
             ),
         )
