@@ -445,4 +445,51 @@ mod tests {
         let kinds = required_kinds(&validate(&s).unwrap());
         assert!(kinds.contains(&ResourceKind::CronJob) && !kinds.contains(&ResourceKind::Job));
     }
+
+    #[test]
+    fn required_kinds_of_the_network_and_availability_checks() {
+        use crate::api::{AvailabilityCheck, ExposureCheck};
+        let kinds_of = |check: Check| required_kinds(&validate(&spec(check)).unwrap());
+        let k = kinds_of(Check {
+            network_isolation: Some(Default::default()),
+            ..Default::default()
+        });
+        assert!(k.contains(&ResourceKind::NetworkPolicy));
+        let k = kinds_of(Check {
+            encryption_in_transit: Some(Default::default()),
+            ..Default::default()
+        });
+        assert!(k.contains(&ResourceKind::Ingress));
+        let k = kinds_of(Check {
+            exposure: Some(ExposureCheck {
+                host_access: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert!(k.contains(&ResourceKind::Service) && !k.contains(&ResourceKind::Pod));
+        let k = kinds_of(Check {
+            exposure: Some(ExposureCheck {
+                service_types: Some(vec![]),
+                flag_external_ips: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert!(!k.contains(&ResourceKind::Service) && k.contains(&ResourceKind::Pod));
+        let k = kinds_of(Check {
+            availability: Some(AvailabilityCheck {
+                require_pod_disruption_budget: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert!(k.contains(&ResourceKind::StatefulSet) && !k.contains(&ResourceKind::DaemonSet));
+        assert!(!k.contains(&ResourceKind::PodDisruptionBudget));
+        let k = kinds_of(Check {
+            availability: Some(Default::default()),
+            ..Default::default()
+        });
+        assert!(k.contains(&ResourceKind::PodDisruptionBudget));
+    }
 }

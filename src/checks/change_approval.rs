@@ -265,8 +265,8 @@ fn annotation_finding(resource: ResourceRef, annotations: Annotations, context: 
 
 #[cfg(test)]
 mod tests {
-    use crate::view::ResourceKind;
     use crate::checks::test_support::*;
+    use crate::view::ResourceKind;
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
