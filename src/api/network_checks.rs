@@ -40,6 +40,7 @@ pub struct NetworkIsolationCheck {
     /// Annotations that must all be present and non-empty on a NetworkPolicy for an internet-facing rule to count
     /// as approved after review. Default: `[soc2.dev/exposure-approved-by]`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub approval_annotations: Option<Vec<String>>,
 }
 
@@ -115,6 +116,7 @@ pub struct ExposureCheck {
     /// for an exposure to count as approved after review. Default: `[soc2.dev/exposure-approved-by]`; add
     /// `soc2.dev/change-ticket` to require a ticket reference as well.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub approval_annotations: Option<Vec<String>>,
 }
 
@@ -172,6 +174,7 @@ pub struct EncryptionInTransitCheck {
     /// Ingress annotations that force HTTPS redirection when set to `"true"`. Default:
     /// `[nginx.ingress.kubernetes.io/ssl-redirect, nginx.ingress.kubernetes.io/force-ssl-redirect]`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub ssl_redirect_annotations: Option<Vec<String>>,
 }
 
