@@ -20,5 +20,6 @@ mod change_approval;
 mod invalid;
 mod logging;
 mod mfa_access;
+mod network;
 mod rbac;
 mod support;
