@@ -6,11 +6,13 @@
 //! every regular container has a readiness probe; every container has CPU and memory requests. A workload scaled
 //! to 0 on purpose runs nothing and is reported as a Notice; it is judged in full once scaled up.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::core::SelectorExt;
+use kube::core::{Selector, SelectorExt};
 
 use super::{CheckReport, Finding};
 use crate::api::{AvailabilityCheck, ReplicatedWorkloadKind};
@@ -65,9 +67,10 @@ pub fn check(
     params: &AvailabilityCheck,
 ) -> CheckReport {
     let mut report = CheckReport::default();
-    let pdbs = params
-        .effective_require_pod_disruption_budget()
-        .then(|| view.require(ResourceKind::PodDisruptionBudget));
+    let pdbs = params.effective_require_pod_disruption_budget().then(|| {
+        view.require(ResourceKind::PodDisruptionBudget)
+            .map(|()| budgets(view))
+    });
     for kind in params.effective_kinds() {
         let aspect = ResourceRef::aspect("apps/v1", &format!("{kind:?}"), "(all)");
         if report.unknown_if_missing(view, resource_kind(kind), aspect) {
@@ -78,17 +81,16 @@ pub fn check(
             .filter(|w| scope.matches(w.meta))
         {
             report.evaluated += 1;
-            judge(view, w, params, pdbs.as_ref(), &mut report.findings);
+            judge(w, params, pdbs.as_ref(), &mut report.findings);
         }
     }
     report
 }
 
 fn judge(
-    view: &ClusterSnapshot,
     w: &Workload<'_>,
     params: &AvailabilityCheck,
-    pdbs: Option<&Result<(), String>>,
+    pdbs: Option<&Result<Budgets<'_>, String>>,
     findings: &mut Vec<Finding>,
 ) {
     let (Some(replicas), Some(template)) = (w.replicas, w.template) else {
@@ -137,7 +139,7 @@ fn judge(
                  judged."
             ),
         )),
-        Some(Ok(())) => findings.extend(judge_budget(view, w, template, replicas)),
+        Some(Ok(budgets)) => findings.extend(judge_budget(budgets, w, template, replicas)),
     }
     let spec = template.spec.as_ref();
     if params.effective_require_readiness_probe() {
@@ -239,8 +241,28 @@ fn show(value: &IntOrString) -> String {
     }
 }
 
+/// PodDisruptionBudgets by namespace, selectors compiled once. policy/v1: a null selector selects nothing (left
+/// out), `{}` selects every pod of the namespace; an invalid selector (refused by the API) selects nothing.
+type Budgets<'a> = BTreeMap<&'a str, Vec<(&'a PodDisruptionBudget, Selector)>>;
+
+fn budgets(view: &ClusterSnapshot) -> Budgets<'_> {
+    let mut out: Budgets<'_> = BTreeMap::new();
+    for p in &view.pod_disruption_budgets {
+        let (Some(ns), Some(selector)) = (
+            p.metadata.namespace.as_deref(),
+            p.spec.as_ref().and_then(|s| s.selector.as_ref()),
+        ) else {
+            continue;
+        };
+        if let Ok(selector) = compile_selector(selector, "spec.selector") {
+            out.entry(ns).or_default().push((p.as_ref(), selector));
+        }
+    }
+    out
+}
+
 fn judge_budget(
-    view: &ClusterSnapshot,
+    budgets: &Budgets<'_>,
     w: &Workload<'_>,
     template: &PodTemplateSpec,
     replicas: i32,
@@ -250,19 +272,15 @@ fn judge_budget(
         .as_ref()
         .and_then(|m| m.labels.clone())
         .unwrap_or_default();
-    let matching: Vec<&PodDisruptionBudget> = view
-        .pod_disruption_budgets
-        .iter()
-        .map(|p| p.as_ref())
-        .filter(|p| p.metadata.namespace == w.meta.namespace)
-        .filter(|p| {
-            // policy/v1: a null selector selects nothing, `{}` selects every pod of the namespace.
-            p.spec
-                .as_ref()
-                .and_then(|s| s.selector.as_ref())
-                .and_then(|s| compile_selector(s, "spec.selector").ok())
-                .is_some_and(|s| s.matches(&labels))
-        })
+    let matching: Vec<&PodDisruptionBudget> = w
+        .meta
+        .namespace
+        .as_deref()
+        .and_then(|ns| budgets.get(ns))
+        .into_iter()
+        .flatten()
+        .filter(|(_, selector)| selector.matches(&labels))
+        .map(|(p, _)| *p)
         .collect();
     let kind = &w.resource.kind;
     let budget = match matching.as_slice() {

@@ -4,12 +4,12 @@
 //! Subjects are namespaces (is the namespace isolated?) and NetworkPolicies (does this policy admit the internet?).
 //! Namespaces come from Namespace objects and, for partial dumps, from the namespaces of NetworkPolicies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::network_policy::{Direction, Isolation, internet_blocks, isolation};
+use super::network_policy::{Direction, Isolation, internet_blocks, isolation_of};
 use super::{CheckReport, Finding};
 use crate::api::NetworkIsolationCheck;
 use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
@@ -39,11 +39,22 @@ pub fn check(
     .filter_map(|(on, d)| on.then_some(d))
     .collect();
     if !directions.is_empty() {
+        // Grouped once: a cluster has many namespaces and many policies.
+        let mut by_namespace: BTreeMap<&str, Vec<&NetworkPolicy>> = BTreeMap::new();
+        for p in &view.network_policies {
+            if let Some(ns) = p.metadata.namespace.as_deref() {
+                by_namespace.entry(ns).or_default().push(p.as_ref());
+            }
+        }
         for (name, resource) in namespaces(view, scope) {
             report.evaluated += 1;
+            let policies = by_namespace
+                .get(name.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             for direction in &directions {
                 if let Some(finding) =
-                    judge_namespace(&resource, &isolation(view, &name, *direction), *direction)
+                    judge_namespace(&resource, &isolation_of(policies, *direction), *direction)
                 {
                     report.findings.push(finding);
                 }
@@ -81,6 +92,11 @@ pub fn check(
 /// In-scope namespaces by name: Namespace objects, and namespaces only known from their NetworkPolicies.
 fn namespaces(view: &ClusterSnapshot, scope: &ScopeMatcher) -> BTreeMap<String, ResourceRef> {
     let mut out = BTreeMap::new();
+    let known: BTreeSet<&str> = view
+        .namespaces
+        .iter()
+        .filter_map(|n| n.metadata.name.as_deref())
+        .collect();
     for ns in &view.namespaces {
         let Some(name) = ns.metadata.name.clone() else {
             continue;
@@ -93,12 +109,7 @@ fn namespaces(view: &ClusterSnapshot, scope: &ScopeMatcher) -> BTreeMap<String, 
         let Some(name) = policy.metadata.namespace.clone() else {
             continue;
         };
-        if out.contains_key(&name)
-            || view
-                .namespaces
-                .iter()
-                .any(|n| n.metadata.name.as_deref() == Some(&name))
-        {
+        if out.contains_key(&name) || known.contains(name.as_str()) {
             continue;
         }
         let meta = ObjectMeta {

@@ -167,13 +167,19 @@ impl Isolation {
 
 /// How the NetworkPolicies in `namespace` isolate it for `direction`, names sorted.
 pub fn isolation(view: &ClusterSnapshot, namespace: &str, direction: Direction) -> Isolation {
-    let mut out = Isolation::default();
-    for policy in view
+    let policies: Vec<&NetworkPolicy> = view
         .network_policies
         .iter()
+        .map(|p| p.as_ref())
         .filter(|p| p.metadata.namespace.as_deref() == Some(namespace))
-        .filter(|p| applies_to(p, direction))
-    {
+        .collect();
+    isolation_of(&policies, direction)
+}
+
+/// How `policies`, all of one namespace, isolate it for `direction`, names sorted.
+pub fn isolation_of(policies: &[&NetworkPolicy], direction: Direction) -> Isolation {
+    let mut out = Isolation::default();
+    for policy in policies.iter().filter(|p| applies_to(p, direction)) {
         let name = policy.metadata.name.clone().unwrap_or_default();
         let everything = selects_every_pod(policy);
         match allow_all_rule(policy, direction) {
