@@ -22,6 +22,7 @@ mod exceptions;
 mod invalid;
 mod logging;
 mod mfa_access;
+mod network;
 mod platform_checks;
 mod rbac;
 mod support;

@@ -148,6 +148,32 @@ pub fn required_kinds(control: &ValidatedControl<'_>) -> Reads {
                 kinds.extend(p.effective_kinds().into_iter().map(workload_kind));
             }
         }
+        CheckKind::NetworkIsolation => kinds.push(ResourceKind::NetworkPolicy),
+        CheckKind::Exposure => {
+            let p = check.exposure.clone().unwrap_or_default();
+            if p.checks_services() {
+                kinds.push(ResourceKind::Service);
+            }
+            if p.effective_host_access() {
+                kinds.extend(
+                    p.effective_kinds()
+                        .into_iter()
+                        .map(crate::view::workloads::resource_kind),
+                );
+            }
+        }
+        CheckKind::EncryptionInTransit => kinds.push(ResourceKind::Ingress),
+        CheckKind::Availability => {
+            let p = check.availability.clone().unwrap_or_default();
+            kinds.extend(
+                p.effective_kinds()
+                    .into_iter()
+                    .map(checks::availability::resource_kind),
+            );
+            if p.effective_require_pod_disruption_budget() {
+                kinds.push(ResourceKind::PodDisruptionBudget);
+            }
+        }
     }
     Reads::new(kinds, gvks)
 }
@@ -239,6 +265,24 @@ pub fn evaluate(
                 view,
                 &scope,
                 &check.confidentiality.clone().unwrap_or_default(),
+            ),
+            CheckKind::NetworkIsolation => checks::network_isolation::check(
+                view,
+                &scope,
+                &check.network_isolation.clone().unwrap_or_default(),
+            ),
+            CheckKind::Exposure => {
+                checks::exposure::check(view, &scope, &check.exposure.clone().unwrap_or_default())
+            }
+            CheckKind::EncryptionInTransit => checks::encryption_in_transit::check(
+                view,
+                &scope,
+                &check.encryption_in_transit.clone().unwrap_or_default(),
+            ),
+            CheckKind::Availability => checks::availability::check(
+                view,
+                &scope,
+                &check.availability.clone().unwrap_or_default(),
             ),
         },
     };
@@ -645,5 +689,52 @@ mod tests {
                 ResourceKind::ControlException
             ]
         );
+    }
+
+    #[test]
+    fn required_kinds_of_the_network_and_availability_checks() {
+        use crate::api::{AvailabilityCheck, ExposureCheck};
+        let kinds_of = |check: Check| required_kinds(&validate(&spec(check)).unwrap());
+        let k = kinds_of(Check {
+            network_isolation: Some(Default::default()),
+            ..Default::default()
+        });
+        assert!(k.contains(&ResourceKind::NetworkPolicy));
+        let k = kinds_of(Check {
+            encryption_in_transit: Some(Default::default()),
+            ..Default::default()
+        });
+        assert!(k.contains(&ResourceKind::Ingress));
+        let k = kinds_of(Check {
+            exposure: Some(ExposureCheck {
+                host_access: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert!(k.contains(&ResourceKind::Service) && !k.contains(&ResourceKind::Pod));
+        let k = kinds_of(Check {
+            exposure: Some(ExposureCheck {
+                service_types: Some(vec![]),
+                flag_external_ips: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert!(!k.contains(&ResourceKind::Service) && k.contains(&ResourceKind::Pod));
+        let k = kinds_of(Check {
+            availability: Some(AvailabilityCheck {
+                require_pod_disruption_budget: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert!(k.contains(&ResourceKind::StatefulSet) && !k.contains(&ResourceKind::DaemonSet));
+        assert!(!k.contains(&ResourceKind::PodDisruptionBudget));
+        let k = kinds_of(Check {
+            availability: Some(Default::default()),
+            ..Default::default()
+        });
+        assert!(k.contains(&ResourceKind::PodDisruptionBudget));
     }
 }

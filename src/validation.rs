@@ -195,6 +195,7 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
     if let Some(c) = &spec.check.confidentiality {
         validate_confidentiality(c)?;
     }
+    validate_network_parameters(spec)?;
     Ok(ValidatedControl {
         spec,
         kind,
@@ -216,6 +217,58 @@ fn validate_confidentiality(c: &crate::api::ConfidentialityCheck) -> Result<(), 
             field: "spec.check.confidentiality.confidentialSecrets".into(),
             reason: format!("{entry:?} is not a Secret reference; write it as namespace/name, e.g. payments/card-vault"),
         })?;
+    Ok(())
+}
+
+fn invalid(field: &str, reason: &str) -> SpecError {
+    SpecError::InvalidParameter {
+        field: field.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// An empty approval list would approve everything; a blank annotation name can never be present.
+fn annotation_list(list: Option<&Vec<String>>, field: &str) -> Result<(), SpecError> {
+    match list {
+        Some(l) if l.is_empty() => Err(invalid(
+            field,
+            "must list at least one annotation (an empty list would approve every object); omit the field for the default",
+        )),
+        Some(l) if l.iter().any(|a| a.trim().is_empty()) => {
+            Err(invalid(field, "annotation names must not be blank"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn validate_network_parameters(spec: &ControlSpec) -> Result<(), SpecError> {
+    let check = &spec.check;
+    if let Some(p) = &check.network_isolation {
+        annotation_list(
+            p.approval_annotations.as_ref(),
+            "spec.check.networkIsolation.approvalAnnotations",
+        )?;
+    }
+    if let Some(p) = &check.exposure {
+        annotation_list(
+            p.approval_annotations.as_ref(),
+            "spec.check.exposure.approvalAnnotations",
+        )?;
+    }
+    if let Some(p) = &check.encryption_in_transit {
+        annotation_list(
+            p.ssl_redirect_annotations.as_ref(),
+            "spec.check.encryptionInTransit.sslRedirectAnnotations",
+        )?;
+    }
+    if let Some(n) = check.availability.as_ref().and_then(|a| a.min_replicas)
+        && n < 1
+    {
+        return Err(invalid(
+            "spec.check.availability.minReplicas",
+            &format!("{n} is below 1; use 1 to skip the redundancy requirement, or 2 and more"),
+        ));
+    }
     Ok(())
 }
 
@@ -382,6 +435,72 @@ mod tests {
         assert_eq!(
             validate(&s).map(|v| v.kind).ok(),
             Some(CheckKind::Confidentiality)
+        );
+    }
+
+    #[test]
+    fn network_and_availability_parameters_are_validated() {
+        use crate::api::{AvailabilityCheck, ExposureCheck, NetworkIsolationCheck};
+        let with = |check: Check| {
+            let mut s = spec();
+            s.check = check;
+            validate(&s)
+                .map(|_| ())
+                .map_err(|e| (e.reason(), e.to_string()))
+        };
+        let (reason, message) = with(Check {
+            exposure: Some(ExposureCheck {
+                approval_annotations: Some(vec![]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(reason, "InvalidParameter");
+        assert!(
+            message.starts_with("spec.check.exposure.approvalAnnotations:"),
+            "{message}"
+        );
+        let blank = with(Check {
+            network_isolation: Some(NetworkIsolationCheck {
+                approval_annotations: Some(vec![" ".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert!(blank.unwrap_err().1.contains("must not be blank"));
+        let zero = with(Check {
+            availability: Some(AvailabilityCheck {
+                min_replicas: Some(0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert!(
+            zero.unwrap_err()
+                .1
+                .starts_with("spec.check.availability.minReplicas: 0 is below 1")
+        );
+        // Twins: valid values pass.
+        assert!(
+            with(Check {
+                availability: Some(AvailabilityCheck {
+                    min_replicas: Some(1),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .is_ok()
+        );
+        assert!(
+            with(Check {
+                exposure: Some(ExposureCheck {
+                    approval_annotations: Some(vec!["soc2.dev/exposure-approved-by".into()]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .is_ok()
         );
     }
 }

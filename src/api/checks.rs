@@ -15,8 +15,8 @@ use super::workload_checks::{
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     cel,
-    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging), has(self.rbacLeastPrivilege), has(self.encryptionAtRest), has(self.jobHealth), has(self.cel), has(self.requiredResources), has(self.podSecurity), has(self.imageProvenance), has(self.serviceAccountHygiene), has(self.confidentiality)].filter(x, x).size() == 1")
-        .message("exactly one check kind must be set: mfaAccess, changeApproval, logging, rbacLeastPrivilege, encryptionAtRest, jobHealth, cel, requiredResources, podSecurity, imageProvenance, serviceAccountHygiene or confidentiality")
+    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging), has(self.rbacLeastPrivilege), has(self.encryptionAtRest), has(self.jobHealth), has(self.cel), has(self.requiredResources), has(self.podSecurity), has(self.imageProvenance), has(self.serviceAccountHygiene), has(self.confidentiality), has(self.networkIsolation), has(self.exposure), has(self.encryptionInTransit), has(self.availability)].filter(x, x).size() == 1")
+        .message("exactly one check kind must be set: mfaAccess, changeApproval, logging, rbacLeastPrivilege, encryptionAtRest, jobHealth, cel, requiredResources, podSecurity, imageProvenance, serviceAccountHygiene, confidentiality, networkIsolation, exposure, encryptionInTransit or availability")
 )]
 pub struct Check {
     /// MFA-backed privileged access (CC6.1, CC6.2, CC6.3): privileged RBAC rights are reachable only through
@@ -79,6 +79,26 @@ pub struct Check {
     /// container environments, and declared confidential Secrets referenced only by approved workloads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confidentiality: Option<ConfidentialityCheck>,
+    /// Network isolation (CC6.6): every in-scope namespace has a default-deny ingress NetworkPolicy (optionally
+    /// egress too) that no allow-all rule undoes, and no NetworkPolicy admits the whole internet (`0.0.0.0/0`,
+    /// `::/0`) without an approval annotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_isolation: Option<super::NetworkIsolationCheck>,
+
+    /// Exposure (CC6.6): LoadBalancer and NodePort Services, external IPs, `hostNetwork` and `hostPort` exist only
+    /// with an approval annotation recorded after review.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exposure: Option<super::ExposureCheck>,
+
+    /// Encryption in transit (CC6.7): every in-scope Ingress terminates TLS for every host it serves, and optionally
+    /// forces HTTPS redirection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_in_transit: Option<super::EncryptionInTransitCheck>,
+
+    /// Availability (A1.2): Deployments and StatefulSets run redundant replicas protected by a
+    /// PodDisruptionBudget that still allows node drains, with readiness probes and CPU/memory requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability: Option<super::AvailabilityCheck>,
 }
 
 /// The check kind a valid [`Check`] selects.
@@ -108,6 +128,14 @@ pub enum CheckKind {
     ServiceAccountHygiene,
     /// [`ConfidentialityCheck`]
     Confidentiality,
+    /// [`super::NetworkIsolationCheck`]
+    NetworkIsolation,
+    /// [`super::ExposureCheck`]
+    Exposure,
+    /// [`super::EncryptionInTransitCheck`]
+    EncryptionInTransit,
+    /// [`super::AvailabilityCheck`]
+    Availability,
 }
 
 impl CheckKind {
@@ -126,6 +154,10 @@ impl CheckKind {
             CheckKind::ImageProvenance => "imageProvenance",
             CheckKind::ServiceAccountHygiene => "serviceAccountHygiene",
             CheckKind::Confidentiality => "confidentiality",
+            CheckKind::NetworkIsolation => "networkIsolation",
+            CheckKind::Exposure => "exposure",
+            CheckKind::EncryptionInTransit => "encryptionInTransit",
+            CheckKind::Availability => "availability",
         }
     }
 }
@@ -169,6 +201,18 @@ impl Check {
         }
         if self.confidentiality.is_some() {
             kinds.push(CheckKind::Confidentiality);
+        }
+        if self.network_isolation.is_some() {
+            kinds.push(CheckKind::NetworkIsolation);
+        }
+        if self.exposure.is_some() {
+            kinds.push(CheckKind::Exposure);
+        }
+        if self.encryption_in_transit.is_some() {
+            kinds.push(CheckKind::EncryptionInTransit);
+        }
+        if self.availability.is_some() {
+            kinds.push(CheckKind::Availability);
         }
         kinds
     }

@@ -9,6 +9,7 @@ mod control;
 mod control_exception;
 mod criteria;
 mod generic;
+mod network_checks;
 mod platform_checks;
 mod scope;
 mod status;
@@ -27,6 +28,10 @@ pub use criteria::Criterion;
 pub use generic::{
     CelCheck, CelMatch, CelValidation, CelVariable, KindMatch, RequiredResource,
     RequiredResourcesCheck,
+};
+pub use network_checks::{
+    AvailabilityCheck, EncryptionInTransitCheck, ExposedServiceType, ExposureCheck,
+    NetworkIsolationCheck, ReplicatedWorkloadKind,
 };
 pub use platform_checks::{EncryptionAtRestCheck, JobHealthCheck, RbacLeastPrivilegeCheck};
 pub use scope::Scope;

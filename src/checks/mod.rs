@@ -5,16 +5,20 @@
 
 pub mod apiserver_flags;
 pub mod attestation;
+pub mod availability;
 pub mod cel;
 pub mod change_approval;
 pub mod confidentiality;
 pub mod encryption_at_rest;
+pub mod encryption_in_transit;
+pub mod exposure;
 mod generic_spec;
 pub mod image_provenance;
 pub mod image_ref;
 pub mod job_health;
 pub mod logging;
 pub mod mfa_access;
+pub mod network_isolation;
 pub mod network_policy;
 pub mod pod_security;
 pub mod rbac_least_privilege;

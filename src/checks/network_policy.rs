@@ -1,125 +1,236 @@
-//! NetworkPolicy predicates shared by the checks that need to know whether a namespace is isolated
-//! (confidentiality, network isolation).
+//! What NetworkPolicies mean, in the API's own semantics: which directions a policy governs, which rules admit
+//! everything, which CIDRs are the whole internet, and whether a namespace is isolated by default.
+//!
+//! Shared by the network isolation and confidentiality checks. NetworkPolicies are additive: a pod selected by any
+//! policy for a direction is isolated in that direction, and admitted traffic is the union of every rule that
+//! selects it. So a namespace is isolated by default when one policy selects every pod with no allow-all rule, and
+//! no other policy adds an allow-all rule back.
 
-use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer,
-};
+use std::net::IpAddr;
+
+use k8s_openapi::api::networking::v1::{IPBlock, NetworkPolicy, NetworkPolicyPeer};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use crate::view::ClusterSnapshot;
 
-/// True when `namespace` denies ingress by default: at least one NetworkPolicy in it selects every pod
-/// (`podSelector: {}`) and covers Ingress (listed in `policyTypes`, or `policyTypes` unset, which always implies
-/// Ingress), and no such all-pods policy has a rule admitting every source. Policies are additive, so an
-/// all-pods policy that admits everyone undoes the isolation even next to a deny-all policy; policies selecting
-/// only some pods open exceptions for those pods and do not count either way.
-pub fn namespace_default_denies_ingress(view: &ClusterSnapshot, namespace: &str) -> bool {
-    let all_pods_ingress: Vec<&NetworkPolicy> = view
+/// The direction of traffic a policy governs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Traffic to the selected pods.
+    Ingress,
+    /// Traffic from the selected pods.
+    Egress,
+}
+
+impl Direction {
+    /// The `policyTypes` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "Ingress",
+            Direction::Egress => "Egress",
+        }
+    }
+    /// Lower-case word for messages.
+    pub fn word(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+/// The peers and port count of one rule, whatever its direction.
+struct RuleView<'a> {
+    peers: &'a [NetworkPolicyPeer],
+    ports: usize,
+}
+
+fn rules(policy: &NetworkPolicy, direction: Direction) -> Vec<RuleView<'_>> {
+    let Some(spec) = policy.spec.as_ref() else {
+        return Vec::new();
+    };
+    match direction {
+        Direction::Ingress => spec
+            .ingress
+            .iter()
+            .flatten()
+            .map(|r| RuleView {
+                peers: r.from.as_deref().unwrap_or_default(),
+                ports: r.ports.as_ref().map_or(0, Vec::len),
+            })
+            .collect(),
+        Direction::Egress => spec
+            .egress
+            .iter()
+            .flatten()
+            .map(|r| RuleView {
+                peers: r.to.as_deref().unwrap_or_default(),
+                ports: r.ports.as_ref().map_or(0, Vec::len),
+            })
+            .collect(),
+    }
+}
+
+/// True when the policy governs `direction`. With `policyTypes` unset (or empty) the API defaults it to `Ingress`,
+/// plus `Egress` when the policy has egress rules.
+pub fn applies_to(policy: &NetworkPolicy, direction: Direction) -> bool {
+    let Some(spec) = policy.spec.as_ref() else {
+        return false;
+    };
+    match spec.policy_types.as_deref() {
+        Some(types) if !types.is_empty() => types.iter().any(|t| t == direction.as_str()),
+        _ => match direction {
+            Direction::Ingress => true,
+            Direction::Egress => spec.egress.as_ref().is_some_and(|e| !e.is_empty()),
+        },
+    }
+}
+
+/// True for a selector that selects every pod of the namespace: `{}` (no labels, no expressions).
+pub fn selects_everything(selector: Option<&LabelSelector>) -> bool {
+    selector.is_none_or(|s| {
+        s.match_labels.as_ref().is_none_or(|m| m.is_empty())
+            && s.match_expressions.as_ref().is_none_or(|e| e.is_empty())
+    })
+}
+
+/// True when the policy selects every pod of its namespace. The API requires `podSelector`; a missing one (a
+/// malformed dump) is read as `{}`, as the API server would serialize an empty selector.
+pub fn selects_every_pod(policy: &NetworkPolicy) -> bool {
+    policy
+        .spec
+        .as_ref()
+        .is_some_and(|s| selects_everything(s.pod_selector.as_ref()))
+}
+
+/// The number of the first rule (from 1) in `direction` with neither peers nor ports: it admits all traffic, from or
+/// to anywhere, on every port.
+pub fn allow_all_rule(policy: &NetworkPolicy, direction: Direction) -> Option<usize> {
+    if !applies_to(policy, direction) {
+        return None;
+    }
+    rules(policy, direction)
+        .iter()
+        .position(|r| r.peers.is_empty() && r.ports == 0)
+        .map(|i| i + 1)
+}
+
+/// True when a CIDR covers the whole IPv4 or IPv6 address space: any address with prefix length 0
+/// (`0.0.0.0/0`, `::/0`, `10.0.0.0/0`, ...).
+pub fn is_whole_internet(cidr: &str) -> bool {
+    let Some((address, prefix)) = cidr.trim().split_once('/') else {
+        return false;
+    };
+    address.parse::<IpAddr>().is_ok() && prefix.parse::<u8>() == Ok(0)
+}
+
+/// The ipBlocks of the policy's `direction` rules that cover the whole internet, with their rule number (from 1)
+/// and whether the rule is limited to some ports.
+pub fn internet_blocks(
+    policy: &NetworkPolicy,
+    direction: Direction,
+) -> Vec<(usize, &IPBlock, bool)> {
+    if !applies_to(policy, direction) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, rule) in rules(policy, direction).iter().enumerate() {
+        for peer in rule.peers {
+            if let Some(block) = peer.ip_block.as_ref()
+                && is_whole_internet(&block.cidr)
+            {
+                out.push((i + 1, block, rule.ports > 0));
+            }
+        }
+    }
+    out
+}
+
+/// How the policies of one namespace isolate it in one direction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Isolation {
+    /// Policies that select every pod for the direction without an allow-all rule: default-deny policies
+    /// (possibly with narrower allow rules).
+    pub default_deny: Vec<String>,
+    /// Policies with an allow-all rule for the direction, as (policy name, rule number, selects every pod).
+    pub allow_all: Vec<(String, usize, bool)>,
+    /// Policies that govern the direction but select only some pods.
+    pub partial: Vec<String>,
+}
+
+impl Isolation {
+    /// True when every pod is isolated by default and no rule admits everything.
+    pub fn is_isolated(&self) -> bool {
+        !self.default_deny.is_empty() && self.allow_all.is_empty()
+    }
+}
+
+/// How the NetworkPolicies in `namespace` isolate it for `direction`, names sorted.
+pub fn isolation(view: &ClusterSnapshot, namespace: &str, direction: Direction) -> Isolation {
+    let policies: Vec<&NetworkPolicy> = view
         .network_policies
         .iter()
-        .map(AsRef::as_ref)
+        .map(|p| p.as_ref())
         .filter(|p| p.metadata.namespace.as_deref() == Some(namespace))
-        .filter(|p| selects_all_pods(p) && covers_ingress(p))
         .collect();
-    !all_pods_ingress.is_empty()
-        && !all_pods_ingress
-            .iter()
-            .any(|p| ingress_rules(p).iter().any(admits_all_sources))
+    isolation_of(&policies, direction)
 }
 
-fn ingress_rules(policy: &NetworkPolicy) -> &[NetworkPolicyIngressRule] {
-    policy
-        .spec
-        .as_ref()
-        .and_then(|s| s.ingress.as_deref())
-        .unwrap_or_default()
-}
-
-/// True for an empty selector (`{}`), which selects everything.
-pub fn is_empty_selector(selector: &LabelSelector) -> bool {
-    selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
-        && selector
-            .match_expressions
-            .as_ref()
-            .is_none_or(|e| e.is_empty())
-}
-
-/// True when the policy applies to every pod of its namespace. A policy without spec selects nothing useful and
-/// is not counted.
-pub fn selects_all_pods(policy: &NetworkPolicy) -> bool {
-    policy
-        .spec
-        .as_ref()
-        .is_some_and(|s| s.pod_selector.as_ref().is_none_or(is_empty_selector))
-}
-
-/// True when the policy restricts ingress: `Ingress` in `policyTypes`, or `policyTypes` unset (the API server
-/// then always includes Ingress).
-pub fn covers_ingress(policy: &NetworkPolicy) -> bool {
-    match policy.spec.as_ref().and_then(|s| s.policy_types.as_ref()) {
-        None => policy.spec.is_some(),
-        Some(types) => types.iter().any(|t| t == "Ingress"),
+/// How `policies`, all of one namespace, isolate it for `direction`, names sorted.
+pub fn isolation_of(policies: &[&NetworkPolicy], direction: Direction) -> Isolation {
+    let mut out = Isolation::default();
+    for policy in policies.iter().filter(|p| applies_to(p, direction)) {
+        let name = policy.metadata.name.clone().unwrap_or_default();
+        let everything = selects_every_pod(policy);
+        match allow_all_rule(policy, direction) {
+            Some(rule) => out.allow_all.push((name, rule, everything)),
+            None if everything => out.default_deny.push(name),
+            None => out.partial.push(name),
+        }
     }
+    out.default_deny.sort();
+    out.allow_all.sort();
+    out.partial.sort();
+    out
 }
 
-/// True when an ingress rule admits traffic from every source: no `from` (or an empty list), a peer selecting
-/// every pod in every namespace (`namespaceSelector: {}` without a narrowing `podSelector`), or an `ipBlock` of
-/// `0.0.0.0/0` or `::/0` without exceptions. Ports do not narrow the sources, so a rule admitting everyone on
-/// some ports still counts as admitting all.
-pub fn admits_all_sources(rule: &NetworkPolicyIngressRule) -> bool {
-    match rule.from.as_deref() {
-        None | Some([]) => true,
-        Some(peers) => peers.iter().any(peer_is_everyone),
-    }
+/// True when `namespace` denies ingress by default: a NetworkPolicy selects every pod (`podSelector: {}`) for
+/// Ingress (policyTypes including `Ingress`, or unset) without an allow-all rule, and no policy in the namespace
+/// admits all ingress traffic (an ingress rule with neither `from` nor `ports`) to any of its pods.
+///
+/// Callers must first check that NetworkPolicies are readable (`view.require(ResourceKind::NetworkPolicy)`): an
+/// unreadable kind looks like a namespace without policies here.
+pub fn namespace_default_denies_ingress(view: &ClusterSnapshot, namespace: &str) -> bool {
+    isolation(view, namespace, Direction::Ingress).is_isolated()
 }
 
-fn peer_is_everyone(peer: &NetworkPolicyPeer) -> bool {
-    if let Some(block) = &peer.ip_block {
-        let open = matches!(block.cidr.trim(), "0.0.0.0/0" | "::/0");
-        return open && block.except.as_ref().is_none_or(|e| e.is_empty());
-    }
-    match (&peer.namespace_selector, &peer.pod_selector) {
-        (Some(ns), pods) => is_empty_selector(ns) && pods.as_ref().is_none_or(is_empty_selector),
-        _ => false,
-    }
+/// The egress counterpart of [`namespace_default_denies_ingress`].
+pub fn namespace_default_denies_egress(view: &ClusterSnapshot, namespace: &str) -> bool {
+    isolation(view, namespace, Direction::Egress).is_isolated()
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
+pub(crate) mod tests {
     use std::sync::Arc;
 
-    use k8s_openapi::api::networking::v1::{IPBlock, NetworkPolicySpec};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use k8s_openapi::api::networking::v1::{
+        NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelectorRequirement, ObjectMeta};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
     use super::*;
 
-    fn policy(
-        ns: &str,
-        pod_selector: Option<LabelSelector>,
-        types: Option<&[&str]>,
-        ingress: Option<Vec<NetworkPolicyIngressRule>>,
-    ) -> Arc<NetworkPolicy> {
+    /// A policy named `name` in `ns` from its YAML `spec`.
+    pub(crate) fn policy(ns: &str, name: &str, spec: &str) -> Arc<NetworkPolicy> {
         Arc::new(NetworkPolicy {
             metadata: ObjectMeta {
-                name: Some("p".into()),
+                name: Some(name.into()),
                 namespace: Some(ns.into()),
                 ..Default::default()
             },
-            spec: Some(NetworkPolicySpec {
-                pod_selector,
-                policy_types: types.map(|t| t.iter().map(|s| s.to_string()).collect()),
-                ingress,
-                ..Default::default()
-            }),
+            spec: Some(serde_yaml::from_str(spec).expect("valid spec")),
         })
-    }
-
-    fn labels(k: &str, v: &str) -> LabelSelector {
-        LabelSelector {
-            match_labels: Some(BTreeMap::from([(k.into(), v.into())])),
-            ..Default::default()
-        }
     }
 
     fn view(policies: Vec<Arc<NetworkPolicy>>) -> ClusterSnapshot {
@@ -129,154 +240,290 @@ mod tests {
         }
     }
 
-    fn from(peers: Vec<NetworkPolicyPeer>) -> NetworkPolicyIngressRule {
-        NetworkPolicyIngressRule {
-            from: Some(peers),
-            ports: None,
-        }
+    fn denies(policies: Vec<Arc<NetworkPolicy>>) -> bool {
+        namespace_default_denies_ingress(&view(policies), "web")
     }
 
     #[test]
-    fn deny_all_ingress_isolates_only_its_namespace() {
-        let v = view(vec![policy(
-            "pay",
-            Some(LabelSelector::default()),
-            Some(&["Ingress"]),
-            None,
-        )]);
-        assert!(namespace_default_denies_ingress(&v, "pay"));
-        assert!(!namespace_default_denies_ingress(&v, "web"));
+    fn the_canonical_default_deny_isolates() {
+        assert!(denies(vec![policy(
+            "web",
+            "deny",
+            "{podSelector: {}, policyTypes: [Ingress]}"
+        )]));
+        // policyTypes unset defaults to Ingress.
+        assert!(denies(vec![policy("web", "deny", "{podSelector: {}}")]));
+        assert!(denies(vec![policy(
+            "web",
+            "deny",
+            "{podSelector: {}, policyTypes: []}"
+        )]));
+        // An empty matchLabels / matchExpressions is still `{}`.
+        assert!(denies(vec![policy(
+            "web",
+            "deny",
+            "{podSelector: {matchLabels: {}, matchExpressions: []}, policyTypes: [Ingress, Egress]}"
+        )]));
+        // Egress rules with unset policyTypes: Ingress and Egress both apply, so ingress is denied.
+        assert!(denies(vec![policy(
+            "web",
+            "deny",
+            "{podSelector: {}, egress: [{to: [{podSelector: {}}]}]}"
+        )]));
     }
 
     #[test]
-    fn unset_policy_types_and_unset_selector_mean_ingress_for_all_pods() {
-        let v = view(vec![policy("pay", None, None, None)]);
-        assert!(namespace_default_denies_ingress(&v, "pay"));
-    }
-
-    #[test]
-    fn egress_only_or_partial_selector_is_not_ingress_isolation() {
-        let v = view(vec![
+    fn default_deny_with_narrow_allow_rules_isolates() {
+        assert!(denies(vec![
+            policy("web", "deny", "{podSelector: {}, policyTypes: [Ingress]}"),
             policy(
-                "pay",
-                Some(LabelSelector::default()),
-                Some(&["Egress"]),
-                None,
+                "web",
+                "allow-frontend",
+                "{podSelector: {matchLabels: {app: api}}, ingress: [{from: [{podSelector: {matchLabels: {app: frontend}}}]}]}"
             ),
-            policy("pay", Some(labels("app", "db")), Some(&["Ingress"]), None),
-        ]);
-        assert!(!namespace_default_denies_ingress(&v, "pay"));
+            policy(
+                "web",
+                "allow-https",
+                "{podSelector: {matchLabels: {app: gw}}, ingress: [{ports: [{port: 443}]}]}"
+            ),
+        ]));
+        // A podSelector-{} policy whose rules allow only some peers is also a default deny for everyone else.
+        assert!(denies(vec![policy(
+            "web",
+            "same-namespace-only",
+            "{podSelector: {}, ingress: [{from: [{podSelector: {}}]}]}"
+        )]));
+    }
+
+    #[test]
+    fn no_policy_or_only_partial_policies_do_not_isolate() {
+        assert!(!denies(vec![]));
+        assert!(!denies(vec![policy(
+            "web",
+            "api-only",
+            "{podSelector: {matchLabels: {app: api}}, policyTypes: [Ingress]}"
+        )]));
+        assert!(!denies(vec![policy(
+            "web",
+            "exists",
+            "{podSelector: {matchExpressions: [{key: app, operator: Exists}]}}"
+        )]));
+    }
+
+    #[test]
+    fn egress_only_policies_do_not_isolate_ingress() {
+        assert!(!denies(vec![policy(
+            "web",
+            "deny-egress",
+            "{podSelector: {}, policyTypes: [Egress]}"
+        )]));
+        // Ingress rules are ignored when policyTypes says Egress only.
+        assert!(!denies(vec![policy(
+            "web",
+            "odd",
+            "{podSelector: {}, policyTypes: [Egress], ingress: [{from: [{podSelector: {}}]}]}"
+        )]));
+    }
+
+    #[test]
+    fn allow_all_rules_are_not_isolation() {
+        for spec in [
+            "{podSelector: {}, ingress: [{}]}",
+            "{podSelector: {}, policyTypes: [Ingress], ingress: [{from: [], ports: []}]}",
+            "{podSelector: {}, ingress: [{from: [{podSelector: {}}]}, {}]}",
+        ] {
+            assert!(!denies(vec![policy("web", "allow-all", spec)]), "{spec}");
+            // Even beside a default deny: policies are additive.
+            assert!(
+                !denies(vec![
+                    policy("web", "deny", "{podSelector: {}}"),
+                    policy("web", "allow-all", spec),
+                ]),
+                "{spec}"
+            );
+        }
+        // An allow-all rule for some pods opens those pods to everything.
+        let iso = isolation(
+            &view(vec![
+                policy("web", "deny", "{podSelector: {}}"),
+                policy(
+                    "web",
+                    "open-gw",
+                    "{podSelector: {matchLabels: {app: gw}}, ingress: [{}]}",
+                ),
+            ]),
+            "web",
+            Direction::Ingress,
+        );
+        assert!(!iso.is_isolated());
+        assert_eq!(iso.allow_all, vec![("open-gw".to_string(), 1, false)]);
+        assert_eq!(iso.default_deny, vec!["deny".to_string()]);
+        // An allow-all egress rule does not open ingress.
+        assert!(denies(vec![policy(
+            "web",
+            "deny-in-allow-out",
+            "{podSelector: {}, policyTypes: [Ingress, Egress], egress: [{}]}"
+        )]));
+    }
+
+    #[test]
+    fn policies_of_other_namespaces_do_not_count() {
+        assert!(!denies(vec![policy("api", "deny", "{podSelector: {}}")]));
+        assert!(denies(vec![
+            policy("web", "deny", "{podSelector: {}}"),
+            policy("api", "allow-all", "{podSelector: {}, ingress: [{}]}"),
+        ]));
+    }
+
+    #[test]
+    fn malformed_policies_never_panic_and_never_isolate() {
         let no_spec = Arc::new(NetworkPolicy {
             metadata: ObjectMeta {
-                namespace: Some("pay".into()),
+                name: Some("empty".into()),
+                namespace: Some("web".into()),
                 ..Default::default()
             },
             spec: None,
         });
-        assert!(!namespace_default_denies_ingress(
-            &view(vec![no_spec]),
-            "pay"
-        ));
+        assert!(!denies(vec![no_spec]));
+        // No name, no namespace.
+        let nameless = Arc::new(NetworkPolicy {
+            metadata: ObjectMeta::default(),
+            spec: Some(NetworkPolicySpec::default()),
+        });
+        assert!(!denies(vec![nameless]));
+        // A podSelector missing from a dump reads as `{}`.
+        let missing_selector = Arc::new(NetworkPolicy {
+            metadata: ObjectMeta {
+                name: Some("deny".into()),
+                namespace: Some("web".into()),
+                ..Default::default()
+            },
+            spec: Some(NetworkPolicySpec {
+                pod_selector: None,
+                policy_types: Some(vec!["Ingress".into()]),
+                ..Default::default()
+            }),
+        });
+        assert!(denies(vec![missing_selector]));
+        // Unknown policy types govern nothing.
+        assert!(!denies(vec![policy(
+            "web",
+            "odd",
+            "{podSelector: {}, policyTypes: [Sideways]}"
+        )]));
     }
 
     #[test]
-    fn allow_all_rules_undo_isolation() {
-        let deny = policy(
-            "pay",
-            Some(LabelSelector::default()),
-            Some(&["Ingress"]),
-            None,
+    fn egress_isolation_follows_the_same_rules() {
+        let egress = |policies| namespace_default_denies_egress(&view(policies), "web");
+        assert!(egress(vec![policy(
+            "web",
+            "deny",
+            "{podSelector: {}, policyTypes: [Egress]}"
+        )]));
+        assert!(egress(vec![policy(
+            "web",
+            "deny-but-dns",
+            "{podSelector: {}, policyTypes: [Egress], egress: [{ports: [{port: 53, protocol: UDP}]}]}"
+        )]));
+        // Unset policyTypes without egress rules is ingress only.
+        assert!(!egress(vec![policy("web", "deny", "{podSelector: {}}")]));
+        assert!(!egress(vec![policy(
+            "web",
+            "allow-all",
+            "{podSelector: {}, policyTypes: [Egress], egress: [{}]}"
+        )]));
+        assert!(!egress(vec![policy(
+            "web",
+            "partial",
+            "{podSelector: {matchLabels: {a: b}}, policyTypes: [Egress]}"
+        )]));
+    }
+
+    #[test]
+    fn whole_internet_cidrs() {
+        for cidr in [
+            "0.0.0.0/0",
+            "::/0",
+            " 0.0.0.0/0 ",
+            "10.0.0.0/0",
+            "0:0:0:0:0:0:0:0/0",
+            "::ffff:0.0.0.0/0",
+        ] {
+            assert!(is_whole_internet(cidr), "{cidr}");
+        }
+        for cidr in [
+            "0.0.0.0/1",
+            "10.0.0.0/8",
+            "0.0.0.0",
+            "::/128",
+            "nonsense/0",
+            "",
+            "/0",
+            "0.0.0.0/x",
+            "0.0.0.0/-0",
+        ] {
+            assert!(!is_whole_internet(cidr), "{cidr}");
+        }
+    }
+
+    #[test]
+    fn internet_blocks_are_found_per_direction() {
+        let p = policy(
+            "web",
+            "public",
+            "{podSelector: {}, policyTypes: [Ingress, Egress], ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}}]}, {from: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.0.0.0/8]}}], ports: [{port: 443}]}], egress: [{to: [{ipBlock: {cidr: '::/0'}}]}]}",
         );
-        let allow_rules = [
-            NetworkPolicyIngressRule::default(),
-            from(vec![]),
-            from(vec![NetworkPolicyPeer {
-                namespace_selector: Some(LabelSelector::default()),
-                ..Default::default()
-            }]),
-            from(vec![NetworkPolicyPeer {
-                ip_block: Some(IPBlock {
-                    cidr: "0.0.0.0/0".into(),
-                    except: None,
-                }),
-                ..Default::default()
-            }]),
-            from(vec![NetworkPolicyPeer {
-                ip_block: Some(IPBlock {
-                    cidr: "::/0".into(),
-                    except: Some(vec![]),
-                }),
-                ..Default::default()
-            }]),
-        ];
-        for rule in allow_rules {
-            let allow = policy(
-                "pay",
-                Some(LabelSelector::default()),
-                Some(&["Ingress"]),
-                Some(vec![rule.clone()]),
-            );
-            assert!(
-                !namespace_default_denies_ingress(&view(vec![deny.clone(), allow]), "pay"),
-                "{rule:?}"
-            );
-        }
+        let ingress = internet_blocks(&p, Direction::Ingress);
+        assert_eq!(ingress.len(), 1);
+        assert_eq!(ingress[0].0, 2);
+        assert_eq!(ingress[0].1.cidr, "0.0.0.0/0");
+        assert!(ingress[0].2, "rule 2 is port-limited");
+        let egress = internet_blocks(&p, Direction::Egress);
+        assert_eq!((egress.len(), egress[0].0, egress[0].2), (1, 1, false));
+        // Egress rules of an ingress-only policy are ignored, as the API ignores them.
+        let ingress_only = policy(
+            "web",
+            "p",
+            "{podSelector: {}, policyTypes: [Ingress], egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0}}]}]}",
+        );
+        assert!(internet_blocks(&ingress_only, Direction::Egress).is_empty());
     }
 
     #[test]
-    fn narrow_rules_keep_isolation() {
-        let narrow_rules = [
-            from(vec![NetworkPolicyPeer {
-                pod_selector: Some(labels("app", "frontend")),
+    fn typed_construction_matches_yaml() {
+        // The same shape built with types, so the YAML helper is not what is being tested.
+        let typed = Arc::new(NetworkPolicy {
+            metadata: ObjectMeta {
+                name: Some("deny".into()),
+                namespace: Some("web".into()),
                 ..Default::default()
+            },
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: None,
+                    ports: Some(vec![NetworkPolicyPort {
+                        port: Some(IntOrString::Int(8080)),
+                        ..Default::default()
+                    }]),
+                }]),
+                egress: Some(vec![NetworkPolicyEgressRule::default()]),
+            }),
+        });
+        assert!(denies(vec![typed.clone()]));
+        assert!(!namespace_default_denies_egress(&view(vec![typed]), "web"));
+        let subset = LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "app".into(),
+                operator: "In".into(),
+                values: Some(vec!["a".into()]),
             }]),
-            from(vec![NetworkPolicyPeer {
-                namespace_selector: Some(LabelSelector::default()),
-                pod_selector: Some(labels("app", "prometheus")),
-                ..Default::default()
-            }]),
-            from(vec![NetworkPolicyPeer {
-                ip_block: Some(IPBlock {
-                    cidr: "10.0.0.0/8".into(),
-                    except: None,
-                }),
-                ..Default::default()
-            }]),
-            from(vec![NetworkPolicyPeer {
-                ip_block: Some(IPBlock {
-                    cidr: "0.0.0.0/0".into(),
-                    except: Some(vec!["10.0.0.0/8".into()]),
-                }),
-                ..Default::default()
-            }]),
-        ];
-        for rule in narrow_rules {
-            let p = policy(
-                "pay",
-                Some(LabelSelector::default()),
-                None,
-                Some(vec![rule.clone()]),
-            );
-            assert!(
-                namespace_default_denies_ingress(&view(vec![p]), "pay"),
-                "{rule:?}"
-            );
-        }
-        // An allow-all rule on some pods only opens those pods; the namespace stays isolated by default.
-        let v = view(vec![
-            policy(
-                "pay",
-                Some(LabelSelector::default()),
-                Some(&["Ingress"]),
-                None,
-            ),
-            policy(
-                "pay",
-                Some(labels("app", "web")),
-                Some(&["Ingress"]),
-                Some(vec![NetworkPolicyIngressRule::default()]),
-            ),
-        ]);
-        assert!(namespace_default_denies_ingress(&v, "pay"));
+            ..Default::default()
+        };
+        assert!(!selects_everything(Some(&subset)));
+        assert!(selects_everything(None));
     }
 }
