@@ -386,11 +386,11 @@ mod tests {
     #[test]
     fn a_directory_without_files_says_what_to_mount() {
         let dir = tempfile::tempdir().unwrap();
-        let e = load_directory(dir.path()).err().expect("missing files");
+        let e = load_directory(dir.path()).expect_err("missing files");
         assert!(e.to_string().contains("kubernetes.io/tls"), "{e}");
         std::fs::write(dir.path().join("tls.crt"), "junk").unwrap();
         std::fs::write(dir.path().join("tls.key"), "junk").unwrap();
-        let e = load_directory(dir.path()).err().expect("bad pem");
+        let e = load_directory(dir.path()).expect_err("bad pem");
         assert!(e.to_string().contains("not valid PEM"), "{e}");
     }
 }
