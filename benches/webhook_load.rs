@@ -60,10 +60,9 @@ fn serve() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let controls = library();
-        let certificate = ServingCertificate::start(CertificateSource::Generated(vec![
-            "127.0.0.1".into(),
-        ]))
-        .expect("certificate");
+        let certificate =
+            ServingCertificate::start(CertificateSource::Generated(vec!["127.0.0.1".into()]))
+                .expect("certificate");
         let state = AdmissionState {
             controls: Arc::new(move || controls.clone()),
             namespaces: Arc::new(|| Some(Vec::new())),
@@ -95,7 +94,7 @@ fn serve() {
 }
 
 fn review(i: u64) -> Vec<u8> {
-    let annotations = if i % 2 == 0 {
+    let annotations = if i.is_multiple_of(2) {
         json!({"soc2.dev/change-ticket": "CHG-1", "soc2.dev/approved-by": "ann", "soc2.dev/author": "bob"})
     } else {
         json!({})
@@ -167,6 +166,7 @@ fn main() {
         ca.push('\n');
     }
 
+    let pid = child.id();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -202,7 +202,7 @@ fn main() {
             tokio::spawn(conn);
             senders.push(sender);
         }
-        let cpu_before = cpu_ticks(child.id());
+        let cpu_before = cpu_ticks(pid);
         let start = tokio::time::Instant::now() + Duration::from_millis(50);
         let mut tasks = Vec::new();
         for (c, mut sender) in senders.into_iter().enumerate() {
@@ -220,7 +220,12 @@ fn main() {
                         .expect("request");
                     let response = sender.send_request(request).await.expect("response");
                     assert_eq!(response.status(), 200);
-                    let body = response.into_body().collect().await.expect("body").to_bytes();
+                    let body = response
+                        .into_body()
+                        .collect()
+                        .await
+                        .expect("body")
+                        .to_bytes();
                     let denied = body.windows(15).any(|w| w == b"\"allowed\":false");
                     assert_eq!(denied, i % 64 % 2 == 1, "the verdict follows the object");
                     out.push(Instant::now() - due.into_std());
@@ -234,7 +239,7 @@ fn main() {
             latencies.extend(t.await.expect("worker"));
         }
         let wall = start.elapsed();
-        let ticks = cpu_before.zip(cpu_ticks(child.id())).map(|(a, b)| b - a);
+        let ticks = cpu_before.zip(cpu_ticks(pid)).map(|(a, b)| b - a);
         (latencies, wall, ticks)
     });
     drop(child.stdin.take());
@@ -246,7 +251,12 @@ fn main() {
     // Linux reports CPU time in USER_HZ ticks, 100 per second on every mainstream kernel build.
     let cpu = ticks.map_or_else(
         || "unknown".to_string(),
-        |t| format!("{:.1}% of one core", t as f64 / 100.0 / wall.as_secs_f64() * 100.0),
+        |t| {
+            format!(
+                "{:.1}% of one core",
+                t as f64 / 100.0 / wall.as_secs_f64() * 100.0
+            )
+        },
     );
     println!(
         "webhook_load: {n} requests at {rate}/s over {connections} TLS connections in {:.1} s: \

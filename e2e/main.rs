@@ -21,5 +21,5 @@ mod invalid;
 mod logging;
 mod mfa_access;
 mod rbac;
-mod webhook;
 mod support;
+mod webhook;

@@ -178,8 +178,12 @@ async fn enforce_denies_warn_warns_and_the_configuration_follows_the_controls() 
     let deadline = Instant::now() + TIMEOUT;
     while webhook(&env, "enforce.soc2.dev").await?.is_some() {
         if Instant::now() >= deadline {
-            env.check(&enforce, false, "the enforce webhook is removed once no control enforces")
-                .await;
+            env.check(
+                &enforce,
+                false,
+                "the enforce webhook is removed once no control enforces",
+            )
+            .await;
         }
         tokio::time::sleep(POLL).await;
     }

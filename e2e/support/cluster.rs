@@ -129,11 +129,14 @@ impl Operator {
         let file = File::create(&log)?;
         // A free loopback port for the webhook; the API server calls it by URL (there is no Service to a local
         // process), trusting the certificate the operator generates for 127.0.0.1.
-        let webhook_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let webhook_port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let webhook_url = format!("https://127.0.0.1:{webhook_port}");
-        let webhook_configuration = chart
-            .as_ref()
-            .map_or_else(|| format!("soc2-e2e-{suffix}"), |c| c.webhook_configuration.clone());
+        let webhook_configuration = chart.as_ref().map_or_else(
+            || format!("soc2-e2e-{suffix}"),
+            |c| c.webhook_configuration.clone(),
+        );
         let mut command = Command::new(env!("CARGO_BIN_EXE_soc2-operator"));
         command
             .stdin(Stdio::null())
