@@ -515,3 +515,72 @@ async fn the_configuration_is_server_side_applied_by_the_operator() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn the_https_server_answers_with_a_certificate_the_ca_bundle_trusts() {
+    use rustls::pki_types::pem::PemObject;
+    use soc2_operator::webhook::server::WebhookServer;
+    use soc2_operator::webhook::tls::{CertificateSource, ServingCertificate};
+
+    let certificate =
+        ServingCertificate::start(CertificateSource::Generated(vec!["127.0.0.1".into()]))
+            .expect("generated certificate");
+    let (s, metrics) = state(vec![control("change-approval", "Enforce", json!({}))]);
+    let server = WebhookServer::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        certificate.server_config(),
+        router(s),
+    )
+    .await
+    .expect("listens on loopback");
+
+    let mut roots = rustls::RootCertStore::empty();
+    let bundle = certificate.ca_bundle.borrow().clone();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(bundle.as_bytes()) {
+        roots.add(cert.expect("PEM")).expect("CA");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+            tcp,
+        )
+        .await
+        .expect("the certificate is valid for 127.0.0.1 under the published caBundle");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .expect("HTTP/1.1");
+    tokio::spawn(conn);
+    let body = serde_json::to_vec(&review("team-a", json!({}), false)).expect("json");
+    let response = sender
+        .send_request(
+            Request::post(ENFORCE_PATH)
+                .header("host", "127.0.0.1")
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(axum::body::Bytes::from(body)))
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let answer: Value = serde_json::from_slice(&bytes).expect("AdmissionReview");
+    assert_eq!(answer["response"]["allowed"], false);
+    assert_eq!(metrics.admission_counts()["change-approval"].denied, 1);
+    server.stop().await;
+}
