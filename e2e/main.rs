@@ -26,4 +26,5 @@ mod network;
 mod platform_checks;
 mod rbac;
 mod support;
+mod webhook;
 mod workload_security;

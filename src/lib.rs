@@ -23,6 +23,7 @@ pub mod scan;
 pub mod telemetry;
 pub mod validation;
 pub mod view;
+pub mod webhook;
 
 /// The name this operator uses as field manager, event reporter and user agent.
 pub const OPERATOR_NAME: &str = "soc2-operator";

@@ -18,6 +18,10 @@
 //! | `soc2_events_total` | counter | `reason` |
 //! | `soc2_leader` | gauge: 1 when this replica leads | |
 //! | `soc2_writes_dropped_total` | counter: reconciles skipped because this replica is not the leader | |
+//! | `soc2_webhook_decisions_total` | counter: admission decisions (dry-run requests excluded) | `control`, `decision` |
+//! | `soc2_webhook_dry_run_decisions_total` | counter: the same for dry-run requests | `control`, `decision` |
+//! | `soc2_webhook_requests_total` | counter: admission requests served | `webhook`, `result` |
+//! | `soc2_webhook_duration_seconds` | histogram: time to decide one admission request | `webhook` |
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
@@ -75,6 +79,35 @@ struct FindingsLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    control: String,
+    decision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    webhook: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookResultLabels {
+    webhook: String,
+    result: String,
+}
+
+/// Admission decisions of one control since this replica started (dry-run requests excluded), as recorded in
+/// evidence: proof that enforcement operated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AdmissionCounts {
+    /// Requests the control let through with nothing failing.
+    pub allowed: u64,
+    /// Requests let through with a warning.
+    pub warned: u64,
+    /// Requests denied.
+    pub denied: u64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: String,
 }
@@ -98,6 +131,11 @@ fn evaluation_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
 }
 
+/// Admission decisions are in memory: tens of microseconds to the API server's timeout (seconds).
+fn webhook_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.00005, 2.0, 18))
+}
+
 /// The registry and every metric the operator exports. Shared as `Arc<Metrics>`; every method takes `&self`.
 #[derive(Debug)]
 pub struct Metrics {
@@ -112,6 +150,11 @@ pub struct Metrics {
     events: Family<ReasonLabels, Counter>,
     leader: Gauge,
     writes_dropped: Counter,
+    webhook_decisions: Family<DecisionLabels, Counter>,
+    webhook_dry_run_decisions: Family<DecisionLabels, Counter>,
+    webhook_requests: Family<WebhookResultLabels, Counter>,
+    webhook_duration: HistogramFamily<WebhookLabels>,
+    admission_counts: Mutex<BTreeMap<String, AdmissionCounts>>,
     exported: Mutex<BTreeMap<String, Exported>>,
 }
 
@@ -186,8 +229,39 @@ impl Metrics {
             "Reconciles skipped because this replica is not the leader",
             writes_dropped.clone(),
         );
+        let webhook_decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "webhook_decisions",
+            "Admission decisions per control (allowed, warned, denied), dry-run requests excluded",
+            webhook_decisions.clone(),
+        );
+        let webhook_dry_run_decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "webhook_dry_run_decisions",
+            "Admission decisions per control on dry-run requests (never a change to the cluster)",
+            webhook_dry_run_decisions.clone(),
+        );
+        let webhook_requests = Family::<WebhookResultLabels, Counter>::default();
+        registry.register(
+            "webhook_requests",
+            "Admission requests served, by webhook (enforce, warn) and result (allowed, denied, invalid)",
+            webhook_requests.clone(),
+        );
+        let webhook_duration: HistogramFamily<WebhookLabels> =
+            Family::new_with_constructor(webhook_histogram);
+        registry.register_with_unit(
+            "webhook_duration",
+            "Time to decide one admission request, from body received to response built",
+            Unit::Seconds,
+            webhook_duration.clone(),
+        );
         Metrics {
             registry,
+            webhook_decisions,
+            webhook_dry_run_decisions,
+            webhook_requests,
+            webhook_duration,
+            admission_counts: Mutex::default(),
             reconciles,
             reconcile_errors,
             reconcile_duration,
@@ -381,6 +455,53 @@ impl Metrics {
     /// The value of `soc2_writes_dropped_total`.
     pub fn writes_dropped(&self) -> u64 {
         self.writes_dropped.get()
+    }
+
+    /// Records one control's admission decision (`decision`: allowed, warned or denied). Dry-run requests are
+    /// counted apart: they change nothing, so they are no evidence of a change being stopped or let through.
+    pub fn admission_decided(&self, control: &str, decision: &str, dry_run: bool) {
+        let labels = DecisionLabels {
+            control: control.into(),
+            decision: decision.into(),
+        };
+        if dry_run {
+            self.webhook_dry_run_decisions.get_or_create(&labels).inc();
+            return;
+        }
+        self.webhook_decisions.get_or_create(&labels).inc();
+        let mut counts = self
+            .admission_counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let c = counts.entry(control.to_string()).or_default();
+        match decision {
+            "allowed" => c.allowed += 1,
+            "warned" => c.warned += 1,
+            _ => c.denied += 1,
+        }
+    }
+
+    /// Records one admission request served by `webhook` (enforce or warn) with `result` and how long it took.
+    pub fn admission_served(&self, webhook: &str, result: &str, elapsed: Duration) {
+        self.webhook_requests
+            .get_or_create(&WebhookResultLabels {
+                webhook: webhook.into(),
+                result: result.into(),
+            })
+            .inc();
+        self.webhook_duration
+            .get_or_create(&WebhookLabels {
+                webhook: webhook.into(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Admission decisions per control since this replica started, dry runs excluded (for evidence snapshots).
+    pub fn admission_counts(&self) -> BTreeMap<String, AdmissionCounts> {
+        self.admission_counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Every metric in the Prometheus text exposition format ([`CONTENT_TYPE`]).
@@ -595,6 +716,45 @@ mod tests {
         assert_eq!(m.writes_dropped(), 1);
         m.set_leader(false);
         assert_eq!(sample(&m, "soc2_leader"), Some(0.0));
+    }
+
+    #[test]
+    fn admission_decisions_are_counted_per_control_and_dry_runs_apart() {
+        let m = Metrics::new();
+        m.admission_decided("change", "denied", false);
+        m.admission_decided("change", "denied", false);
+        m.admission_decided("change", "warned", false);
+        m.admission_decided("change", "allowed", true);
+        m.admission_served("enforce", "denied", Duration::from_micros(200));
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_webhook_decisions_total{control="change",decision="denied"}"#
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_webhook_dry_run_decisions_total{control="change",decision="allowed"}"#
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_webhook_duration_seconds_count{webhook="enforce"}"#
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            m.admission_counts().get("change"),
+            Some(&AdmissionCounts {
+                allowed: 0,
+                warned: 1,
+                denied: 2
+            })
+        );
     }
 
     #[test]

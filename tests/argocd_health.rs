@@ -16,7 +16,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use soc2_operator::api::{Control, ControlSpec, ControlStatus, Criterion, Mode, Summary};
 use soc2_operator::checks::Finding;
-use soc2_operator::controller::status::{COMPLIANT, evaluated, invalid};
+use soc2_operator::controller::status::{AdmissionStatus, COMPLIANT, evaluated, invalid};
 use soc2_operator::evaluate::{Compliance, Evaluation};
 use soc2_operator::validation::SpecError;
 use soc2_operator::view::ResourceRef;
@@ -272,9 +272,15 @@ fn failing_status(generation: i64) -> ControlStatus {
         None,
         &evaluation(MFA, Compliance::NonCompliant, summary(12, 3, 0), findings),
         Mode::Audit,
+        &audit_only(),
         Some(generation),
         now(),
     )
+}
+
+/// What a check that cannot decide per object reports for admission.
+fn audit_only() -> AdmissionStatus {
+    AdmissionStatus::AuditOnly("the check needs the whole cluster".into())
 }
 
 fn compliant_status(generation: i64, mode: Mode, evaluated_count: u32) -> ControlStatus {
@@ -287,6 +293,7 @@ fn compliant_status(generation: i64, mode: Mode, evaluated_count: u32) -> Contro
             vec![],
         ),
         mode,
+        &audit_only(),
         Some(generation),
         now(),
     )
@@ -329,7 +336,14 @@ fn a_status_without_ready_is_progressing() {
 
 #[test]
 fn an_invalid_spec_is_degraded_with_the_spec_error() {
-    let status = invalid(None, &SpecError::NoCheck, Mode::Audit, Some(3), now());
+    let status = invalid(
+        None,
+        &SpecError::NoCheck,
+        Mode::Audit,
+        &audit_only(),
+        Some(3),
+        now(),
+    );
     let h = health(&control(MFA, 3, Some(status)));
     assert_eq!(h.status, "Degraded");
     assert_eq!(h.message, SpecError::NoCheck.to_string());
@@ -409,6 +423,7 @@ fn undetermined_is_degraded_because_missing_evidence_is_a_finding() {
             )],
         ),
         Mode::Audit,
+        &audit_only(),
         Some(1),
         now(),
     );

@@ -51,6 +51,8 @@ pub struct ChartInstall {
     pub kubeconfig: PathBuf,
     /// What [`teardown`] deletes (written next to the operator log).
     pub plan: PathBuf,
+    /// The ValidatingWebhookConfiguration the chart's RBAC lets the operator manage (the release name).
+    pub webhook_configuration: String,
 }
 
 /// One object the install applied, and [`teardown`] deletes.
@@ -231,6 +233,7 @@ async fn try_install(
         service_account,
         kubeconfig,
         plan,
+        webhook_configuration: release.clone(),
     };
     identity::wait_effective(&install).await?;
     note(&format!(
@@ -258,6 +261,13 @@ fn render(
             "charts/soc2-operator",
             "--namespace",
             namespace,
+        ])
+        // The webhook's RBAC, for the configuration named after the release (the operator registers by URL).
+        .args([
+            "--set",
+            "webhook.enabled=true",
+            "--set",
+            &format!("webhook.configurationName={release}"),
         ])
         .args([
             "--set",

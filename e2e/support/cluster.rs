@@ -37,6 +37,10 @@ pub struct Operator {
     child: Mutex<Child>,
     log: PathBuf,
     chart: Option<ChartInstall>,
+    /// The admission webhook's base URL (`https://127.0.0.1:<port>`), registered by URL.
+    pub webhook_url: String,
+    /// The ValidatingWebhookConfiguration the operator manages.
+    pub webhook_configuration: String,
     // Held open for the life of the test binary: the watchdog kills the operator when it reads end of file.
     _watchdog_stdin: Option<ChildStdin>,
     _watchdog: Option<Child>,
@@ -123,6 +127,16 @@ impl Operator {
         let suffix = random_suffix();
         let log = dir.join(format!("operator-{suffix}.log"));
         let file = File::create(&log)?;
+        // A free loopback port for the webhook; the API server calls it by URL (there is no Service to a local
+        // process), trusting the certificate the operator generates for 127.0.0.1.
+        let webhook_port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let webhook_url = format!("https://127.0.0.1:{webhook_port}");
+        let webhook_configuration = chart.as_ref().map_or_else(
+            || format!("soc2-e2e-{suffix}"),
+            |c| c.webhook_configuration.clone(),
+        );
         let mut command = Command::new(env!("CARGO_BIN_EXE_soc2-operator"));
         command
             .stdin(Stdio::null())
@@ -132,6 +146,9 @@ impl Operator {
             // Port 0: the admin server binds a free loopback port, so a busy 8080 cannot fail the suite.
             .env("SOC2_ADMIN_ADDR", "127.0.0.1:0")
             .env("SOC2_LEADER_ELECTION", "false")
+            .env("SOC2_WEBHOOK_ADDR", format!("127.0.0.1:{webhook_port}"))
+            .env("SOC2_WEBHOOK_URL", &webhook_url)
+            .env("SOC2_WEBHOOK_CONFIGURATION", &webhook_configuration)
             .env("POD_NAME", format!("soc2-e2e-{}", std::process::id()));
         if std::env::var_os("SOC2_LOG_LEVEL").is_none() {
             command.env("SOC2_LOG_LEVEL", "info,soc2_operator=debug");
@@ -178,6 +195,8 @@ impl Operator {
             child: Mutex::new(child),
             log,
             chart,
+            webhook_url,
+            webhook_configuration,
             _watchdog_stdin: watchdog_stdin,
             _watchdog: watchdog,
         })

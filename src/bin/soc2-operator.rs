@@ -1,6 +1,7 @@
 //! The soc2-operator process: evaluates every Control continuously and records the result in its status.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -8,6 +9,9 @@ use soc2_operator::controller::{self, OperatorConfig};
 use soc2_operator::exceptions::{self, ExceptionPolicy};
 use soc2_operator::leader::{self, LeaseConfig};
 use soc2_operator::telemetry::{self, LogFormat};
+use soc2_operator::webhook::WebhookConfig;
+use soc2_operator::webhook::configuration::{ClientTarget, WebhookSettings};
+use soc2_operator::webhook::tls::CertificateSource;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +53,49 @@ struct Args {
     /// Invalid.
     #[arg(long, env = "SOC2_MAX_EXCEPTION_DAYS", default_value_t = exceptions::DEFAULT_MAX_EXCEPTION_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     max_exception_days: u32,
+    /// Serve the admission webhook (Warn and Enforce modes) over HTTPS on this address, e.g. 0.0.0.0:8443.
+    /// Unset: no webhook; Warn/Enforce controls are audited only and their AdmissionEnforced condition says so.
+    #[arg(long, env = "SOC2_WEBHOOK_ADDR")]
+    webhook_addr: Option<SocketAddr>,
+    /// Directory of a mounted kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt; cert-manager writes this
+    /// format), re-read every minute. Unset: a CA and certificate are generated in memory and rotated (one
+    /// replica, or a webhook registered by URL).
+    #[arg(long, env = "SOC2_WEBHOOK_CERT_DIR")]
+    webhook_cert_dir: Option<PathBuf>,
+    /// Register the webhook by URL instead of by Service (operator outside the cluster), e.g.
+    /// https://127.0.0.1:8443; the path is appended.
+    #[arg(long, env = "SOC2_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// The Service in front of the webhook (in the operator's namespace, --lease-namespace).
+    #[arg(
+        long,
+        env = "SOC2_WEBHOOK_SERVICE",
+        default_value = "soc2-operator-webhook"
+    )]
+    webhook_service: String,
+    /// The Service's port.
+    #[arg(long, env = "SOC2_WEBHOOK_SERVICE_PORT", default_value_t = 443)]
+    webhook_service_port: i32,
+    /// Name of the ValidatingWebhookConfiguration the operator manages.
+    #[arg(
+        long,
+        env = "SOC2_WEBHOOK_CONFIGURATION",
+        default_value = "soc2-operator"
+    )]
+    webhook_configuration: String,
+    /// failurePolicy of the Enforce webhook: Fail (default: changes are refused while the webhook is down) or
+    /// Ignore (changes go through unchecked while it is down).
+    #[arg(long, env = "SOC2_WEBHOOK_FAILURE_POLICY", default_value = "Fail",
+          value_parser = clap::builder::PossibleValuesParser::new(["Fail", "Ignore"]))]
+    webhook_failure_policy: String,
+    /// failurePolicy of the Warn webhook (default Ignore: a warning is never worth an outage).
+    #[arg(long, env = "SOC2_WEBHOOK_WARN_FAILURE_POLICY", default_value = "Ignore",
+          value_parser = clap::builder::PossibleValuesParser::new(["Fail", "Ignore"]))]
+    webhook_warn_failure_policy: String,
+    /// How long the API server waits for the webhook (1-30 seconds).
+    #[arg(long, env = "SOC2_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(i32).range(1..=30))]
+    webhook_timeout_seconds: i32,
 }
 
 impl Args {
@@ -60,6 +107,39 @@ impl Args {
                 .unwrap_or_else(leader::fallback_identity);
             LeaseConfig::new(&self.lease_namespace, &self.lease_name, &identity)
         });
+        let webhook = self.webhook_addr.map(|addr| {
+            let service_names = vec![
+                format!("{}.{}.svc", self.webhook_service, self.lease_namespace),
+                format!(
+                    "{}.{}.svc.cluster.local",
+                    self.webhook_service, self.lease_namespace
+                ),
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+            ];
+            WebhookConfig {
+                addr,
+                certificate: match &self.webhook_cert_dir {
+                    Some(dir) => CertificateSource::Directory(dir.clone()),
+                    None => CertificateSource::Generated(service_names),
+                },
+                settings: WebhookSettings {
+                    name: self.webhook_configuration.clone(),
+                    client: match &self.webhook_url {
+                        Some(url) => ClientTarget::Url(url.clone()),
+                        None => ClientTarget::Service {
+                            namespace: self.lease_namespace.clone(),
+                            name: self.webhook_service.clone(),
+                            port: self.webhook_service_port,
+                        },
+                    },
+                    operator_namespace: self.lease_namespace.clone(),
+                    enforce_failure_policy: self.webhook_failure_policy.clone(),
+                    warn_failure_policy: self.webhook_warn_failure_policy.clone(),
+                    timeout_seconds: self.webhook_timeout_seconds,
+                },
+            }
+        });
         OperatorConfig {
             instance: self.instance,
             admin_addr: self.admin_addr,
@@ -69,6 +149,7 @@ impl Args {
                 cluster_namespace: self.namespace,
                 max_lifetime_days: self.max_exception_days,
             },
+            webhook,
         }
     }
 }
@@ -109,6 +190,33 @@ mod tests {
         assert_eq!(c.admin_addr, "0.0.0.0:8080".parse().expect("address"));
         assert_eq!(c.leader_election, None);
         assert_eq!(c.exception_policy, ExceptionPolicy::default());
+        assert_eq!(c.webhook, None, "no webhook unless asked for");
+    }
+
+    #[test]
+    fn webhook_by_url_with_generated_certificates() {
+        let c = parse(&[
+            "--webhook-addr",
+            "127.0.0.1:8443",
+            "--webhook-url",
+            "https://127.0.0.1:8443",
+            "--lease-namespace",
+            "soc2-system",
+        ]);
+        let w = c.webhook.expect("webhook configured");
+        assert_eq!(
+            w.settings.client,
+            ClientTarget::Url("https://127.0.0.1:8443".into())
+        );
+        assert_eq!(w.settings.enforce_failure_policy, "Fail");
+        assert_eq!(w.settings.warn_failure_policy, "Ignore");
+        assert_eq!(w.settings.operator_namespace, "soc2-system");
+        assert!(
+            matches!(w.certificate, CertificateSource::Generated(ref n) if n.contains(&"127.0.0.1".to_string()))
+        );
+        assert!(
+            Args::try_parse_from(["soc2-operator", "--webhook-failure-policy", "Maybe"]).is_err()
+        );
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Context {
     /// When set, results are also published as wg-policy PolicyReports: per control, the namespaces that hold one
     /// (`None` until looked up after a start).
     pub policy_reports: Option<Arc<Mutex<ReportedNamespaces>>>,
+    /// Which controls the admission webhook serves; `None` when the webhook is not enabled.
+    pub webhook: Option<crate::webhook::configuration::Registration>,
 }
 
 impl Context {
@@ -53,6 +55,7 @@ impl Context {
             metrics: Arc::default(),
             leadership: Leadership::always(),
             policy_reports: None,
+            webhook: None,
         }
     }
 
@@ -67,6 +70,16 @@ impl Context {
     #[must_use]
     pub fn with_leadership(mut self, leadership: Leadership) -> Self {
         self.leadership = leadership;
+        self
+    }
+
+    /// Reports the admission webhook's registration in each Warn/Enforce control's `AdmissionEnforced` condition.
+    #[must_use]
+    pub fn with_webhook(
+        mut self,
+        registration: crate::webhook::configuration::Registration,
+    ) -> Self {
+        self.webhook = Some(registration);
         self
     }
 

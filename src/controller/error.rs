@@ -30,6 +30,9 @@ pub enum Error {
         /// Why binding failed.
         source: std::io::Error,
     },
+    /// The admission webhook could not start (certificate or listener).
+    #[error("the admission webhook cannot start: {0}")]
+    Webhook(String),
     /// The Lease could not be read or created at start.
     #[error(
         "leader election cannot start: {0}; the operator needs get, create and patch on coordination.k8s.io leases in the lease namespace"
@@ -53,6 +56,7 @@ impl Error {
             Error::MissingName => "invalid-object",
             Error::CrdMissing | Error::ExceptionCrdMissing => "crd-missing",
             Error::AdminBind { .. } => "admin-bind",
+            Error::Webhook(_) => "webhook",
             Error::LeaderElection(_) | Error::LeaderElectionEnded => "leader-election",
         }
     }

@@ -58,6 +58,7 @@ async fn report_unreadable(invalid: &InvalidObject, ctx: &Context) -> Result<Act
         None,
         &error,
         Mode::default(),
+        &status::AdmissionStatus::NotServing("the Control cannot be read".into()),
         invalid.metadata.generation,
         Timestamp::now(),
     );
@@ -137,7 +138,14 @@ async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action,
             ctx.metrics
                 .set_compliance(&name, &control.spec.criteria, None);
             ctx.metrics.clear_findings(&name);
-            let new = status::invalid(previous, &error, mode, generation, now);
+            let new = status::invalid(
+                previous,
+                &error,
+                mode,
+                &invalid_admission(),
+                generation,
+                now,
+            );
             write_if_changed(ctx, control, &name, previous, new, Duration::MAX, now).await?;
             reset_failures(ctx, &name);
             // Nothing to do until the spec changes: the controller re-runs on every spec change.
@@ -159,7 +167,14 @@ async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action,
             ctx.metrics
                 .set_compliance(&name, &control.spec.criteria, None);
             ctx.metrics.clear_findings(&name);
-            let new = status::invalid(previous, &error, mode, generation, now);
+            let new = status::invalid(
+                previous,
+                &error,
+                mode,
+                &invalid_admission(),
+                generation,
+                now,
+            );
             write_if_changed(ctx, control, &name, previous, new, Duration::MAX, now).await?;
             return Ok(Action::await_change());
         }
@@ -169,7 +184,15 @@ async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action,
         .set_compliance(&name, &evaluation.criteria, Some(evaluation.compliance));
     ctx.metrics
         .set_findings(&name, validated.severity, &evaluation.findings);
-    let new = status::evaluated(previous, &evaluation, validated.mode, generation, now);
+    let admission = crate::webhook::admission_status(&name, &validated, ctx.webhook.as_ref());
+    let new = status::evaluated(
+        previous,
+        &evaluation,
+        validated.mode,
+        &admission,
+        generation,
+        now,
+    );
     let written =
         write_if_changed(ctx, control, &name, previous, new, validated.interval, now).await?;
     if written {
@@ -206,6 +229,12 @@ pub(super) fn until_next_expiry(
     let expiry = crate::exceptions::next_expiry(name, snapshot, now)?;
     let wait = expiry.duration_since(now).unsigned_abs();
     Some(wait + Duration::from_millis(500))
+}
+
+fn invalid_admission() -> status::AdmissionStatus {
+    status::AdmissionStatus::NotServing(
+        "the spec is invalid, so the webhook skips the control until it is fixed".into(),
+    )
 }
 
 async fn write_if_changed(

@@ -22,6 +22,14 @@ use crate::exceptions::ExceptionPolicy;
 use crate::leader::{LeaderElection, Leadership, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::view::live::LiveView;
+use crate::view::{Reads, ResourceKind};
+use crate::webhook::WebhookConfig;
+use crate::webhook::configuration::{Registration, keep_registered};
+use crate::webhook::handler::{
+    AdmissionState, ControlSource, ExceptionSource, NamespaceSource, router,
+};
+use crate::webhook::server::WebhookServer;
+use crate::webhook::tls::ServingCertificate;
 use kube::core::DeserializeGuard;
 
 /// How long stopping waits for open admin requests to finish.
@@ -44,6 +52,8 @@ pub struct OperatorConfig {
     pub policy_reports: bool,
     /// How ControlExceptions are judged: the operator's namespace (cluster-wide exceptions) and maximum lifetime.
     pub exception_policy: ExceptionPolicy,
+    /// Run the admission webhook (Warn and Enforce modes); `None` leaves every control audited only.
+    pub webhook: Option<crate::webhook::WebhookConfig>,
 }
 
 impl Default for OperatorConfig {
@@ -54,6 +64,7 @@ impl Default for OperatorConfig {
             leader_election: None,
             policy_reports: false,
             exception_policy: ExceptionPolicy::default(),
+            webhook: None,
         }
     }
 }
@@ -179,19 +190,41 @@ async fn run_controller(
 
     let (view, changes) =
         LiveView::with_exception_policy(Some(client.clone()), config.exception_policy.clone());
-    let mut ctx = Context::new(client.clone(), view, config.instance)
+    let mut ctx = Context::new(client.clone(), view.clone(), config.instance.clone())
         .with_metrics(metrics.clone())
         .with_leadership(leadership.clone());
     if config.policy_reports {
         ctx = ctx.with_policy_reports();
     }
+
+    let (reader, writer) = reflector::store();
+    let (registration_changes, registrations) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let webhook = match &config.webhook {
+        Some(wh) => {
+            let registration = Registration::default();
+            ctx = ctx.with_webhook(registration.clone());
+            Some(
+                start_webhook(
+                    wh,
+                    &client,
+                    &view,
+                    &reader,
+                    &metrics,
+                    &leadership,
+                    registration,
+                    registration_changes,
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
     let ctx = Arc::new(ctx);
 
     // Reconcile on spec changes only: our own status writes must not trigger another evaluation.
     // DeserializeGuard: one Control the Rust types cannot read (an older or newer CRD) must not stall the watch of
     // all the others; it is reported on its own status instead.
     let controls: Api<DeserializeGuard<Control>> = Api::all(client.clone());
-    let (reader, writer) = reflector::store();
     let followed = reader.clone();
     let control_metrics = metrics.clone();
     let control_stream = watcher(controls, watcher::Config::default())
@@ -209,6 +242,8 @@ async fn run_controller(
         .reconcile_on(triggers)
         // A new leader re-evaluates every control at once: the previous leader may have left work undone.
         .reconcile_all_on(leadership.acquired())
+        // The webhook configuration changed which controls it covers: their AdmissionEnforced condition follows.
+        .reconcile_all_on(UnboundedReceiverStream::new(registrations))
         .graceful_shutdown_on(stop);
     if on_signal {
         controller = controller.shutdown_on_signal();
@@ -250,6 +285,10 @@ async fn run_controller(
         controls.await;
     }
 
+    if let Some((server, registering)) = webhook {
+        registering.abort();
+        server.stop().await;
+    }
     // Reconciles have finished: step down and release the Lease, so that it is free for the next leader (a
     // standby takes it when it next looks, within one lease duration; a new replica at once).
     if let Some(election) = election {
@@ -260,6 +299,70 @@ async fn run_controller(
         }
     }
     Ok(())
+}
+
+/// Starts the admission webhook: certificate, HTTPS server, and the task that keeps the configuration in sync
+/// (it writes only while this replica leads).
+#[allow(clippy::too_many_arguments)]
+async fn start_webhook(
+    config: &WebhookConfig,
+    client: &Client,
+    view: &Arc<LiveView>,
+    controls: &Store<DeserializeGuard<Control>>,
+    metrics: &Arc<Metrics>,
+    leadership: &Leadership,
+    registration: Registration,
+    changed: tokio::sync::mpsc::UnboundedSender<()>,
+) -> Result<(WebhookServer, tokio::task::JoinHandle<()>), Error> {
+    // Namespace labels decide namespaceSelector scopes at admission.
+    view.ensure(&Reads::kinds(&[
+        ResourceKind::Namespace,
+        ResourceKind::ControlException,
+    ]));
+    let store = controls.clone();
+    let control_source: ControlSource = Arc::new(move || {
+        store
+            .state()
+            .iter()
+            .filter_map(|c| c.0.as_ref().ok().cloned().map(Arc::new))
+            .collect()
+    });
+    let namespace_view = view.clone();
+    let namespaces: NamespaceSource = Arc::new(move || {
+        let s = namespace_view.snapshot(&Reads::kinds(&[ResourceKind::Namespace]));
+        s.unavailable.is_empty().then_some(s.namespaces)
+    });
+    let certificate = ServingCertificate::start(config.certificate.clone())
+        .map_err(|e| Error::Webhook(e.to_string()))?;
+    let exception_view = view.clone();
+    let exceptions: ExceptionSource = Arc::new(move || {
+        let s = exception_view.snapshot(&Reads::kinds(&[ResourceKind::ControlException]));
+        (s.control_exceptions, s.exception_policy)
+    });
+    let state = AdmissionState {
+        controls: control_source.clone(),
+        namespaces,
+        exceptions: Some(exceptions),
+        metrics: metrics.clone(),
+    };
+    let server = WebhookServer::start(config.addr, certificate.server_config(), router(state))
+        .await
+        .map_err(|e| {
+            Error::Webhook(format!(
+                "cannot listen on {} (--webhook-addr): {e}",
+                config.addr
+            ))
+        })?;
+    let registering = tokio::spawn(keep_registered(
+        client.clone(),
+        config.settings.clone(),
+        control_source,
+        certificate.ca_bundle.clone(),
+        leadership.clone(),
+        registration,
+        changed,
+    ));
+    Ok((server, registering))
 }
 
 #[cfg(test)]

@@ -49,20 +49,54 @@ fn carry_transitions(previous: Option<&ControlStatus>, conditions: &mut [Conditi
     }
 }
 
-fn admission_condition(mode: Mode, generation: Option<i64>, now: Timestamp) -> Option<Condition> {
-    match mode {
-        Mode::Audit => None,
-        Mode::Warn | Mode::Enforce => Some(condition(
-            ADMISSION_ENFORCED,
+/// What admission does for a Warn/Enforce control, as its `AdmissionEnforced` condition reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdmissionStatus {
+    /// The check cannot decide on one object (the reason says why).
+    AuditOnly(String),
+    /// The webhook is registered for the control's kinds and serving.
+    Serving,
+    /// The webhook does not act for this control (the reason says why and what to do).
+    NotServing(String),
+}
+
+fn admission_condition(
+    mode: Mode,
+    admission: &AdmissionStatus,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Option<Condition> {
+    if mode == Mode::Audit {
+        return None;
+    }
+    let (status, reason, message) = match admission {
+        AdmissionStatus::AuditOnly(why) => (
             "False",
             "AuditOnly",
-            format!(
-                "mode {mode} is recorded, but admission enforcement is not available in this release: the control is audited only"
-            ),
-            generation,
-            now,
-        )),
-    }
+            format!("mode {mode} is recorded, but {why}: the control is audited only"),
+        ),
+        AdmissionStatus::Serving => (
+            "True",
+            "WebhookRegistered",
+            match mode {
+                Mode::Enforce => "the admission webhook is registered and serving: creates and updates that fail the control are denied".to_string(),
+                _ => "the admission webhook is registered and serving: creates and updates that fail the control are admitted with a warning".to_string(),
+            },
+        ),
+        AdmissionStatus::NotServing(why) => (
+            "False",
+            "WebhookNotRegistered",
+            format!("mode {mode} is not acted on at admission: {why}"),
+        ),
+    };
+    Some(condition(
+        ADMISSION_ENFORCED,
+        status,
+        reason,
+        message,
+        generation,
+        now,
+    ))
 }
 
 /// The status for a successful evaluation. Findings keep the `since` of the same finding in `previous`.
@@ -70,6 +104,7 @@ pub fn evaluated(
     previous: Option<&ControlStatus>,
     evaluation: &Evaluation,
     mode: Mode,
+    admission: &AdmissionStatus,
     generation: Option<i64>,
     now: Timestamp,
 ) -> ControlStatus {
@@ -121,7 +156,7 @@ pub fn evaluated(
         ),
         condition(COMPLIANT, status, reason, message, generation, now),
     ];
-    conditions.extend(admission_condition(mode, generation, now));
+    conditions.extend(admission_condition(mode, admission, generation, now));
     carry_transitions(previous, &mut conditions);
 
     let since: BTreeMap<(String, String, String), Time> = previous
@@ -174,6 +209,7 @@ pub fn invalid(
     previous: Option<&ControlStatus>,
     error: &SpecError,
     mode: Mode,
+    admission: &AdmissionStatus,
     generation: Option<i64>,
     now: Timestamp,
 ) -> ControlStatus {
@@ -195,7 +231,7 @@ pub fn invalid(
             now,
         ),
     ];
-    conditions.extend(admission_condition(mode, generation, now));
+    conditions.extend(admission_condition(mode, admission, generation, now));
     carry_transitions(previous, &mut conditions);
     ControlStatus {
         observed_generation: generation,
@@ -270,6 +306,10 @@ mod tests {
     use crate::checks::Finding;
     use crate::view::ResourceRef;
 
+    fn audit_only() -> AdmissionStatus {
+        AdmissionStatus::AuditOnly("the check needs the whole cluster".into())
+    }
+
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
     }
@@ -316,10 +356,31 @@ mod tests {
         let t0 = at("2026-01-01T00:00:00Z");
         let t1 = at("2026-01-01T00:05:00Z");
         let t2 = at("2026-01-01T00:10:00Z");
-        let first = evaluated(None, &evaluation(&["a"]), Mode::Audit, Some(1), t0);
-        let same = evaluated(Some(&first), &evaluation(&["a"]), Mode::Audit, Some(1), t1);
+        let first = evaluated(
+            None,
+            &evaluation(&["a"]),
+            Mode::Audit,
+            &audit_only(),
+            Some(1),
+            t0,
+        );
+        let same = evaluated(
+            Some(&first),
+            &evaluation(&["a"]),
+            Mode::Audit,
+            &audit_only(),
+            Some(1),
+            t1,
+        );
         assert_eq!(cond(&same, COMPLIANT).last_transition_time, Time(t0));
-        let fixed = evaluated(Some(&same), &evaluation(&[]), Mode::Audit, Some(1), t2);
+        let fixed = evaluated(
+            Some(&same),
+            &evaluation(&[]),
+            Mode::Audit,
+            &audit_only(),
+            Some(1),
+            t2,
+        );
         assert_eq!(cond(&fixed, COMPLIANT).status, "True");
         assert_eq!(cond(&fixed, COMPLIANT).last_transition_time, Time(t2));
         assert_eq!(
@@ -333,11 +394,19 @@ mod tests {
     fn since_is_kept_for_persisting_findings() {
         let t0 = at("2026-01-01T00:00:00Z");
         let t1 = at("2026-01-02T00:00:00Z");
-        let first = evaluated(None, &evaluation(&["a"]), Mode::Audit, Some(1), t0);
+        let first = evaluated(
+            None,
+            &evaluation(&["a"]),
+            Mode::Audit,
+            &audit_only(),
+            Some(1),
+            t0,
+        );
         let second = evaluated(
             Some(&first),
             &evaluation(&["a", "b"]),
             Mode::Audit,
+            &audit_only(),
             Some(1),
             t1,
         );
@@ -366,7 +435,14 @@ mod tests {
             excepted: 0,
             unknown: 0,
         };
-        let s = evaluated(None, &e, Mode::Audit, None, at("2026-01-01T00:00:00Z"));
+        let s = evaluated(
+            None,
+            &e,
+            Mode::Audit,
+            &audit_only(),
+            None,
+            at("2026-01-01T00:00:00Z"),
+        );
         assert_eq!(s.findings.len(), MAX_STATUS_FINDINGS);
         assert_eq!(s.findings_truncated, Some(150));
         assert!(
@@ -379,35 +455,84 @@ mod tests {
     fn warn_and_enforce_say_they_are_audited_only() {
         let now = at("2026-01-01T00:00:00Z");
         assert!(
-            evaluated(None, &evaluation(&[]), Mode::Audit, None, now)
-                .conditions
-                .iter()
-                .all(|c| c.type_ != ADMISSION_ENFORCED)
+            evaluated(
+                None,
+                &evaluation(&[]),
+                Mode::Audit,
+                &audit_only(),
+                None,
+                now
+            )
+            .conditions
+            .iter()
+            .all(|c| c.type_ != ADMISSION_ENFORCED)
         );
         for mode in [Mode::Warn, Mode::Enforce] {
-            let s = evaluated(None, &evaluation(&[]), mode, None, now);
+            let s = evaluated(None, &evaluation(&[]), mode, &audit_only(), None, now);
             let c = cond(&s, ADMISSION_ENFORCED);
             assert_eq!(
                 (c.status.as_str(), c.reason.as_str()),
                 ("False", "AuditOnly")
             );
             assert_eq!(s.mode, Some(mode));
+            let serving = evaluated(
+                None,
+                &evaluation(&[]),
+                mode,
+                &AdmissionStatus::Serving,
+                None,
+                now,
+            );
+            let c = cond(&serving, ADMISSION_ENFORCED);
+            assert_eq!(
+                (c.status.as_str(), c.reason.as_str()),
+                ("True", "WebhookRegistered")
+            );
+            let down = AdmissionStatus::NotServing("the webhook is not enabled".into());
+            let s = evaluated(None, &evaluation(&[]), mode, &down, None, now);
+            let c = cond(&s, ADMISSION_ENFORCED);
+            assert_eq!(
+                (c.status.as_str(), c.reason.as_str()),
+                ("False", "WebhookNotRegistered")
+            );
+            assert!(c.message.contains("not enabled"), "{}", c.message);
         }
     }
 
     #[test]
     fn writes_only_on_change_or_heartbeat() {
         let t0 = at("2026-01-01T00:00:00Z");
-        let first = evaluated(None, &evaluation(&["a"]), Mode::Audit, Some(1), t0);
+        let first = evaluated(
+            None,
+            &evaluation(&["a"]),
+            Mode::Audit,
+            &audit_only(),
+            Some(1),
+            t0,
+        );
         assert!(needs_write(None, &first, Duration::from_secs(600), t0));
         let t1 = at("2026-01-01T00:01:00Z");
-        let again = evaluated(Some(&first), &evaluation(&["a"]), Mode::Audit, Some(1), t1);
+        let again = evaluated(
+            Some(&first),
+            &evaluation(&["a"]),
+            Mode::Audit,
+            &audit_only(),
+            Some(1),
+            t1,
+        );
         assert!(
             !needs_write(Some(&first), &again, Duration::from_secs(600), t1),
             "same result within the interval"
         );
         let t2 = at("2026-01-01T00:10:00Z");
-        let later = evaluated(Some(&first), &evaluation(&["a"]), Mode::Audit, Some(1), t2);
+        let later = evaluated(
+            Some(&first),
+            &evaluation(&["a"]),
+            Mode::Audit,
+            &audit_only(),
+            Some(1),
+            t2,
+        );
         assert!(
             needs_write(Some(&first), &later, Duration::from_secs(600), t2),
             "heartbeat after one interval"
@@ -416,6 +541,7 @@ mod tests {
             Some(&first),
             &evaluation(&["a", "b"]),
             Mode::Audit,
+            &audit_only(),
             Some(1),
             t1,
         );
@@ -425,7 +551,14 @@ mod tests {
             Duration::from_secs(600),
             t1
         ));
-        let new_generation = evaluated(Some(&first), &evaluation(&["a"]), Mode::Audit, Some(2), t1);
+        let new_generation = evaluated(
+            Some(&first),
+            &evaluation(&["a"]),
+            Mode::Audit,
+            &audit_only(),
+            Some(2),
+            t1,
+        );
         assert!(needs_write(
             Some(&first),
             &new_generation,
@@ -437,7 +570,14 @@ mod tests {
     #[test]
     fn invalid_spec_status() {
         let now = at("2026-01-01T00:00:00Z");
-        let s = invalid(None, &SpecError::NoCheck, Mode::Audit, Some(3), now);
+        let s = invalid(
+            None,
+            &SpecError::NoCheck,
+            Mode::Audit,
+            &audit_only(),
+            Some(3),
+            now,
+        );
         let r = cond(&s, READY);
         assert_eq!(
             (r.status.as_str(), r.reason.as_str()),

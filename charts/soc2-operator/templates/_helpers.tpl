@@ -89,3 +89,10 @@ The ServiceAccount as an RBAC subject.
   name: {{ include "soc2-operator.serviceAccountName" . }}
   namespace: {{ .Release.Namespace }}
 {{- end }}
+
+{{/*
+The kubernetes.io/tls Secret the webhook serves from.
+*/}}
+{{- define "soc2-operator.webhookSecretName" -}}
+{{- default (printf "%s-webhook-tls" (include "soc2-operator.fullname" .)) .Values.webhook.certificate.secretName }}
+{{- end }}

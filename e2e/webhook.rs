@@ -1,0 +1,200 @@
+//! Enforce and Warn at admission, against a real kube-apiserver calling the operator's webhook by URL
+//! (`https://127.0.0.1:<port>`): a violating create is denied with the control, its criteria and the rule; a
+//! compliant one passes; a server-side dry run gets the same verdict; Warn mode admits with a warning; and the
+//! ValidatingWebhookConfiguration follows the controls (switching the control to Audit removes its webhook).
+
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::{Value, json};
+use soc2_operator::checks::change_approval::{
+    APPROVER_ANNOTATION, AUTHOR_ANNOTATION, TICKET_ANNOTATION,
+};
+use tokio::time::Instant;
+
+use crate::support::objects::{PAUSE_IMAGE, control_spec, deployment};
+use crate::support::wait::{POLL, TIMEOUT, condition_is};
+use crate::support::{TestEnv, TestResult, skip};
+
+/// The interactive field manager `kubectl create` uses.
+const KUBECTL: &str = "kubectl-create";
+
+fn spec(env: &TestEnv, mode: &str, kinds: &[&str]) -> Value {
+    let mut spec = control_spec(
+        env,
+        &["CC8.1"],
+        "e2e: changes are approved before they land",
+        json!({ "changeApproval": { "kinds": kinds } }),
+    );
+    spec["mode"] = json!(mode);
+    spec
+}
+
+fn stateful_set(name: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": { "name": name, "labels": { "app": name } },
+        "spec": {
+            "replicas": 0,
+            "serviceName": name,
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{ "name": "app", "image": PAUSE_IMAGE }] },
+            },
+        },
+    })
+}
+
+/// The webhook in the applied configuration named `name`, if any.
+async fn webhook(env: &TestEnv, name: &str) -> Result<Option<Value>, Box<dyn std::error::Error>> {
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(env.client.clone());
+    let Some(vwc) = api.get_opt(&env.operator().webhook_configuration).await? else {
+        return Ok(None);
+    };
+    let v = serde_json::to_value(vwc)?;
+    Ok(v["webhooks"]
+        .as_array()
+        .and_then(|w| w.iter().find(|w| w["name"] == name).cloned()))
+}
+
+#[tokio::test]
+async fn enforce_denies_warn_warns_and_the_configuration_follows_the_controls() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let env = TestEnv::new("whk").await?;
+    let enforce = env.control_name("enforce");
+    let warn = env.control_name("warn");
+    env.apply_control(&enforce, spec(&env, "Enforce", &["Deployment"]))
+        .await?;
+    env.apply_control(&warn, spec(&env, "Warn", &["StatefulSet"]))
+        .await?;
+    for name in [&enforce, &warn] {
+        env.wait_control(name, "AdmissionEnforced=True", TIMEOUT, |c| {
+            condition_is(c, "AdmissionEnforced", "True", Some("WebhookRegistered"))
+        })
+        .await;
+    }
+    let registered = webhook(&env, "enforce.soc2.dev")
+        .await?
+        .ok_or("no enforce.soc2.dev webhook")?;
+    env.check(
+        &enforce,
+        registered["clientConfig"]["url"]
+            == json!(format!("{}/validate/enforce", env.operator().webhook_url))
+            && registered["sideEffects"] == "None"
+            && registered["namespaceSelector"]
+                .to_string()
+                .contains(&env.namespace),
+        format!("the enforce webhook is registered by URL for the test namespace: {registered}"),
+    )
+    .await;
+
+    // A violating create is denied, naming the control, its criteria and the rule.
+    let denied = env
+        .create::<Deployment>(KUBECTL, deployment("unapproved", &[]))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    env.check(
+        &enforce,
+        denied.contains("denied")
+            && denied.contains(&format!("control {enforce}"))
+            && denied.contains("CC8.1")
+            && denied.contains("no-approval-evidence")
+            && denied.contains("ControlException"),
+        format!("a violating create is denied with a useful message; got: {denied:?}"),
+    )
+    .await;
+
+    // A server-side dry run gets the same verdict.
+    let mut object: Deployment = serde_json::from_value(deployment("dry", &[]))?;
+    object.metadata.namespace = Some(env.namespace.clone());
+    let dry = env
+        .api::<Deployment>()
+        .create(
+            &PostParams {
+                dry_run: true,
+                field_manager: Some(KUBECTL.into()),
+            },
+            &object,
+        )
+        .await;
+    env.check(&enforce, dry.is_err(), "a dry-run create is denied too")
+        .await;
+
+    // A compliant create passes.
+    let approved = env
+        .create::<Deployment>(
+            KUBECTL,
+            deployment(
+                "approved",
+                &[
+                    (TICKET_ANNOTATION, "CHG-1042"),
+                    (APPROVER_ANNOTATION, "ann"),
+                    (AUTHOR_ANNOTATION, "bob"),
+                ],
+            ),
+        )
+        .await;
+    env.check(
+        &enforce,
+        approved.is_ok(),
+        format!("a compliant create is admitted: {:?}", approved.err()),
+    )
+    .await;
+
+    // Warn mode: admitted, with a warning naming the control (read from the raw response's Warning header).
+    let mut manifest = stateful_set("warned");
+    manifest["metadata"]["namespace"] = json!(env.namespace);
+    let request = http::Request::post(format!(
+        "/apis/apps/v1/namespaces/{}/statefulsets?fieldManager={KUBECTL}",
+        env.namespace
+    ))
+    .header("content-type", "application/json")
+    .body(serde_json::to_vec(&manifest)?.into())?;
+    let response = env.client.send(request).await?;
+    let status = response.status();
+    let warnings: Vec<String> = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    env.check(
+        &warn,
+        status.is_success() && warnings.iter().any(|w| w.contains(&warn)),
+        format!("Warn mode admits with a warning: HTTP {status}, warnings {warnings:?}"),
+    )
+    .await;
+
+    // The configuration follows the controls: in Audit mode the control has no webhook, and the create passes.
+    env.apply_control(&enforce, spec(&env, "Audit", &["Deployment"]))
+        .await?;
+    let deadline = Instant::now() + TIMEOUT;
+    while webhook(&env, "enforce.soc2.dev").await?.is_some() {
+        if Instant::now() >= deadline {
+            env.check(
+                &enforce,
+                false,
+                "the enforce webhook is removed once no control enforces",
+            )
+            .await;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let after = env
+        .create::<Deployment>(KUBECTL, deployment("after-audit", &[]))
+        .await;
+    env.check(
+        &enforce,
+        after.is_ok(),
+        format!("audit mode admits again: {:?}", after.err()),
+    )
+    .await;
+    Ok(())
+}
