@@ -7,6 +7,7 @@
 mod checks;
 mod control;
 mod criteria;
+mod evidence_store;
 mod scope;
 mod status;
 
@@ -16,6 +17,11 @@ pub use checks::{
 };
 pub use control::{Category, Control, ControlSpec, Mode, Severity};
 pub use criteria::Criterion;
+pub use evidence_store::{
+    EvidenceStore, EvidenceStoreSpec, EvidenceStoreStatus, FilesystemBackend, LastSnapshot,
+    ObjectLockMode, ObjectLockSpec, RetentionHints, S3Backend, SecretKeyRef, SecretNameRef,
+    SnapshotSchedule,
+};
 pub use scope::Scope;
 pub use status::{ControlStatus, FindingResult, StatusFinding, Summary};
 
