@@ -41,6 +41,10 @@ struct Args {
     /// Policy Reporter.
     #[arg(long, env = "SOC2_POLICY_REPORTS", value_parser = clap::builder::BoolishValueParser::new())]
     policy_reports: bool,
+    /// Take evidence snapshots for every EvidenceStore (needs the EvidenceStore CRD). Secrets that EvidenceStores
+    /// reference are read from the operator's namespace (--lease-namespace / POD_NAMESPACE).
+    #[arg(long, env = "SOC2_EVIDENCE", value_parser = clap::builder::BoolishValueParser::new())]
+    evidence: bool,
 }
 
 impl Args {
@@ -57,6 +61,7 @@ impl Args {
             admin_addr: self.admin_addr,
             leader_election,
             policy_reports: self.policy_reports,
+            evidence_namespace: self.evidence.then(|| self.lease_namespace.clone()),
         }
     }
 }
@@ -96,6 +101,13 @@ mod tests {
         let c = parse(&[]);
         assert_eq!(c.admin_addr, "0.0.0.0:8080".parse().expect("address"));
         assert_eq!(c.leader_election, None);
+        assert_eq!(c.evidence_namespace, None);
+    }
+
+    #[test]
+    fn evidence_reads_secrets_from_the_operator_namespace() {
+        let c = parse(&["--evidence", "--lease-namespace", "soc2-system"]);
+        assert_eq!(c.evidence_namespace.as_deref(), Some("soc2-system"));
     }
 
     #[test]

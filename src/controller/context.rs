@@ -34,6 +34,8 @@ pub struct Context {
     /// When set, results are also published as wg-policy PolicyReports: per control, the namespaces that hold one
     /// (`None` until looked up after a start).
     pub policy_reports: Option<Arc<Mutex<ReportedNamespaces>>>,
+    /// Evaluations per control, read by the evidence snapshot loops.
+    pub ledger: Arc<crate::evidence::EvaluationLedger>,
 }
 
 impl Context {
@@ -53,6 +55,7 @@ impl Context {
             metrics: Arc::default(),
             leadership: Leadership::always(),
             policy_reports: None,
+            ledger: Arc::default(),
         }
     }
 

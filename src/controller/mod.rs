@@ -4,6 +4,7 @@
 
 mod context;
 mod error;
+pub mod evidence;
 mod policy_reports;
 mod reconcile;
 mod run;

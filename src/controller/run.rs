@@ -40,6 +40,9 @@ pub struct OperatorConfig {
     pub leader_election: Option<LeaseConfig>,
     /// Also publish results as wg-policy PolicyReports / ClusterPolicyReports.
     pub policy_reports: bool,
+    /// Take evidence snapshots for EvidenceStores, reading their Secrets from this namespace; `None` turns
+    /// evidence off.
+    pub evidence_namespace: Option<String>,
 }
 
 impl Default for OperatorConfig {
@@ -49,6 +52,7 @@ impl Default for OperatorConfig {
             admin_addr: DEFAULT_ADMIN_ADDR,
             leader_election: None,
             policy_reports: false,
+            evidence_namespace: None,
         }
     }
 }
@@ -189,6 +193,21 @@ async fn run_controller(
         futures::stream::iter(affected_guarded_controls(&trigger_store, &change))
     });
 
+    let evidence = config.evidence_namespace.clone().map(|namespace| {
+        tokio::spawn(super::evidence::run_evidence_stores(Arc::new(
+            super::evidence::EvidenceContext {
+                client: ctx.client.clone(),
+                view: ctx.view.clone(),
+                ledger: ctx.ledger.clone(),
+                leadership: leadership.clone(),
+                metrics: metrics.clone(),
+                recorder: ctx.recorder.clone(),
+                namespace,
+                controls: reader.clone(),
+            },
+        )))
+    });
+
     let mut controller = Controller::for_stream(control_stream, reader)
         .reconcile_on(triggers)
         // A new leader re-evaluates every control at once: the previous leader may have left work undone.
@@ -216,6 +235,9 @@ async fn run_controller(
         })
         .await;
 
+    if let Some(task) = evidence {
+        task.abort();
+    }
     // Reconciles have finished: step down and release the Lease, so that it is free for the next leader (a
     // standby takes it when it next looks, within one lease duration; a new replica at once).
     if let Some(election) = election {
