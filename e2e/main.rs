@@ -17,6 +17,7 @@
 //! install (not the CRD) is deleted after the test binary exits.
 
 mod change_approval;
+mod evidence;
 mod invalid;
 mod logging;
 mod mfa_access;

@@ -132,6 +132,7 @@ impl Operator {
             // Port 0: the admin server binds a free loopback port, so a busy 8080 cannot fail the suite.
             .env("SOC2_ADMIN_ADDR", "127.0.0.1:0")
             .env("SOC2_LEADER_ELECTION", "false")
+            .env("SOC2_EVIDENCE", "true")
             .env("POD_NAME", format!("soc2-e2e-{}", std::process::id()));
         if std::env::var_os("SOC2_LOG_LEVEL").is_none() {
             command.env("SOC2_LOG_LEVEL", "info,soc2_operator=debug");
