@@ -22,7 +22,12 @@ async fn an_evidence_store_gets_a_verifiable_snapshot() -> TestResult {
     let control = env.control_name("evidence");
     env.apply_control(
         &control,
-        control_spec(&env, &["CC8.1"], "e2e: evidence", json!({ "changeApproval": {} })),
+        control_spec(
+            &env,
+            &["CC8.1"],
+            "e2e: evidence",
+            json!({ "changeApproval": {} }),
+        ),
     )
     .await?;
     let dir = tempfile::tempdir()?;
@@ -39,7 +44,11 @@ async fn an_evidence_store_gets_a_verifiable_snapshot() -> TestResult {
         },
     });
     stores
-        .patch(&store_name, &PatchParams::apply("soc2-e2e"), &Patch::Apply(&manifest))
+        .patch(
+            &store_name,
+            &PatchParams::apply("soc2-e2e"),
+            &Patch::Apply(&manifest),
+        )
         .await?;
 
     // The first tick at or before now has no snapshot yet: the operator takes it at once.
@@ -63,7 +72,10 @@ async fn an_evidence_store_gets_a_verifiable_snapshot() -> TestResult {
     };
     let last = status.last_snapshot.clone().expect("checked above");
     assert_eq!(last.sequence, 1);
-    assert!(last.controls >= 1, "the snapshot holds our control: {last:?}");
+    assert!(
+        last.controls >= 1,
+        "the snapshot holds our control: {last:?}"
+    );
     assert_eq!(status.chain_head.as_deref(), Some(last.digest.as_str()));
     assert!(
         status
@@ -74,7 +86,10 @@ async fn an_evidence_store_gets_a_verifiable_snapshot() -> TestResult {
     );
 
     let manifest = std::fs::read_to_string(dir.path().join("manifests/000000000001.json"))?;
-    assert!(manifest.contains(&format!("\"control\":\"{control}\"")), "{manifest}");
+    assert!(
+        manifest.contains(&format!("\"control\":\"{control}\"")),
+        "{manifest}"
+    );
     let verify = std::process::Command::new(env!("CARGO_BIN_EXE_soc2ctl"))
         .arg("verify")
         .arg(dir.path())

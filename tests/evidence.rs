@@ -269,9 +269,11 @@ async fn failing_windows_show_time_to_remediate() {
     let store = fs_store(dir.path());
     let failing = cluster();
     // With no objects at all, every control is Unknown or Compliant; the example cluster fails them.
-    let mut empty = ClusterSnapshot::default();
-    empty.namespaces = failing.namespaces.clone();
-    empty.control_plane_pods = failing.control_plane_pods.clone();
+    let empty = ClusterSnapshot {
+        namespaces: failing.namespaces.clone(),
+        control_plane_pods: failing.control_plane_pods.clone(),
+        ..Default::default()
+    };
     snapshot_at(&store, "2026-01-01T00:00:00Z", &failing, None, None).await;
     snapshot_at(&store, "2026-01-01T01:00:00Z", &failing, None, None).await;
     snapshot_at(&store, "2026-01-01T03:30:00Z", &empty, None, None).await;
@@ -515,11 +517,17 @@ fn soc2ctl_verify_exit_codes_distinguish_intact_tampered_and_unreadable() {
     let seed = dir.path().join("seed");
     std::fs::write(&seed, "11".repeat(32)).unwrap();
     let public = dir.path().join("pub");
-    std::fs::write(
-        &public,
-        SigningKey::from_seed(&[0x11; 32]).unwrap().public_key_hex(),
-    )
-    .unwrap();
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_soc2ctl"))
+        .arg("public-key")
+        .arg(&seed)
+        .output()
+        .unwrap();
+    assert_eq!(printed.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&printed.stdout).trim(),
+        SigningKey::from_seed(&[0x11; 32]).unwrap().public_key_hex()
+    );
+    std::fs::write(&public, printed.stdout).unwrap();
     assert_eq!(scan(Some(&seed)).status.code(), Some(1));
     let verify = |extra: &[&std::ffi::OsStr]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_soc2ctl"))

@@ -44,6 +44,11 @@ enum Command {
         #[command(flatten)]
         s3: S3Args,
     },
+    /// Print the ed25519 public key (hex) of a signing seed file, to hand to auditors for `verify --public-key`.
+    PublicKey {
+        /// The seed file (32 raw bytes or 64 hex characters).
+        signing_key: PathBuf,
+    },
     /// Verify an evidence store: every document hash, chain link and signature.
     ///
     /// Exit code: 0 intact, 1 tampered (the first broken object is named), 2 unreadable or usage error.
@@ -233,6 +238,14 @@ fn integrity_code(outcome: &VerifyOutcome) -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
     match cli.command {
+        Command::PublicKey { signing_key } => {
+            let key = std::fs::read(&signing_key)
+                .map_err(|e| format!("cannot read {}: {e}", signing_key.display()))
+                .and_then(|b| SigningKey::from_seed(&b).map_err(|e| e.to_string()))
+                .map_err(fail_input)?;
+            println!("{}", key.public_key_hex());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Verify { store } => {
             let (_, outcome) = verify(&store)?;
             let signatures = if outcome.signatures_checked {

@@ -22,7 +22,9 @@ use crate::api::{Control, EvidenceStore, EvidenceStoreSpec, EvidenceStoreStatus,
 use crate::evaluate::required_kinds;
 use crate::evidence::collect::{OperationBaseline, control_documents};
 use crate::evidence::schedule::{Schedule, snapshot_id};
-use crate::evidence::snapshot::{SnapshotInput, SnapshotOutcome, write_snapshot};
+use crate::evidence::snapshot::{
+    ChainHead, SnapshotError, SnapshotInput, SnapshotOutcome, write_snapshot, write_snapshot_after,
+};
 use crate::evidence::store::{ObjectLock, S3Credentials, S3Location};
 use crate::evidence::{
     ClusterIdentity, EvaluationLedger, EvidenceStoreClient, SigningKey, StoreLocation,
@@ -184,6 +186,8 @@ struct StoreState {
     last_error: Option<String>,
     ready: Option<Condition>,
     last_snapshot: Option<LastSnapshot>,
+    /// The chain head after the last success, so the next snapshot need not list every manifest.
+    head: Option<ChainHead>,
 }
 
 async fn store_loop(ctx: Arc<EvidenceContext>, store: EvidenceStore) {
@@ -228,6 +232,7 @@ async fn store_loop(ctx: Arc<EvidenceContext>, store: EvidenceStore) {
         baseline: OperationBaseline::default(),
         last_tick: None,
         last_error: None,
+        head: None,
     };
     loop {
         let now = Timestamp::now();
@@ -273,10 +278,13 @@ async fn take_with_retries(ctx: &EvidenceContext, state: &mut StoreState, tick: 
                 if written {
                     state.baseline = baseline;
                 }
+                state.head = Some(outcome.head().clone());
                 succeeded(ctx, state, tick, &outcome, controls, findings).await;
                 return;
             }
             Err(e) => {
+                // After a failure the head is unknown (the write may have landed): list next time.
+                state.head = None;
                 ctx.metrics
                     .observe_snapshot(&state.name, started.elapsed(), e.category());
                 failed(ctx, state, tick, &e).await;
@@ -445,19 +453,28 @@ async fn attempt(
     .map_err(crate::evidence::snapshot::SnapshotError::from)?;
     let findings = documents.iter().map(|d| d.failed()).sum();
     let count = u32::try_from(documents.len()).unwrap_or(u32::MAX);
-    let outcome = write_snapshot(
-        &client,
-        SnapshotInput {
-            source: format!("EvidenceStore/{}", state.name),
-            cluster,
-            tick,
-            documents,
-            schedule: Some(&state.schedule),
-            gap_reason: state.last_error.clone(),
-            signing_key: signing_key.as_ref(),
-        },
-    )
-    .await?;
+    let input = |documents| SnapshotInput {
+        source: format!("EvidenceStore/{}", state.name),
+        cluster: cluster.clone(),
+        tick,
+        documents,
+        schedule: Some(&state.schedule),
+        gap_reason: state.last_error.clone(),
+        signing_key: signing_key.as_ref(),
+    };
+    // A known head avoids listing every manifest; a conflict means another writer moved it: list and retry once.
+    let outcome = match &state.head {
+        Some(head) => {
+            match write_snapshot_after(&client, Some(head.clone()), input(documents.clone())).await
+            {
+                Err(SnapshotError::Conflict { .. }) => {
+                    write_snapshot(&client, input(documents)).await?
+                }
+                other => other?,
+            }
+        }
+        None => write_snapshot(&client, input(documents)).await?,
+    };
     Ok((outcome, count, findings))
 }
 

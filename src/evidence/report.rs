@@ -161,8 +161,7 @@ pub fn build(
         None => verified
             .snapshots
             .iter()
-            .filter(|s| taken(s).is_some_and(|t| t <= to))
-            .next_back()
+            .rfind(|s| taken(s).is_some_and(|t| t <= to))
             .into_iter()
             .collect(),
     };

@@ -110,8 +110,7 @@ pub async fn chain_head(store: &EvidenceStoreClient) -> Result<Option<ChainHead>
     let paths = store.list("manifests").await?;
     let Some(path) = paths
         .into_iter()
-        .filter(|p| Manifest::sequence_of(p).is_some())
-        .next_back()
+        .rfind(|p| Manifest::sequence_of(p).is_some())
     else {
         return Ok(None);
     };
@@ -131,13 +130,24 @@ async fn read_head(store: &EvidenceStoreClient, path: &str) -> Result<ChainHead,
     })
 }
 
-/// Writes one snapshot to `store`, linked to the store's current chain head.
+/// Writes one snapshot to `store`, linked to the store's current chain head (found by listing the manifests).
 pub async fn write_snapshot(
     store: &EvidenceStoreClient,
     input: SnapshotInput<'_>,
 ) -> Result<SnapshotOutcome, SnapshotError> {
-    let id = snapshot_id(input.tick);
     let head = chain_head(store).await?;
+    write_snapshot_after(store, head, input).await
+}
+
+/// Writes one snapshot linked to `head`, the chain head as the caller last knew it (`None` for an empty store),
+/// without listing. If another writer has extended the chain since, the conditional create fails with
+/// [`SnapshotError::Conflict`] and the caller retries with [`write_snapshot`].
+pub async fn write_snapshot_after(
+    store: &EvidenceStoreClient,
+    head: Option<ChainHead>,
+    input: SnapshotInput<'_>,
+) -> Result<SnapshotOutcome, SnapshotError> {
+    let id = snapshot_id(input.tick);
     if let Some(h) = &head
         && h.manifest.snapshot_id >= id
     {
