@@ -63,6 +63,8 @@ pub struct EvidenceContext {
     pub namespace: String,
     /// The Controls, as the controller's reflector holds them.
     pub controls: Store<DeserializeGuard<Control>>,
+    /// How long a snapshot waits for newly started watches to sync before evaluating with what it has.
+    pub sync_timeout: Duration,
 }
 
 /// Why a snapshot attempt failed.
@@ -150,7 +152,7 @@ pub async fn run_evidence_stores(ctx: Arc<EvidenceContext>) {
                 if let Some((_, old)) = tasks.remove(&name) {
                     old.abort();
                 }
-                let task = tokio::spawn(store_loop(ctx.clone(), store));
+                let task = tokio::spawn(run_store(ctx.clone(), store));
                 tasks.insert(name, (generation, task));
             }
             Ok(watcher::Event::InitDone) => {
@@ -190,7 +192,8 @@ struct StoreState {
     head: Option<ChainHead>,
 }
 
-async fn store_loop(ctx: Arc<EvidenceContext>, store: EvidenceStore) {
+/// Snapshots `store` on its schedule until aborted (the supervisor replaces the task when the spec changes).
+pub async fn run_store(ctx: Arc<EvidenceContext>, store: EvidenceStore) {
     let name = store.name_any();
     let status = store.status.clone().unwrap_or_default();
     let schedule = match validate_spec(&store.spec) {
@@ -440,7 +443,7 @@ async fn attempt(
     }
     let kinds: Vec<_> = kinds.into_iter().collect();
     ctx.view.ensure(&kinds);
-    ctx.view.wait_synced(&kinds, Duration::from_secs(20)).await;
+    ctx.view.wait_synced(&kinds, ctx.sync_timeout).await;
     let id = snapshot_id(tick);
     let documents = control_documents(
         &id,

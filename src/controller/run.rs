@@ -204,6 +204,7 @@ async fn run_controller(
                 recorder: ctx.recorder.clone(),
                 namespace,
                 controls: reader.clone(),
+                sync_timeout: ctx.sync_timeout,
             },
         )))
     });
