@@ -89,7 +89,7 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("evidence");
     group.sample_size(10);
-    group.measurement_time(Duration::from_secs(60));
+    group.measurement_time(Duration::from_secs(20));
     group.bench_function("verify 10k snapshots", |b| {
         b.iter(|| {
             let out = rt

@@ -593,3 +593,112 @@ fn soc2ctl_verify_exit_codes_distinguish_intact_tampered_and_unreadable() {
     let usage = verify(&[]);
     assert_eq!(usage.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn oscal_export_has_the_required_structure_and_treats_missing_data_as_not_satisfied() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let failing = cluster();
+    let compliant_view = ClusterSnapshot {
+        namespaces: failing.namespaces.clone(),
+        control_plane_pods: failing.control_plane_pods.clone(),
+        ..Default::default()
+    };
+    let hourly = Schedule::parse(Some("1h"), None).unwrap();
+    snapshot_at(
+        &store,
+        "2026-01-01T00:00:00Z",
+        &compliant_view,
+        None,
+        Some(&hourly),
+    )
+    .await;
+    snapshot_at(
+        &store,
+        "2026-01-01T01:00:00Z",
+        &compliant_view,
+        None,
+        Some(&hourly),
+    )
+    .await;
+    let out = verify_chain(&store, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    let export = |from: &str, to: &str| {
+        soc2_operator::evidence::oscal::export(&report::build(
+            &out,
+            store.uri(),
+            Some(ts(from)),
+            ts(to),
+        ))
+    };
+    let state = |doc: &serde_json::Value, criterion: &str| -> String {
+        doc["assessment-results"]["results"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["target"]["target-id"] == criterion)
+            .map(|f| f["target"]["status"]["state"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| "absent".into())
+    };
+    let doc = export("2026-01-01T00:00:00Z", "2026-01-01T02:00:00Z");
+    // Required by the OSCAL assessment-results model.
+    let ar = &doc["assessment-results"];
+    for k in ["uuid", "metadata", "import-ap", "results"] {
+        assert!(!ar[k].is_null(), "assessment-results.{k}");
+    }
+    for k in ["title", "last-modified", "version", "oscal-version"] {
+        assert!(ar["metadata"][k].is_string(), "metadata.{k}");
+    }
+    let result = &ar["results"][0];
+    for k in ["uuid", "title", "description", "start", "reviewed-controls"] {
+        assert!(!result[k].is_null(), "result.{k}");
+    }
+    let observations: Vec<&str> = result["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["uuid"].as_str().unwrap())
+        .collect();
+    for f in result["findings"].as_array().unwrap() {
+        for k in ["uuid", "title", "description", "target"] {
+            assert!(!f[k].is_null(), "finding.{k}");
+        }
+        for r in f["related-observations"].as_array().unwrap() {
+            assert!(observations.contains(&r["observation-uuid"].as_str().unwrap()));
+        }
+    }
+    // change-approval is compliant in every sample without workloads: CC8.1 satisfied.
+    assert_eq!(state(&doc, "cc8.1"), "satisfied", "{doc:#}");
+    // Stable: the same evidence exports to the same document.
+    assert_eq!(doc, export("2026-01-01T00:00:00Z", "2026-01-01T02:00:00Z"));
+
+    // A missed snapshot in the window: nothing can be shown satisfied for that period.
+    snapshot_at(
+        &store,
+        "2026-01-01T05:00:00Z",
+        &compliant_view,
+        None,
+        Some(&hourly),
+    )
+    .await;
+    let out = verify_chain(&store, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    let doc = soc2_operator::evidence::oscal::export(&report::build(
+        &out,
+        store.uri(),
+        Some(ts("2026-01-01T00:00:00Z")),
+        ts("2026-01-01T06:00:00Z"),
+    ));
+    assert_eq!(state(&doc, "cc8.1"), "not-satisfied");
+    // No evidence at all in the window: every reviewed control is absent from findings, none satisfied.
+    let empty = soc2_operator::evidence::oscal::export(&report::build(
+        &out,
+        store.uri(),
+        Some(ts("2025-01-01T00:00:00Z")),
+        ts("2025-01-02T00:00:00Z"),
+    ));
+    assert!(empty["assessment-results"]["results"][0]["findings"].is_null());
+    assert!(!empty.to_string().contains("\"satisfied\""));
+}
