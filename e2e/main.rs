@@ -18,6 +18,7 @@
 
 mod cel;
 mod change_approval;
+mod evidence;
 mod exceptions;
 mod invalid;
 mod logging;

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use kube::CustomResourceExt;
 
+use crate::api::EvidenceStore;
 use crate::api::{Control, ControlException};
 
 /// Why the CRDs could not be produced or written.
@@ -36,6 +37,10 @@ pub fn files() -> Result<Vec<(String, String)>, CrdError> {
                 "{header}{}",
                 serde_yaml::to_string(&ControlException::crd())?
             ),
+        ),
+        (
+            format!("{}.yaml", EvidenceStore::crd_name()),
+            format!("{header}{}", serde_yaml::to_string(&EvidenceStore::crd())?),
         ),
     ])
 }

@@ -14,6 +14,7 @@ pub mod checks;
 pub mod controller;
 pub mod crds;
 pub mod evaluate;
+pub mod evidence;
 pub mod exceptions;
 pub mod leader;
 pub mod library;

@@ -113,6 +113,22 @@ struct ReasonLabels {
 }
 
 /// Which gauge series a control currently has, so that stale ones can be removed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SnapshotLabels {
+    store: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    store: String,
+}
+
+/// Snapshots write to remote storage: tens of milliseconds to a couple of minutes.
+fn snapshot_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 15))
+}
+
 #[derive(Debug, Default)]
 struct Exported {
     criteria: BTreeSet<String>,
@@ -155,6 +171,8 @@ pub struct Metrics {
     webhook_requests: Family<WebhookResultLabels, Counter>,
     webhook_duration: HistogramFamily<WebhookLabels>,
     admission_counts: Mutex<BTreeMap<String, AdmissionCounts>>,
+    snapshots: Family<SnapshotLabels, Counter>,
+    snapshot_duration: HistogramFamily<StoreLabels>,
     exported: Mutex<BTreeMap<String, Exported>>,
 }
 
@@ -255,6 +273,20 @@ impl Metrics {
             Unit::Seconds,
             webhook_duration.clone(),
         );
+        let snapshots = Family::<SnapshotLabels, Counter>::default();
+        registry.register(
+            "evidence_snapshots",
+            "Evidence snapshot attempts per EvidenceStore, by result (written, already_taken, or the error category)",
+            snapshots.clone(),
+        );
+        let snapshot_duration: HistogramFamily<StoreLabels> =
+            Family::new_with_constructor(snapshot_histogram);
+        registry.register_with_unit(
+            "evidence_snapshot_duration",
+            "Duration of an evidence snapshot attempt, from evaluation to manifest written",
+            Unit::Seconds,
+            snapshot_duration.clone(),
+        );
         Metrics {
             registry,
             webhook_decisions,
@@ -262,6 +294,8 @@ impl Metrics {
             webhook_requests,
             webhook_duration,
             admission_counts: Mutex::default(),
+            snapshots,
+            snapshot_duration,
             reconciles,
             reconcile_errors,
             reconcile_duration,
@@ -274,6 +308,21 @@ impl Metrics {
             writes_dropped,
             exported: Mutex::default(),
         }
+    }
+
+    /// Records one evidence snapshot attempt for `store`: `result` is `written`, `already_taken` or an error category.
+    pub fn observe_snapshot(&self, store: &str, elapsed: Duration, result: &str) {
+        self.snapshots
+            .get_or_create(&SnapshotLabels {
+                store: store.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+        self.snapshot_duration
+            .get_or_create(&StoreLabels {
+                store: store.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Records one reconcile of `control` as leader: its duration and, when it failed, the error's category.

@@ -149,6 +149,7 @@ impl Operator {
             .env("SOC2_WEBHOOK_ADDR", format!("127.0.0.1:{webhook_port}"))
             .env("SOC2_WEBHOOK_URL", &webhook_url)
             .env("SOC2_WEBHOOK_CONFIGURATION", &webhook_configuration)
+            .env("SOC2_EVIDENCE", "true")
             .env("POD_NAME", format!("soc2-e2e-{}", std::process::id()));
         if std::env::var_os("SOC2_LOG_LEVEL").is_none() {
             command.env("SOC2_LOG_LEVEL", "info,soc2_operator=debug");

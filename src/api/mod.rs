@@ -8,6 +8,7 @@ mod checks;
 mod control;
 mod control_exception;
 mod criteria;
+mod evidence_store;
 mod generic;
 mod network_checks;
 mod platform_checks;
@@ -25,6 +26,11 @@ pub use control_exception::{
     ExceptionState,
 };
 pub use criteria::Criterion;
+pub use evidence_store::{
+    EvidenceStore, EvidenceStoreSpec, EvidenceStoreStatus, FilesystemBackend, LastSnapshot,
+    ObjectLockMode, ObjectLockSpec, RetentionHints, S3Backend, SecretKeyRef, SecretNameRef,
+    SnapshotSchedule,
+};
 pub use generic::{
     CelCheck, CelMatch, CelValidation, CelVariable, KindMatch, RequiredResource,
     RequiredResourcesCheck,

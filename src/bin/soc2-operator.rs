@@ -96,6 +96,10 @@ struct Args {
     #[arg(long, env = "SOC2_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 5,
           value_parser = clap::value_parser!(i32).range(1..=30))]
     webhook_timeout_seconds: i32,
+    /// Take evidence snapshots for every EvidenceStore (needs the EvidenceStore CRD). Secrets that EvidenceStores
+    /// reference are read from the operator's namespace (--lease-namespace / POD_NAMESPACE).
+    #[arg(long, env = "SOC2_EVIDENCE", value_parser = clap::builder::BoolishValueParser::new())]
+    evidence: bool,
 }
 
 impl Args {
@@ -150,6 +154,7 @@ impl Args {
                 max_lifetime_days: self.max_exception_days,
             },
             webhook,
+            evidence_namespace: self.evidence.then(|| self.lease_namespace.clone()),
         }
     }
 }
@@ -228,6 +233,13 @@ mod tests {
             Args::try_parse_from(["soc2-operator", "--max-exception-days", "0"]).is_err(),
             "a zero lifetime would make every exception invalid"
         );
+        assert_eq!(c.evidence_namespace, None);
+    }
+
+    #[test]
+    fn evidence_reads_secrets_from_the_operator_namespace() {
+        let c = parse(&["--evidence", "--lease-namespace", "soc2-system"]);
+        assert_eq!(c.evidence_namespace.as_deref(), Some("soc2-system"));
     }
 
     #[test]

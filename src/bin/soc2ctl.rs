@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use k8s_openapi::jiff::Timestamp;
+use soc2_operator::evidence::{self, EvidenceStoreClient, SigningKey, VerifyOutcome};
 use soc2_operator::exceptions::{self, ExceptionPolicy};
 use soc2_operator::scan::{self, load_paths};
 
@@ -41,7 +42,115 @@ enum Command {
         /// The longest a ControlException may run from creation to expiry, in days (as in the operator).
         #[arg(long, default_value_t = exceptions::DEFAULT_MAX_EXCEPTION_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
         max_exception_days: u32,
+        /// Also append a snapshot in the evidence bundle format to this directory (or s3:// URI).
+        #[arg(long, value_name = "DIR")]
+        evidence: Option<String>,
+        /// Sign that snapshot with this ed25519 seed file (32 raw bytes or 64 hex characters).
+        #[arg(long, value_name = "FILE", requires = "evidence")]
+        signing_key: Option<PathBuf>,
+        #[command(flatten)]
+        s3: S3Args,
     },
+    /// Print the ed25519 public key (hex) of a signing seed file, to hand to auditors for `verify --public-key`.
+    PublicKey {
+        /// The seed file (32 raw bytes or 64 hex characters).
+        signing_key: PathBuf,
+    },
+    /// Verify an evidence store: every document hash, chain link and signature.
+    ///
+    /// Exit code: 0 intact, 1 tampered (the first broken object is named), 2 unreadable or usage error.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Render a Type I (--at) or Type II (--from/--to) report from an evidence store.
+    ///
+    /// Exit code: 0 written from intact evidence, 1 written but the evidence is tampered, 2 unreadable or usage.
+    Report {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        window: WindowArgs,
+        /// Output format.
+        #[arg(long, short = 'f', value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// Export an evidence store as OSCAL assessment-results JSON.
+    ///
+    /// Exit code: as for `report`.
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        window: WindowArgs,
+        /// Export format.
+        #[arg(long, short = 'f', value_enum, default_value_t = ExportFormat::Oscal)]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct S3Args {
+    /// S3 endpoint URL for non-AWS stores (e.g. http://127.0.0.1:9000).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+    /// Path-style S3 requests (most non-AWS stores). Credentials come from AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY or the ambient AWS chain.
+    #[arg(long)]
+    path_style: bool,
+}
+
+impl S3Args {
+    fn flags(&self) -> evidence::cli::S3Flags {
+        evidence::cli::S3Flags {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            path_style: self.path_style,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// The evidence store: a directory or s3://BUCKET/PREFIX.
+    location: String,
+    /// Trusted ed25519 public key file (32 raw bytes or 64 hex characters); repeat for several. Without one,
+    /// signatures are not checked.
+    #[arg(long, value_name = "FILE")]
+    public_key: Vec<PathBuf>,
+    #[command(flatten)]
+    s3: S3Args,
+}
+
+#[derive(clap::Args)]
+struct WindowArgs {
+    /// Start of a Type II window (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, requires = "to")]
+    from: Option<String>,
+    /// End of the window (default now); alone, a Type I report on the last snapshot at or before it.
+    #[arg(long, alias = "at")]
+    to: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Html,
+    Md,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Oscal,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -55,19 +164,166 @@ fn fail_input(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail_input(format!("cannot start the async runtime: {e}")))
+}
+
+fn open_store(location: &str, s3: &S3Args) -> Result<EvidenceStoreClient, ExitCode> {
+    evidence::cli::location(location, &s3.flags())
+        .and_then(|l| EvidenceStoreClient::connect(&l))
+        .map_err(fail_input)
+}
+
+/// Verifies the chain with a progress bar when stderr is a terminal.
+fn verify(store: &StoreArgs) -> Result<(EvidenceStoreClient, VerifyOutcome), ExitCode> {
+    use std::io::IsTerminal;
+    let keys = evidence::cli::load_keys(&store.public_key).map_err(fail_input)?;
+    let client = open_store(&store.location, &store.s3)?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "verifying {bar:40} {pos}/{len} manifests {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let outcome = runtime()?
+        .block_on(evidence::verify_chain(&client, &keys, |done, total| {
+            if let Some(bar) = &bar {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+        }))
+        .map_err(|e| fail_input(format!("cannot read the evidence store: {e}")))?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok((client, outcome))
+}
+
+fn window(w: &WindowArgs) -> Result<(Option<Timestamp>, Timestamp), ExitCode> {
+    let to = match &w.to {
+        Some(t) => evidence::cli::parse_time(t, true).map_err(fail_input)?,
+        None => Timestamp::now(),
+    };
+    let from = match &w.from {
+        Some(f) => Some(evidence::cli::parse_time(f, false).map_err(fail_input)?),
+        None => None,
+    };
+    if from.is_some_and(|f| f > to) {
+        return Err(fail_input("--from is after --to"));
+    }
+    Ok((from, to))
+}
+
+fn emit(output: Option<&PathBuf>, text: &str) -> Result<(), ExitCode> {
+    match output {
+        Some(p) => std::fs::write(p, text)
+            .map_err(|e| fail_input(format!("cannot write {}: {e}", p.display()))),
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|_| ExitCode::from(2)),
+    }
+}
+
+fn integrity_code(outcome: &VerifyOutcome) -> ExitCode {
+    if outcome.is_intact() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "soc2ctl: the evidence is TAMPERED; first broken object: {}",
+            outcome.problems[0]
+        );
+        ExitCode::from(1)
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
     match cli.command {
+        Command::PublicKey { signing_key } => {
+            let key = std::fs::read(&signing_key)
+                .map_err(|e| format!("cannot read {}: {e}", signing_key.display()))
+                .and_then(|b| SigningKey::from_seed(&b).map_err(|e| e.to_string()))
+                .map_err(fail_input)?;
+            println!("{}", key.public_key_hex());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { store } => {
+            let (_, outcome) = verify(&store)?;
+            let signatures = if outcome.signatures_checked {
+                "signatures checked"
+            } else {
+                "signatures NOT checked (pass --public-key)"
+            };
+            if outcome.is_intact() {
+                println!(
+                    "intact: {} snapshot(s), {} document(s), every hash and chain link verified, {signatures}",
+                    outcome.snapshots.len(),
+                    outcome.documents_checked
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "TAMPERED: {} broken object(s) in {} snapshot(s); first: {}",
+                outcome.problems.len(),
+                outcome.snapshots.len(),
+                outcome.problems[0]
+            );
+            for p in &outcome.problems {
+                println!("  {p}");
+            }
+            Ok(ExitCode::from(1))
+        }
+        Command::Report {
+            store,
+            window: w,
+            format,
+            output,
+        } => {
+            let (from, to) = window(&w)?;
+            let (client, outcome) = verify(&store)?;
+            let report = evidence::report::build(&outcome, client.uri(), from, to);
+            let text = match format {
+                ReportFormat::Html => evidence::report::render_html(&report),
+                ReportFormat::Md => evidence::report::render_markdown(&report),
+                ReportFormat::Json => serde_json::to_string_pretty(&report)
+                    .map_err(|e| fail_input(format!("cannot render JSON: {e}")))?,
+            };
+            emit(output.as_ref(), &text)?;
+            Ok(integrity_code(&outcome))
+        }
+        Command::Export {
+            store,
+            window: w,
+            format: ExportFormat::Oscal,
+            output,
+        } => {
+            let (from, to) = window(&w)?;
+            let (client, outcome) = verify(&store)?;
+            let report = evidence::report::build(&outcome, client.uri(), from, to);
+            let text = serde_json::to_string_pretty(&evidence::oscal::export(&report))
+                .map_err(|e| fail_input(format!("cannot render JSON: {e}")))?;
+            emit(output.as_ref(), &(text + "\n"))?;
+            Ok(integrity_code(&outcome))
+        }
         Command::Scan {
             paths,
             controls,
             output,
             operator_namespace,
             max_exception_days,
+            evidence: evidence_dir,
+            signing_key,
+            s3,
         } => {
             let mut loaded = match load_paths(&paths) {
                 Ok(l) => l,
-                Err(e) => return fail_input(e),
+                Err(e) => return Err(fail_input(e)),
             };
             let controls = if controls.is_empty() {
                 loaded.controls.clone()
@@ -81,7 +337,7 @@ fn main() -> ExitCode {
                             .extend(c.snapshot.control_exceptions);
                         c.controls
                     }
-                    Err(e) => return fail_input(e),
+                    Err(e) => return Err(fail_input(e)),
                 }
             };
             loaded.snapshot.exception_policy = ExceptionPolicy {
@@ -89,22 +345,56 @@ fn main() -> ExitCode {
                 max_lifetime_days: max_exception_days,
             };
             if controls.is_empty() {
-                return fail_input(
+                return Err(fail_input(
                     "no Control manifests found; pass --controls DIR (for example --controls config/samples/)",
-                );
+                ));
             }
             let report = scan::scan(&loaded, &controls, Timestamp::now());
             let rendered = match output {
                 Output::Table => scan::render_table(&report),
                 Output::Json => match scan::render_json(&report) {
                     Ok(json) => json + "\n",
-                    Err(e) => return fail_input(format!("could not render JSON: {e}")),
+                    Err(e) => return Err(fail_input(format!("could not render JSON: {e}"))),
                 },
             };
-            if std::io::stdout().write_all(rendered.as_bytes()).is_err() {
-                return ExitCode::from(2);
+            if let Some(dir) = evidence_dir {
+                let key = match signing_key {
+                    Some(p) => Some(
+                        std::fs::read(&p)
+                            .map_err(|e| format!("cannot read signing key {}: {e}", p.display()))
+                            .and_then(|b| SigningKey::from_seed(&b).map_err(|e| e.to_string()))
+                            .map_err(fail_input)?,
+                    ),
+                    None => None,
+                };
+                let store = open_store(&dir, &s3)?;
+                let outcome = runtime()?
+                    .block_on(evidence::offline::write_scan_snapshot(
+                        &store,
+                        &loaded.snapshot,
+                        &controls,
+                        Timestamp::now(),
+                        key.as_ref(),
+                    ))
+                    .map_err(|e| fail_input(format!("cannot write the evidence snapshot: {e}")))?;
+                let head = outcome.head();
+                eprintln!(
+                    "evidence: snapshot {} (sequence {}) at {}",
+                    head.manifest.snapshot_id,
+                    head.manifest.sequence,
+                    store.object_uri(&head.path)
+                );
             }
-            ExitCode::from(report.exit_code() as u8)
+            if std::io::stdout().write_all(rendered.as_bytes()).is_err() {
+                return Err(ExitCode::from(2));
+            }
+            Ok(ExitCode::from(report.exit_code() as u8))
         }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) | Err(code) => code,
     }
 }

@@ -36,6 +36,8 @@ pub struct Context {
     pub policy_reports: Option<Arc<Mutex<ReportedNamespaces>>>,
     /// Which controls the admission webhook serves; `None` when the webhook is not enabled.
     pub webhook: Option<crate::webhook::configuration::Registration>,
+    /// Evaluations per control, read by the evidence snapshot loops.
+    pub ledger: Arc<crate::evidence::EvaluationLedger>,
 }
 
 impl Context {
@@ -56,6 +58,7 @@ impl Context {
             leadership: Leadership::always(),
             policy_reports: None,
             webhook: None,
+            ledger: Arc::default(),
         }
     }
 

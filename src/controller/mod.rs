@@ -4,6 +4,7 @@
 
 mod context;
 mod error;
+pub mod evidence;
 mod exception_events;
 mod exception_reconcile;
 pub mod exception_status;

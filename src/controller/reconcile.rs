@@ -180,6 +180,8 @@ async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action,
         }
     };
     tracing::debug!(control = %name, compliance = ?evaluation.compliance, failed = evaluation.summary.failed, "evaluated");
+    // Evidence snapshots count evaluations between them: proof that the control kept operating.
+    ctx.ledger.record(&name, now);
     ctx.metrics
         .set_compliance(&name, &evaluation.criteria, Some(evaluation.compliance));
     ctx.metrics

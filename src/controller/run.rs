@@ -54,6 +54,9 @@ pub struct OperatorConfig {
     pub exception_policy: ExceptionPolicy,
     /// Run the admission webhook (Warn and Enforce modes); `None` leaves every control audited only.
     pub webhook: Option<crate::webhook::WebhookConfig>,
+    /// Take evidence snapshots for EvidenceStores, reading their Secrets from this namespace; `None` turns
+    /// evidence off.
+    pub evidence_namespace: Option<String>,
 }
 
 impl Default for OperatorConfig {
@@ -65,6 +68,7 @@ impl Default for OperatorConfig {
             policy_reports: false,
             exception_policy: ExceptionPolicy::default(),
             webhook: None,
+            evidence_namespace: None,
         }
     }
 }
@@ -238,6 +242,22 @@ async fn run_controller(
         futures::stream::iter(affected_guarded_controls(&trigger_store, &change))
     });
 
+    let evidence = config.evidence_namespace.clone().map(|namespace| {
+        tokio::spawn(super::evidence::run_evidence_stores(Arc::new(
+            super::evidence::EvidenceContext {
+                client: ctx.client.clone(),
+                view: ctx.view.clone(),
+                ledger: ctx.ledger.clone(),
+                leadership: leadership.clone(),
+                metrics: metrics.clone(),
+                recorder: ctx.recorder.clone(),
+                namespace,
+                controls: reader.clone(),
+                sync_timeout: ctx.sync_timeout,
+            },
+        )))
+    });
+
     let mut controller = Controller::for_stream(control_stream, reader)
         .reconcile_on(triggers)
         // A new leader re-evaluates every control at once: the previous leader may have left work undone.
@@ -288,6 +308,9 @@ async fn run_controller(
     if let Some((server, registering)) = webhook {
         registering.abort();
         server.stop().await;
+    }
+    if let Some(task) = evidence {
+        task.abort();
     }
     // Reconciles have finished: step down and release the Lease, so that it is free for the next leader (a
     // standby takes it when it next looks, within one lease duration; a new replica at once).

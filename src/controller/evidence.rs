@@ -1,0 +1,713 @@
+//! The evidence snapshot loops: one task per EvidenceStore, snapshots on the leader only, once per schedule tick,
+//! retried with backoff, reported in status (server-side apply) and by events on failure and recovery.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::core::DeserializeGuard;
+use kube::core::SelectorExt;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::Store;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use tokio::task::JoinHandle;
+
+use crate::api::{Control, EvidenceStore, EvidenceStoreSpec, EvidenceStoreStatus, LastSnapshot};
+use crate::evaluate::required_kinds;
+use crate::evidence::collect::{OperationBaseline, control_documents};
+use crate::evidence::schedule::{Schedule, snapshot_id};
+use crate::evidence::snapshot::{
+    ChainHead, SnapshotError, SnapshotInput, SnapshotOutcome, write_snapshot, write_snapshot_after,
+};
+use crate::evidence::store::{ObjectLock, S3Credentials, S3Location};
+use crate::evidence::{
+    ClusterIdentity, EvaluationLedger, EvidenceStoreClient, SigningKey, StoreLocation,
+};
+use crate::leader::Leadership;
+use crate::metrics::Metrics;
+use crate::validation::validate;
+use crate::view::Reads;
+use crate::view::live::LiveView;
+use crate::view::scope_matcher::compile_selector;
+
+/// First retry after a failed snapshot; doubled per failure up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+/// Longest wait between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How often a standby looks whether it has become the leader.
+const STANDBY_POLL: Duration = Duration::from_secs(5);
+/// Default key of the signing Secret.
+const DEFAULT_SIGNING_KEY: &str = "ed25519.seed";
+
+/// What the snapshot loops share.
+#[derive(Clone)]
+pub struct EvidenceContext {
+    /// API client.
+    pub client: Client,
+    /// The cluster as checks see it.
+    pub view: Arc<LiveView>,
+    /// Evaluations by the controller.
+    pub ledger: Arc<EvaluationLedger>,
+    /// Only the leader snapshots.
+    pub leadership: Leadership,
+    /// Snapshot metrics.
+    pub metrics: Arc<Metrics>,
+    /// Events.
+    pub recorder: Recorder,
+    /// Namespace of the Secrets EvidenceStores reference (the operator's own).
+    pub namespace: String,
+    /// The Controls, as the controller's reflector holds them.
+    pub controls: Store<DeserializeGuard<Control>>,
+    /// How long a snapshot waits for newly started watches to sync before evaluating with what it has.
+    pub sync_timeout: Duration,
+}
+
+/// Why a snapshot attempt failed.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error("{0}")]
+    Snapshot(#[from] crate::evidence::snapshot::SnapshotError),
+    #[error("{0}")]
+    Store(#[from] crate::evidence::StoreError),
+    #[error("cannot read Secret {namespace}/{name}: {source}")]
+    Secret {
+        namespace: String,
+        name: String,
+        source: kube::Error,
+    },
+    #[error("Secret {namespace}/{name} has no key {key:?}")]
+    SecretKey {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+    #[error("signing key in Secret {name}: {source}")]
+    SigningKey {
+        name: String,
+        source: crate::evidence::signing::KeyError,
+    },
+    #[error("cannot read the cluster identity (kube-system namespace, /version): {0}")]
+    Identity(kube::Error),
+}
+
+impl AttemptError {
+    fn category(&self) -> &'static str {
+        match self {
+            AttemptError::Snapshot(e) => e.category(),
+            AttemptError::Store(e) => e.category(),
+            AttemptError::Secret { .. } | AttemptError::SecretKey { .. } => "secret",
+            AttemptError::SigningKey { .. } => "signing_key",
+            AttemptError::Identity(_) => "cluster_identity",
+        }
+    }
+}
+
+/// Checks what can be checked without the API: one backend, a valid schedule and selector.
+pub fn validate_spec(spec: &EvidenceStoreSpec) -> Result<Schedule, String> {
+    match (&spec.filesystem, &spec.s3) {
+        (Some(_), None) | (None, Some(_)) => {}
+        _ => return Err("set exactly one of spec.filesystem and spec.s3".into()),
+    }
+    if let Some(fs) = &spec.filesystem
+        && !fs.path.starts_with('/')
+    {
+        return Err(format!(
+            "spec.filesystem.path {:?} must be absolute",
+            fs.path
+        ));
+    }
+    if let Some(sel) = &spec.control_selector {
+        compile_selector(sel, "spec.controlSelector").map_err(|e| e.to_string())?;
+    }
+    Schedule::parse(
+        spec.schedule.interval.as_deref(),
+        spec.schedule.cron.as_deref(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Watches EvidenceStores and keeps one snapshot task per store and generation, until the watch ends.
+pub async fn run_evidence_stores(ctx: Arc<EvidenceContext>) {
+    let api: Api<EvidenceStore> = Api::all(ctx.client.clone());
+    let mut tasks: HashMap<String, (Option<i64>, JoinHandle<()>)> = HashMap::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(watcher::Event::Init) => seen.clear(),
+            Ok(watcher::Event::InitApply(store) | watcher::Event::Apply(store)) => {
+                let name = store.name_any();
+                seen.insert(name.clone());
+                let generation = store.metadata.generation;
+                if tasks.get(&name).is_some_and(|(g, _)| *g == generation) {
+                    continue;
+                }
+                if let Some((_, old)) = tasks.remove(&name) {
+                    old.abort();
+                }
+                let task = tokio::spawn(run_store(ctx.clone(), store));
+                tasks.insert(name, (generation, task));
+            }
+            Ok(watcher::Event::InitDone) => {
+                tasks.retain(|name, (_, task)| {
+                    let keep = seen.contains(name);
+                    if !keep {
+                        task.abort();
+                    }
+                    keep
+                });
+            }
+            Ok(watcher::Event::Delete(store)) => {
+                if let Some((_, task)) = tasks.remove(&store.name_any()) {
+                    task.abort();
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "EvidenceStore watch error; retrying"),
+        }
+    }
+    for (_, (_, task)) in tasks {
+        task.abort();
+    }
+}
+
+/// State of one store's loop.
+struct StoreState {
+    name: String,
+    store: Arc<EvidenceStore>,
+    schedule: Schedule,
+    baseline: OperationBaseline,
+    last_tick: Option<Timestamp>,
+    failures: u32,
+    last_error: Option<String>,
+    ready: Option<Condition>,
+    last_snapshot: Option<LastSnapshot>,
+    /// The chain head after the last success, so the next snapshot need not list every manifest.
+    head: Option<ChainHead>,
+}
+
+/// Snapshots `store` on its schedule until aborted (the supervisor replaces the task when the spec changes).
+pub async fn run_store(ctx: Arc<EvidenceContext>, store: EvidenceStore) {
+    let name = store.name_any();
+    let status = store.status.clone().unwrap_or_default();
+    let schedule = match validate_spec(&store.spec) {
+        Ok(s) => s,
+        Err(reason) => {
+            tracing::warn!(store = %name, %reason, "EvidenceStore spec is invalid");
+            // Wait to lead, then say so once; the task is replaced when the spec changes.
+            while !ctx.leadership.is_leader() {
+                tokio::time::sleep(STANDBY_POLL).await;
+            }
+            let cond = condition(
+                None,
+                false,
+                "InvalidSpec",
+                &reason,
+                store.metadata.generation,
+            );
+            let new = EvidenceStoreStatus {
+                observed_generation: store.metadata.generation,
+                conditions: vec![cond],
+                ..status
+            };
+            write_status(&ctx, &name, &new).await;
+            publish(&ctx, &store, EventType::Warning, "InvalidSpec", &reason).await;
+            return;
+        }
+    };
+    let mut state = StoreState {
+        name,
+        ready: status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .cloned(),
+        failures: status.consecutive_failures,
+        last_snapshot: status.last_snapshot.clone(),
+        store: Arc::new(store),
+        schedule,
+        baseline: OperationBaseline::default(),
+        last_tick: None,
+        last_error: None,
+        head: None,
+    };
+    loop {
+        let now = Timestamp::now();
+        let Some(tick) = state.schedule.tick_at_or_before(now) else {
+            tracing::warn!(store = %state.name, "schedule has no tick before now; retrying later");
+            tokio::time::sleep(MAX_BACKOFF).await;
+            continue;
+        };
+        if !ctx.leadership.is_leader() {
+            tokio::time::sleep(STANDBY_POLL).await;
+            continue;
+        }
+        if state.last_tick.is_none_or(|t| t < tick) {
+            take_with_retries(&ctx, &mut state, tick).await;
+        }
+        let next = state
+            .schedule
+            .next_after(tick)
+            .map(|n| n.duration_since(Timestamp::now()))
+            .and_then(|d| d.try_into().ok())
+            .unwrap_or(STANDBY_POLL);
+        tokio::time::sleep(next.max(Duration::from_millis(100))).await;
+    }
+}
+
+/// Snapshots `tick`, retrying with backoff until it succeeds, this replica stops leading, or the next tick is due
+/// (which then snapshots and records the gap).
+async fn take_with_retries(ctx: &EvidenceContext, state: &mut StoreState, tick: Timestamp) {
+    let next_tick = state.schedule.next_after(tick);
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let started = Instant::now();
+        let mut baseline = state.baseline.clone();
+        let result = attempt(ctx, state, tick, &mut baseline).await;
+        match result {
+            Ok((outcome, controls, findings)) => {
+                let written = matches!(outcome, SnapshotOutcome::Written(_));
+                ctx.metrics.observe_snapshot(
+                    &state.name,
+                    started.elapsed(),
+                    if written { "written" } else { "already_taken" },
+                );
+                if written {
+                    state.baseline = baseline;
+                }
+                state.head = Some(outcome.head().clone());
+                succeeded(ctx, state, tick, &outcome, controls, findings).await;
+                return;
+            }
+            Err(e) => {
+                // After a failure the head is unknown (the write may have landed): list next time.
+                state.head = None;
+                ctx.metrics
+                    .observe_snapshot(&state.name, started.elapsed(), e.category());
+                failed(ctx, state, tick, &e).await;
+            }
+        }
+        let now = Timestamp::now();
+        if !ctx.leadership.is_leader() || next_tick.is_some_and(|n| n <= now) {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn secret_value(
+    ctx: &EvidenceContext,
+    name: &str,
+    key: &str,
+) -> Result<Vec<u8>, AttemptError> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let secret = api.get(name).await.map_err(|source| AttemptError::Secret {
+        namespace: ctx.namespace.clone(),
+        name: name.into(),
+        source,
+    })?;
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| b.0.clone())
+        .ok_or_else(|| AttemptError::SecretKey {
+            namespace: ctx.namespace.clone(),
+            name: name.into(),
+            key: key.into(),
+        })
+}
+
+async fn location(
+    ctx: &EvidenceContext,
+    spec: &EvidenceStoreSpec,
+) -> Result<StoreLocation, AttemptError> {
+    if let Some(fs) = &spec.filesystem {
+        return Ok(StoreLocation::Filesystem(fs.path.clone().into()));
+    }
+    let Some(s3) = &spec.s3 else {
+        return unreachable_backend();
+    };
+    let credentials = match &s3.credentials_secret {
+        None => None,
+        Some(r) => {
+            let text = |k: &'static str| async move {
+                secret_value(ctx, &r.name, k)
+                    .await
+                    .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            };
+            Some(S3Credentials {
+                access_key_id: text("AWS_ACCESS_KEY_ID").await?,
+                secret_access_key: text("AWS_SECRET_ACCESS_KEY").await?,
+                session_token: text("AWS_SESSION_TOKEN").await.ok(),
+            })
+        }
+    };
+    Ok(StoreLocation::S3(S3Location {
+        bucket: s3.bucket.clone(),
+        prefix: s3
+            .prefix
+            .clone()
+            .unwrap_or_default()
+            .trim_matches('/')
+            .into(),
+        endpoint: s3.endpoint.clone(),
+        region: s3.region.clone(),
+        path_style: s3.path_style.unwrap_or(false),
+        credentials,
+        object_lock: s3.object_lock.as_ref().map(|l| ObjectLock {
+            mode: l.mode.as_str().into(),
+            days: l.days,
+        }),
+    }))
+}
+
+/// `validate_spec` guarantees a backend; this keeps the impossible case an error rather than a panic.
+fn unreachable_backend() -> Result<StoreLocation, AttemptError> {
+    Err(AttemptError::Store(crate::evidence::StoreError::Location(
+        "set exactly one of spec.filesystem and spec.s3".into(),
+    )))
+}
+
+async fn cluster_identity(client: &Client) -> Result<ClusterIdentity, AttemptError> {
+    let ns: Api<Namespace> = Api::all(client.clone());
+    let kube_system = ns
+        .get(crate::view::CONTROL_PLANE_NAMESPACE)
+        .await
+        .map_err(AttemptError::Identity)?;
+    let version = client
+        .apiserver_version()
+        .await
+        .map_err(AttemptError::Identity)?;
+    Ok(ClusterIdentity {
+        uid: kube_system.metadata.uid.unwrap_or_default(),
+        server_version: version.git_version,
+    })
+}
+
+fn selected_controls(ctx: &EvidenceContext, spec: &EvidenceStoreSpec) -> Vec<Control> {
+    let selector = spec
+        .control_selector
+        .as_ref()
+        .and_then(|s| compile_selector(s, "spec.controlSelector").ok());
+    let mut controls: Vec<Control> = ctx
+        .controls
+        .state()
+        .iter()
+        .filter_map(|g| g.0.as_ref().ok().cloned())
+        .filter(|c| selector.as_ref().is_none_or(|s| s.matches(c.labels())))
+        .collect();
+    controls.sort_by_key(|c| c.name_any());
+    controls
+}
+
+async fn attempt(
+    ctx: &EvidenceContext,
+    state: &StoreState,
+    tick: Timestamp,
+    baseline: &mut OperationBaseline,
+) -> Result<(SnapshotOutcome, u32, u64), AttemptError> {
+    let spec = &state.store.spec;
+    let client = EvidenceStoreClient::connect(&location(ctx, spec).await?)?;
+    let signing_key = match &spec.signing_key {
+        None => None,
+        Some(r) => {
+            let bytes = secret_value(
+                ctx,
+                &r.name,
+                r.key.as_deref().unwrap_or(DEFAULT_SIGNING_KEY),
+            )
+            .await?;
+            Some(
+                SigningKey::from_seed(&bytes).map_err(|source| AttemptError::SigningKey {
+                    name: r.name.clone(),
+                    source,
+                })?,
+            )
+        }
+    };
+    let cluster = cluster_identity(&ctx.client).await?;
+    let controls = selected_controls(ctx, spec);
+    let reads: Vec<Reads> = controls
+        .iter()
+        .filter_map(|c| validate(&c.spec).ok().map(|v| required_kinds(&v)))
+        .collect();
+    let kinds = Reads::union(&reads);
+    ctx.view.ensure(&kinds);
+    ctx.view.wait_synced(&kinds, ctx.sync_timeout).await;
+    let id = snapshot_id(tick);
+    let documents = control_documents(
+        &id,
+        &controls,
+        Timestamp::now(),
+        |k| ctx.view.snapshot(k),
+        Some(&ctx.ledger),
+        baseline,
+    )
+    .map_err(crate::evidence::snapshot::SnapshotError::from)?;
+    let findings = documents.iter().map(|d| d.failed()).sum();
+    let count = u32::try_from(documents.len()).unwrap_or(u32::MAX);
+    let input = |documents| SnapshotInput {
+        source: format!("EvidenceStore/{}", state.name),
+        cluster: cluster.clone(),
+        tick,
+        documents,
+        schedule: Some(&state.schedule),
+        gap_reason: state.last_error.clone(),
+        signing_key: signing_key.as_ref(),
+    };
+    // A known head avoids listing every manifest; a conflict means another writer moved it: list and retry once.
+    let outcome = match &state.head {
+        Some(head) => {
+            match write_snapshot_after(&client, Some(head.clone()), input(documents.clone())).await
+            {
+                Err(SnapshotError::Conflict { .. }) => {
+                    write_snapshot(&client, input(documents)).await?
+                }
+                other => other?,
+            }
+        }
+        None => write_snapshot(&client, input(documents)).await?,
+    };
+    Ok((outcome, count, findings))
+}
+
+fn time(t: Timestamp) -> Time {
+    Time(t)
+}
+
+fn condition(
+    previous: Option<&Condition>,
+    ok: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) -> Condition {
+    let status = if ok { "True" } else { "False" };
+    let last_transition_time = match previous {
+        Some(p) if p.status == status => p.last_transition_time.clone(),
+        _ => time(Timestamp::now()),
+    };
+    Condition {
+        type_: "Ready".into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: message.chars().take(1000).collect(),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+async fn succeeded(
+    ctx: &EvidenceContext,
+    state: &mut StoreState,
+    tick: Timestamp,
+    outcome: &SnapshotOutcome,
+    controls: u32,
+    findings: u64,
+) {
+    let head = outcome.head();
+    let recovered = state.failures > 0;
+    let uri = match location(ctx, &state.store.spec).await {
+        Ok(l) => l.uri(),
+        Err(_) => String::new(),
+    };
+    if let SnapshotOutcome::Written(h) = outcome {
+        state.last_snapshot = Some(LastSnapshot {
+            uri: format!("{}/{}", uri.trim_end_matches('/'), h.path),
+            digest: h.digest.clone(),
+            id: h.manifest.snapshot_id.clone(),
+            sequence: h.manifest.sequence,
+            time: time(tick),
+            controls,
+            findings,
+        });
+        tracing::info!(store = %state.name, snapshot = %h.manifest.snapshot_id, sequence = h.manifest.sequence, "evidence snapshot written");
+    } else {
+        tracing::info!(store = %state.name, snapshot = %head.manifest.snapshot_id, "snapshot for this tick already taken");
+    }
+    state.last_tick = Some(tick);
+    let message = format!(
+        "snapshot {} (sequence {}) is the chain head",
+        head.manifest.snapshot_id, head.manifest.sequence
+    );
+    let cond = condition(
+        state.ready.as_ref(),
+        true,
+        "SnapshotWritten",
+        &message,
+        state.store.metadata.generation,
+    );
+    state.ready = Some(cond.clone());
+    let failures = state.failures;
+    state.failures = 0;
+    state.last_error = None;
+    let status = EvidenceStoreStatus {
+        observed_generation: state.store.metadata.generation,
+        uri: Some(uri),
+        conditions: vec![cond],
+        last_snapshot: state.last_snapshot.clone(),
+        chain_head: Some(head.digest.clone()),
+        consecutive_failures: 0,
+        next_snapshot: state.schedule.next_after(tick).map(time),
+    };
+    write_status(ctx, &state.name, &status).await;
+    if recovered {
+        let note =
+            format!("evidence snapshots recovered after {failures} failed attempt(s); {message}");
+        publish(
+            ctx,
+            &state.store,
+            EventType::Normal,
+            "SnapshotRecovered",
+            &note,
+        )
+        .await;
+    }
+}
+
+async fn failed(
+    ctx: &EvidenceContext,
+    state: &mut StoreState,
+    tick: Timestamp,
+    error: &AttemptError,
+) {
+    state.failures += 1;
+    let message = format!(
+        "snapshot {} failed ({}): {error}; retrying with backoff, the next snapshot links to the last good one",
+        snapshot_id(tick),
+        error.category()
+    );
+    tracing::warn!(store = %state.name, failures = state.failures, "{message}");
+    state.last_error = Some(error.to_string());
+    let cond = condition(
+        state.ready.as_ref(),
+        false,
+        "SnapshotFailed",
+        &message,
+        state.store.metadata.generation,
+    );
+    state.ready = Some(cond.clone());
+    let status = EvidenceStoreStatus {
+        observed_generation: state.store.metadata.generation,
+        uri: location(ctx, &state.store.spec).await.ok().map(|l| l.uri()),
+        conditions: vec![cond],
+        last_snapshot: state.last_snapshot.clone(),
+        chain_head: state.last_snapshot.as_ref().map(|s| s.digest.clone()),
+        consecutive_failures: state.failures,
+        next_snapshot: state.schedule.next_after(tick).map(time),
+    };
+    write_status(ctx, &state.name, &status).await;
+    if state.failures == 1 {
+        publish(
+            ctx,
+            &state.store,
+            EventType::Warning,
+            "SnapshotFailed",
+            &message,
+        )
+        .await;
+    }
+}
+
+async fn write_status(ctx: &EvidenceContext, name: &str, status: &EvidenceStoreStatus) {
+    if !ctx.leadership.is_leader() {
+        ctx.metrics.write_dropped();
+        return;
+    }
+    let api: Api<EvidenceStore> = Api::all(ctx.client.clone());
+    let patch = serde_json::json!({
+        "apiVersion": EvidenceStore::api_version(&()),
+        "kind": EvidenceStore::kind(&()),
+        "status": status,
+    });
+    if let Err(e) = api
+        .patch_status(
+            name,
+            &PatchParams::apply(crate::OPERATOR_NAME).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+    {
+        tracing::warn!(store = %name, error = %e, "could not write EvidenceStore status");
+    }
+}
+
+async fn publish(
+    ctx: &EvidenceContext,
+    store: &EvidenceStore,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let reference = ObjectReference {
+        api_version: Some(EvidenceStore::api_version(&()).into_owned()),
+        kind: Some(EvidenceStore::kind(&()).into_owned()),
+        name: store.metadata.name.clone(),
+        uid: store.metadata.uid.clone(),
+        ..Default::default()
+    };
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Snapshot".into(),
+        secondary: None,
+    };
+    match ctx.recorder.publish(&event, &reference).await {
+        Ok(()) => ctx.metrics.event_published(reason),
+        Err(e) => {
+            tracing::warn!(store = ?store.metadata.name, error = %e, "could not publish event")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(v: serde_json::Value) -> EvidenceStoreSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn specs_are_validated_with_specific_messages() {
+        let ok = spec(
+            serde_json::json!({"filesystem": {"path": "/var/evidence"}, "schedule": {"interval": "1h"}}),
+        );
+        assert!(validate_spec(&ok).is_ok());
+        let both = spec(
+            serde_json::json!({"filesystem": {"path": "/x"}, "s3": {"bucket": "abc"}, "schedule": {"interval": "1h"}}),
+        );
+        assert!(validate_spec(&both).unwrap_err().contains("exactly one"));
+        let relative =
+            spec(serde_json::json!({"filesystem": {"path": "x"}, "schedule": {"interval": "1h"}}));
+        assert!(validate_spec(&relative).unwrap_err().contains("absolute"));
+        let cron = spec(serde_json::json!({"s3": {"bucket": "abc"}, "schedule": {"cron": "bad"}}));
+        assert!(validate_spec(&cron).unwrap_err().contains("schedule.cron"));
+        let sel = spec(
+            serde_json::json!({"s3": {"bucket": "abc"}, "schedule": {"interval": "1h"},
+            "controlSelector": {"matchExpressions": [{"key": "a", "operator": "Nope"}]}}),
+        );
+        assert!(
+            validate_spec(&sel)
+                .unwrap_err()
+                .contains("spec.controlSelector")
+        );
+    }
+
+    #[test]
+    fn ready_transition_time_changes_only_on_a_transition() {
+        let first = condition(None, false, "SnapshotFailed", "x", Some(1));
+        let again = condition(Some(&first), false, "SnapshotFailed", "y", Some(1));
+        assert_eq!(first.last_transition_time, again.last_transition_time);
+    }
+}

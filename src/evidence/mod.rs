@@ -1,0 +1,34 @@
+//! Evidence: signed, hash-chained snapshots of every control's evaluation, written to object storage.
+//!
+//! This module owns the bundle format ([`document`], [`manifest`]), signing ([`signing`]), the stores
+//! ([`store`]: a local directory or S3-compatible storage through one `object_store` code path), taking a
+//! snapshot ([`snapshot`]), and what auditors run on it ([`verify`], [`report`], [`oscal`]). It must not know
+//! about the Kubernetes API: the operator loop (`crate::controller::evidence`) feeds it evaluations.
+//!
+//! Layout under a store's prefix:
+//! ```text
+//! objects/<sha256>.json        one canonical JSON document per control per snapshot (content-addressed)
+//! manifests/<sequence>.json    one manifest per snapshot, created conditionally: the chain
+//! ```
+
+pub mod cli;
+pub mod collect;
+pub mod document;
+pub mod ledger;
+pub mod manifest;
+pub mod offline;
+pub mod oscal;
+pub mod report;
+pub mod schedule;
+pub mod signing;
+pub mod snapshot;
+pub mod store;
+pub mod verify;
+
+pub use document::{ClusterIdentity, ControlDocument, OperationRecord};
+pub use ledger::EvaluationLedger;
+pub use manifest::{DocumentEntry, Manifest, SnapshotGap};
+pub use signing::{SigningKey, VerifyingKeys};
+pub use snapshot::{SnapshotInput, SnapshotOutcome, write_snapshot};
+pub use store::{EvidenceStoreClient, StoreError, StoreLocation};
+pub use verify::{VerifyOutcome, VerifyProblem, verify_chain};

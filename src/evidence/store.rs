@@ -1,0 +1,392 @@
+//! Where evidence is kept: a local directory or an S3-compatible bucket, behind one `object_store` code path.
+//!
+//! Every write is a conditional create: evidence is never overwritten, so a second writer for the same
+//! manifest sequence gets [`StoreError::AlreadyExists`] instead of forking the chain.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    RetryConfig,
+};
+
+/// Object Lock retention applied to every object written (S3 only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectLock {
+    /// `GOVERNANCE` or `COMPLIANCE`.
+    pub mode: String,
+    /// Days from the write.
+    pub days: u32,
+}
+
+/// An S3-compatible bucket.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct S3Location {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix (no leading or trailing slash).
+    pub prefix: String,
+    /// Endpoint URL for non-AWS stores (`http://127.0.0.1:9000`); `None` for AWS.
+    pub endpoint: Option<String>,
+    /// Region (`us-east-1` when unset).
+    pub region: Option<String>,
+    /// Path-style requests (`endpoint/bucket/key`), which most non-AWS stores need.
+    pub path_style: bool,
+    /// Static credentials; `None` uses the ambient chain (environment, web identity, instance metadata).
+    pub credentials: Option<S3Credentials>,
+    /// Retention on write.
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// Static S3 credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Credentials {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Session token, for temporary credentials.
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "S3Credentials(access key id {})", self.access_key_id)
+    }
+}
+
+/// Where a store is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A local directory.
+    Filesystem(std::path::PathBuf),
+    /// An S3-compatible bucket.
+    S3(S3Location),
+}
+
+impl StoreLocation {
+    /// Parses `s3://bucket/prefix` or a directory path. S3 settings other than bucket and prefix are filled
+    /// in by the caller.
+    pub fn parse(uri: &str) -> Result<Self, StoreError> {
+        if let Some(rest) = uri.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(StoreError::Location(format!(
+                    "{uri:?} names no bucket; write s3://BUCKET/PREFIX"
+                )));
+            }
+            return Ok(StoreLocation::S3(S3Location {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+                ..S3Location::default()
+            }));
+        }
+        if uri.contains("://") {
+            return Err(StoreError::Location(format!(
+                "{uri:?}: only s3:// URIs and local directories are supported"
+            )));
+        }
+        Ok(StoreLocation::Filesystem(uri.into()))
+    }
+
+    /// The location as a URI, for status and messages.
+    pub fn uri(&self) -> String {
+        match self {
+            StoreLocation::Filesystem(p) => format!("file://{}", p.display()),
+            StoreLocation::S3(s) if s.prefix.is_empty() => format!("s3://{}", s.bucket),
+            StoreLocation::S3(s) => format!("s3://{}/{}", s.bucket, s.prefix),
+        }
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The location is malformed.
+    #[error("invalid evidence store location: {0}")]
+    Location(String),
+    /// The object exists already (a conditional create lost).
+    #[error("{0} already exists in the evidence store")]
+    AlreadyExists(String),
+    /// The object is missing.
+    #[error("{0} is missing from the evidence store")]
+    NotFound(String),
+    /// The store could not be reached or refused the request.
+    #[error("evidence store {uri}: {source}")]
+    Backend {
+        /// Store URI.
+        uri: String,
+        /// The error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// The local directory could not be created.
+    #[error("cannot create evidence directory {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// A stable label for metrics and event reasons.
+    pub fn category(&self) -> &'static str {
+        match self {
+            StoreError::Location(_) => "location",
+            StoreError::AlreadyExists(_) => "conflict",
+            StoreError::NotFound(_) => "not_found",
+            StoreError::Backend { source, .. } => match source {
+                object_store::Error::Unauthenticated { .. }
+                | object_store::Error::PermissionDenied { .. } => "credentials",
+                _ => "unavailable",
+            },
+            StoreError::Directory { .. } => "directory",
+        }
+    }
+}
+
+/// A connected evidence store.
+#[derive(Clone, Debug)]
+pub struct EvidenceStoreClient {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    uri: String,
+}
+
+impl EvidenceStoreClient {
+    /// Connects to `location`. For S3 with Object Lock, the retention date is fixed when the client is built,
+    /// so build one per snapshot.
+    pub fn connect(location: &StoreLocation) -> Result<Self, StoreError> {
+        let uri = location.uri();
+        let backend = |source| StoreError::Backend {
+            uri: uri.clone(),
+            source,
+        };
+        match location {
+            StoreLocation::Filesystem(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+                let fs = LocalFileSystem::new_with_prefix(dir).map_err(backend)?;
+                Ok(EvidenceStoreClient {
+                    store: Arc::new(fs),
+                    prefix: String::new(),
+                    uri,
+                })
+            }
+            StoreLocation::S3(s3) => {
+                let mut options = ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(5))
+                    .with_timeout(Duration::from_secs(30));
+                // from_env: the ambient chain (AWS_* variables, web identity, instance metadata) unless keys are given.
+                let mut builder = AmazonS3Builder::from_env()
+                    .with_bucket_name(&s3.bucket)
+                    .with_region(s3.region.as_deref().unwrap_or("us-east-1"))
+                    .with_virtual_hosted_style_request(!s3.path_style)
+                    // Our loop retries with its own backoff; fail fast here so an outage is reported promptly.
+                    .with_retry(RetryConfig {
+                        backoff: BackoffConfig::default(),
+                        max_retries: 2,
+                        retry_timeout: Duration::from_secs(10),
+                    });
+                if let Some(endpoint) = &s3.endpoint {
+                    options = options.with_allow_http(endpoint.starts_with("http://"));
+                    builder = builder.with_endpoint(endpoint);
+                }
+                if let Some(c) = &s3.credentials {
+                    builder = builder
+                        .with_access_key_id(&c.access_key_id)
+                        .with_secret_access_key(&c.secret_access_key);
+                    if let Some(t) = &c.session_token {
+                        builder = builder.with_token(t);
+                    }
+                }
+                if let Some(lock) = &s3.object_lock {
+                    options = options.with_default_headers(lock_headers(lock)?);
+                    // S3 requires an integrity checksum on PUTs with Object Lock retention.
+                    builder = builder.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+                }
+                let store = builder
+                    .with_client_options(options)
+                    .build()
+                    .map_err(backend)?;
+                Ok(EvidenceStoreClient {
+                    store: Arc::new(store),
+                    prefix: s3.prefix.clone(),
+                    uri,
+                })
+            }
+        }
+    }
+
+    /// The store's URI.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// The URI of an object.
+    pub fn object_uri(&self, relative: &str) -> String {
+        format!("{}/{}", self.uri.trim_end_matches('/'), relative)
+    }
+
+    fn path(&self, relative: &str) -> Path {
+        if self.prefix.is_empty() {
+            Path::from(relative)
+        } else {
+            Path::from(format!("{}/{relative}", self.prefix))
+        }
+    }
+
+    fn backend(&self, source: object_store::Error) -> StoreError {
+        StoreError::Backend {
+            uri: self.uri.clone(),
+            source,
+        }
+    }
+
+    /// Creates `relative` with `bytes`; [`StoreError::AlreadyExists`] when it exists.
+    pub async fn create(&self, relative: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&self.path(relative), PutPayload::from(bytes), opts)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                Err(StoreError::AlreadyExists(self.object_uri(relative)))
+            }
+            Err(e) => Err(self.backend(e)),
+        }
+    }
+
+    /// Reads `relative`.
+    pub async fn get(&self, relative: &str) -> Result<Vec<u8>, StoreError> {
+        let result = match self.store.get(&self.path(relative)).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(StoreError::NotFound(self.object_uri(relative)));
+            }
+            Err(e) => return Err(self.backend(e)),
+        };
+        Ok(result.bytes().await.map_err(|e| self.backend(e))?.to_vec())
+    }
+
+    /// Paths (relative to the prefix) of every object under `relative_dir`, sorted.
+    pub async fn list(&self, relative_dir: &str) -> Result<Vec<String>, StoreError> {
+        let dir = self.path(relative_dir);
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let mut paths: Vec<String> = self
+            .store
+            .list(Some(&dir))
+            .map_ok(|meta| {
+                let full = meta.location.to_string();
+                full.strip_prefix(&strip).unwrap_or(&full).to_string()
+            })
+            .try_collect()
+            .await
+            .map_err(|e| self.backend(e))?;
+        paths.sort();
+        Ok(paths)
+    }
+}
+
+fn lock_headers(lock: &ObjectLock) -> Result<http::HeaderMap, StoreError> {
+    use k8s_openapi::jiff::{Timestamp, ToSpan};
+    let mode = lock.mode.to_ascii_uppercase();
+    if mode != "GOVERNANCE" && mode != "COMPLIANCE" {
+        return Err(StoreError::Location(format!(
+            "objectLock.mode must be GOVERNANCE or COMPLIANCE, got {:?}",
+            lock.mode
+        )));
+    }
+    let until = Timestamp::now()
+        .checked_add((i64::from(lock.days) * 24).hours())
+        .map_err(|e| StoreError::Location(format!("objectLock.days {}: {e}", lock.days)))?;
+    let mut headers = http::HeaderMap::new();
+    let value = |s: String| {
+        http::HeaderValue::from_str(&s)
+            .map_err(|e| StoreError::Location(format!("objectLock header {s:?}: {e}")))
+    };
+    headers.insert("x-amz-object-lock-mode", value(mode)?);
+    // With the SHA-256 checksum object_store adds, this satisfies S3's integrity requirement for locked PUTs.
+    headers.insert("x-amz-sdk-checksum-algorithm", value("SHA256".into())?);
+    headers.insert(
+        "x-amz-object-lock-retain-until-date",
+        value(until.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())?,
+    );
+    Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_locations() {
+        assert_eq!(
+            StoreLocation::parse("s3://bucket/a/b/").unwrap(),
+            StoreLocation::S3(S3Location {
+                bucket: "bucket".into(),
+                prefix: "a/b".into(),
+                ..S3Location::default()
+            })
+        );
+        assert_eq!(
+            StoreLocation::parse("/tmp/x").unwrap(),
+            StoreLocation::Filesystem("/tmp/x".into())
+        );
+        assert!(StoreLocation::parse("s3:///x").is_err());
+        assert!(StoreLocation::parse("gs://x").is_err());
+    }
+
+    #[tokio::test]
+    async fn filesystem_create_is_conditional() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            EvidenceStoreClient::connect(&StoreLocation::Filesystem(dir.path().join("e"))).unwrap();
+        store
+            .create("manifests/a.json", b"one".to_vec())
+            .await
+            .unwrap();
+        let err = store
+            .create("manifests/a.json", b"two".to_vec())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyExists(_)), "{err}");
+        assert_eq!(store.get("manifests/a.json").await.unwrap(), b"one");
+        assert_eq!(
+            store.list("manifests").await.unwrap(),
+            vec!["manifests/a.json"]
+        );
+        assert!(matches!(
+            store.get("manifests/b.json").await.unwrap_err(),
+            StoreError::NotFound(_)
+        ));
+    }
+
+    #[test]
+    fn rejects_unknown_lock_modes() {
+        let err = lock_headers(&ObjectLock {
+            mode: "forever".into(),
+            days: 1,
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("GOVERNANCE or COMPLIANCE"));
+    }
+}

@@ -1,0 +1,186 @@
+//! The snapshot loop of one EvidenceStore against a scripted API server: a snapshot is taken at once for the
+//! current tick and reported by server-side apply of the status; a failing store turns Ready False and publishes
+//! one SnapshotFailed Warning.
+
+#[allow(dead_code)]
+mod support;
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use kube::core::DeserializeGuard;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector;
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+use soc2_operator::api::{Control, EvidenceStore};
+use soc2_operator::controller::evidence::{EvidenceContext, run_store};
+use soc2_operator::evidence::{EvidenceStoreClient, StoreLocation, VerifyingKeys, verify_chain};
+use soc2_operator::leader::Leadership;
+use soc2_operator::view::live::LiveView;
+use support::fixtures::control;
+use support::mock_api::{EVENTS, Recorded, status_failure, with_server};
+use tokio::sync::mpsc;
+
+const STATUS: &str = "/apis/soc2.dev/v1alpha1/evidencestores/audit/status";
+
+fn store(path: &str) -> EvidenceStore {
+    serde_json::from_value(json!({
+        "apiVersion": "soc2.dev/v1alpha1",
+        "kind": "EvidenceStore",
+        "metadata": {"name": "audit", "uid": "es-uid", "generation": 3},
+        "spec": {"filesystem": {"path": path}, "schedule": {"interval": "1h"}},
+    }))
+    .unwrap()
+}
+
+/// Answers like an API server; forwards every status patch and event to `seen`.
+fn answer(seen: mpsc::UnboundedSender<Recorded>) -> impl FnMut(&Recorded) -> (StatusCode, Value) {
+    move |r| {
+        let reply = match (&r.method, r.path.as_str()) {
+            (&Method::GET, "/api/v1/namespaces/kube-system") => (
+                StatusCode::OK,
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system", "uid": "ks-uid"}}),
+            ),
+            (&Method::GET, "/version") => (
+                StatusCode::OK,
+                json!({"major": "1", "minor": "33", "gitVersion": "v1.33.1", "gitCommit": "x", "gitTreeState": "clean",
+                       "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24", "compiler": "gc", "platform": "linux/amd64"}),
+            ),
+            (&Method::PATCH, STATUS) => {
+                let mut obj = serde_json::to_value(store("/x")).unwrap();
+                obj["status"] = r.body["status"].clone();
+                (StatusCode::OK, obj)
+            }
+            (&Method::POST, EVENTS) => (StatusCode::CREATED, r.body.clone()),
+            _ => (
+                StatusCode::NOT_FOUND,
+                status_failure(404, "NotFound", "not scripted"),
+            ),
+        };
+        if r.path == STATUS || r.path == EVENTS {
+            let _ = seen.send(r.clone());
+        }
+        reply
+    }
+}
+
+fn context(client: kube::Client) -> Arc<EvidenceContext> {
+    let (view, _) = LiveView::new(None);
+    let (reader, mut writer) = reflector::store::<DeserializeGuard<Control>>();
+    let c = control(
+        "change-approval",
+        1,
+        json!({"criteria": ["CC8.1"], "category": "Security", "title": "Changes are approved", "check": {"changeApproval": {}}}),
+    );
+    writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(c))));
+    Arc::new(EvidenceContext {
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "soc2-operator".into(),
+                instance: Some("test".into()),
+            },
+        ),
+        client,
+        view,
+        ledger: Arc::default(),
+        leadership: Leadership::always(),
+        metrics: Arc::default(),
+        namespace: "soc2-system".into(),
+        controls: reader,
+        sync_timeout: std::time::Duration::from_millis(5),
+    })
+}
+
+#[tokio::test]
+async fn a_snapshot_is_taken_for_the_current_tick_and_reported_in_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evidence");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let ((), requests) = with_server(answer(tx), "the snapshot loop", |client| {
+        let ctx = context(client);
+        let es = store(path.to_str().unwrap());
+        async move {
+            let task = tokio::spawn(run_store(ctx, es));
+            let first = rx.recv().await.expect("a status patch");
+            task.abort();
+            assert_eq!(first.path, STATUS);
+        }
+    })
+    .await;
+    let patch = requests.iter().find(|r| r.path == STATUS).unwrap();
+    assert_eq!(
+        patch.query.get("fieldManager").map(String::as_str),
+        Some("soc2-operator")
+    );
+    assert_eq!(patch.query.get("force").map(String::as_str), Some("true"));
+    let status = &patch.body["status"];
+    assert_eq!(patch.body["kind"], "EvidenceStore");
+    assert_eq!(status["observedGeneration"], 3);
+    assert_eq!(status["consecutiveFailures"], 0);
+    assert_eq!(status["lastSnapshot"]["sequence"], 1);
+    assert_eq!(status["lastSnapshot"]["controls"], 1);
+    assert_eq!(status["conditions"][0]["type"], "Ready");
+    assert_eq!(status["conditions"][0]["status"], "True");
+    assert_eq!(status["conditions"][0]["reason"], "SnapshotWritten");
+    assert!(
+        !requests.iter().any(|r| r.path == EVENTS),
+        "no event on a first success"
+    );
+
+    let client = EvidenceStoreClient::connect(&StoreLocation::Filesystem(path)).unwrap();
+    let out = verify_chain(&client, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(out.is_intact());
+    assert_eq!(out.snapshots.len(), 1);
+    let m = &out.snapshots[0].manifest;
+    assert_eq!(m.cluster.uid, "ks-uid");
+    assert_eq!(m.cluster.server_version, "v1.33.1");
+    assert_eq!(m.source, "EvidenceStore/audit");
+    assert_eq!(status["chainHead"], status["lastSnapshot"]["digest"]);
+    assert_eq!(out.snapshots[0].documents[0].control, "change-approval");
+}
+
+#[tokio::test]
+async fn a_failing_store_turns_ready_false_and_warns_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where the directory should be: the store cannot be created.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let path = blocker.join("evidence");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let ((), requests) = with_server(answer(tx), "the snapshot loop", |client| {
+        let ctx = context(client);
+        let es = store(path.to_str().unwrap());
+        async move {
+            let task = tokio::spawn(run_store(ctx, es));
+            while let Some(r) = rx.recv().await {
+                if r.path == EVENTS {
+                    break;
+                }
+            }
+            task.abort();
+        }
+    })
+    .await;
+    let patch = requests
+        .iter()
+        .find(|r| r.path == STATUS)
+        .expect("status written");
+    let status = &patch.body["status"];
+    assert_eq!(status["consecutiveFailures"], 1);
+    assert_eq!(status["conditions"][0]["status"], "False");
+    assert_eq!(status["conditions"][0]["reason"], "SnapshotFailed");
+    let message = status["conditions"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("cannot create evidence directory"),
+        "{message}"
+    );
+    let events: Vec<&Recorded> = requests.iter().filter(|r| r.path == EVENTS).collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].body["reason"], "SnapshotFailed");
+    assert_eq!(events[0].body["type"], "Warning");
+    assert_eq!(events[0].body["regarding"]["kind"], "EvidenceStore");
+}

@@ -1,0 +1,432 @@
+//! Evidence on S3-compatible storage, against a real moto server on 127.0.0.1 started by each test: snapshot,
+//! list, verify, conditional-create conflict, Object Lock retention on write, and an outage mid-snapshot.
+//! Skipped (with a message) when `moto_server` is not installed; `.ci/run` installs it.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use soc2_operator::evidence::collect::{OperationBaseline, control_documents};
+use soc2_operator::evidence::schedule::{Schedule, snapshot_id};
+use soc2_operator::evidence::snapshot::{
+    SnapshotError, SnapshotInput, SnapshotOutcome, chain_head, write_snapshot,
+};
+use soc2_operator::evidence::store::{ObjectLock, S3Credentials, S3Location};
+use soc2_operator::evidence::{
+    ClusterIdentity, EvidenceStoreClient, StoreError, StoreLocation, VerifyingKeys, verify_chain,
+};
+use soc2_operator::scan::load_paths;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts moto on a free loopback port, or `None` (with a message) when it is not installed.
+async fn moto() -> Option<Moto> {
+    let installed = Command::new("moto_server")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        eprintln!(
+            "SKIPPED: moto_server is not installed (pip install 'moto[server]' boto3; .ci/run installs it)"
+        );
+        return None;
+    }
+    let port = free_port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let moto = Moto { child, port };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while http(port, "GET", "/", &[]).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "moto did not start");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Some(moto)
+}
+
+/// One plain HTTP/1.1 request with a well-formed but unsigned Authorization header (moto checks that one is present
+/// for object requests, not the signature): (status, raw response).
+async fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: 0\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await?;
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((status, text))
+}
+
+async fn bucket(port: u16, name: &str, object_lock: bool) {
+    let headers: &[(&str, &str)] = if object_lock {
+        &[("x-amz-bucket-object-lock-enabled", "true")]
+    } else {
+        &[]
+    };
+    let (status, body) = http(port, "PUT", &format!("/{name}"), headers)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+}
+
+fn location(port: u16, bucket: &str, lock: Option<ObjectLock>) -> StoreLocation {
+    StoreLocation::S3(S3Location {
+        bucket: bucket.into(),
+        prefix: "cluster-a".into(),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        region: Some("us-east-1".into()),
+        path_style: true,
+        credentials: Some(S3Credentials {
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+            session_token: None,
+        }),
+        object_lock: lock,
+    })
+}
+
+async fn snapshot(
+    store: &EvidenceStoreClient,
+    tick: &str,
+    schedule: &Schedule,
+    gap_reason: Option<String>,
+) -> Result<SnapshotOutcome, SnapshotError> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let controls = load_paths(&[root.join("config/samples")]).unwrap().controls;
+    let view = load_paths(&[root.join("examples/cluster")])
+        .unwrap()
+        .snapshot;
+    let tick: Timestamp = tick.parse().unwrap();
+    let documents = control_documents(
+        &snapshot_id(tick),
+        &controls,
+        tick,
+        |_| view.clone(),
+        None,
+        &mut OperationBaseline::default(),
+    )
+    .unwrap();
+    write_snapshot(
+        store,
+        SnapshotInput {
+            source: "s3 test".into(),
+            cluster: ClusterIdentity {
+                uid: "uid-1".into(),
+                server_version: "v1.33.1".into(),
+            },
+            tick,
+            documents,
+            schedule: Some(schedule),
+            gap_reason,
+            signing_key: None,
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn snapshots_list_and_verify_on_s3_and_soc2ctl_reads_them() {
+    let Some(moto) = moto().await else { return };
+    bucket(moto.port, "evidence", false).await;
+    let store = EvidenceStoreClient::connect(&location(moto.port, "evidence", None)).unwrap();
+    let hourly = Schedule::parse(Some("1h"), None).unwrap();
+    snapshot(&store, "2026-01-01T00:00:00Z", &hourly, None)
+        .await
+        .unwrap();
+    snapshot(&store, "2026-01-01T01:00:00Z", &hourly, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list("manifests").await.unwrap(),
+        vec!["manifests/000000000001.json", "manifests/000000000002.json"]
+    );
+    let head = chain_head(&store).await.unwrap().unwrap();
+    assert_eq!(head.manifest.sequence, 2);
+    let out = verify_chain(&store, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(out.is_intact(), "{:?}", out.problems);
+    assert_eq!(out.snapshots.len(), 2);
+
+    let run = |uri: &str| {
+        Command::new(env!("CARGO_BIN_EXE_soc2ctl"))
+            .args(["verify", uri, "--path-style", "--endpoint"])
+            .arg(format!("http://127.0.0.1:{}", moto.port))
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap()
+    };
+    let ok = run("s3://evidence/cluster-a");
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("2 snapshot(s)"));
+    let missing_bucket = run("s3://no-such-bucket/x");
+    assert_eq!(missing_bucket.status.code(), Some(2));
+
+    // Tamper with one document through the S3 API: verify names it.
+    let doc = &head.manifest.documents[0].path;
+    let (status, text) = http(moto.port, "PUT", &format!("/evidence/cluster-a/{doc}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{text}");
+    let bad = run("s3://evidence/cluster-a");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains(doc.as_str()));
+}
+
+#[tokio::test]
+async fn a_second_create_of_the_same_object_conflicts() {
+    let Some(moto) = moto().await else { return };
+    bucket(moto.port, "conflict", false).await;
+    let store = EvidenceStoreClient::connect(&location(moto.port, "conflict", None)).unwrap();
+    store
+        .create("manifests/000000000001.json", b"first".to_vec())
+        .await
+        .unwrap();
+    let err = store
+        .create("manifests/000000000001.json", b"second".to_vec())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists(_)), "{err}");
+    assert_eq!(
+        store.get("manifests/000000000001.json").await.unwrap(),
+        b"first"
+    );
+    // The same tick twice: the second writer sees the snapshot and writes nothing.
+    let hourly = Schedule::parse(Some("1h"), None).unwrap();
+    bucket(moto.port, "ticks", false).await;
+    let store = EvidenceStoreClient::connect(&location(moto.port, "ticks", None)).unwrap();
+    let a = snapshot(&store, "2026-01-01T00:00:00Z", &hourly, None)
+        .await
+        .unwrap();
+    let b = snapshot(&store, "2026-01-01T00:00:00Z", &hourly, None)
+        .await
+        .unwrap();
+    assert!(matches!(a, SnapshotOutcome::Written(_)));
+    assert_eq!(b, SnapshotOutcome::AlreadyTaken(a.head().clone()));
+}
+
+#[tokio::test]
+async fn object_lock_retention_is_set_on_every_write() {
+    let Some(moto) = moto().await else { return };
+    bucket(moto.port, "locked", true).await;
+    let lock = ObjectLock {
+        mode: "COMPLIANCE".into(),
+        days: 400,
+    };
+    let store = EvidenceStoreClient::connect(&location(moto.port, "locked", Some(lock))).unwrap();
+    let hourly = Schedule::parse(Some("1h"), None).unwrap();
+    let out = snapshot(&store, "2026-01-01T00:00:00Z", &hourly, None)
+        .await
+        .unwrap();
+    let head = out.head();
+    for path in [head.path.clone(), head.manifest.documents[0].path.clone()] {
+        let (status, text) = http(moto.port, "HEAD", &format!("/locked/cluster-a/{path}"), &[])
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{text}");
+        let lower = text.to_ascii_lowercase();
+        assert!(
+            lower.contains("x-amz-object-lock-mode: compliance"),
+            "{text}"
+        );
+        let until = lower
+            .lines()
+            .find_map(|l| l.strip_prefix("x-amz-object-lock-retain-until-date: "))
+            .expect("retain-until date");
+        let until: Timestamp = until.trim().to_ascii_uppercase().parse().unwrap();
+        let days = (until.as_second() - Timestamp::now().as_second()) / 86_400;
+        assert!((399..=400).contains(&days), "retained {days} days");
+    }
+    // COMPLIANCE mode: the locked version cannot be deleted (a plain DELETE only adds a delete marker).
+    let key = format!("/locked/cluster-a/{}", head.path);
+    let (_, text) = http(moto.port, "HEAD", &key, &[]).await.unwrap();
+    let version = text
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("x-amz-version-id:")
+                .then(|| l.split_once(':').unwrap().1.trim().to_string())
+        })
+        .expect("a locked bucket is versioned");
+    let (status, text) = http(
+        moto.port,
+        "DELETE",
+        &format!("{key}?versionId={version}"),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 403, "deleting a COMPLIANCE-locked version: {text}");
+}
+
+/// A TCP proxy in front of moto that goes down (drops every connection) as soon as it sees a manifest PUT while
+/// armed: the store fails after the documents are written and before the manifest is.
+async fn proxy(upstream: u16, armed: Arc<AtomicBool>, down: Arc<AtomicBool>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            if down.load(Ordering::SeqCst) {
+                drop(client);
+                continue;
+            }
+            let (armed, down) = (armed.clone(), down.clone());
+            tokio::spawn(async move {
+                let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = server.split();
+                let up = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = cr.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        let chunk = &buf[..n];
+                        let text = String::from_utf8_lossy(chunk);
+                        if armed.load(Ordering::SeqCst)
+                            && text.contains("PUT /")
+                            && text.contains("/manifests/")
+                        {
+                            down.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                        if sw.write_all(chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let back = async {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                };
+                tokio::select! { _ = up => {}, _ = back => {} }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn an_outage_mid_snapshot_leaves_no_partial_snapshot_and_the_next_one_records_the_gap() {
+    let Some(moto) = moto().await else { return };
+    bucket(moto.port, "outage", false).await;
+    let armed = Arc::new(AtomicBool::new(false));
+    let down = Arc::new(AtomicBool::new(false));
+    let port = proxy(moto.port, armed.clone(), down.clone()).await;
+    let through_proxy = EvidenceStoreClient::connect(&location(port, "outage", None)).unwrap();
+    let direct = EvidenceStoreClient::connect(&location(moto.port, "outage", None)).unwrap();
+    let hourly = Schedule::parse(Some("1h"), None).unwrap();
+    snapshot(&through_proxy, "2026-01-01T00:00:00Z", &hourly, None)
+        .await
+        .unwrap();
+
+    armed.store(true, Ordering::SeqCst);
+    let err = snapshot(&through_proxy, "2026-01-01T01:00:00Z", &hourly, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), "unavailable", "{err}");
+    assert!(
+        down.load(Ordering::SeqCst),
+        "the outage hit the manifest write"
+    );
+    // Documents of the failed snapshot reached the store, its manifest did not: readers see one snapshot.
+    let objects = direct.list("objects").await.unwrap().len();
+    assert!(
+        objects > 3,
+        "documents of the failed attempt were written ({objects})"
+    );
+    assert_eq!(direct.list("manifests").await.unwrap().len(), 1);
+    let out = verify_chain(&direct, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(
+        out.is_intact() && out.snapshots.len() == 1,
+        "{:?}",
+        out.problems
+    );
+    // Still down: the next attempt fails cleanly too.
+    assert!(
+        snapshot(&through_proxy, "2026-01-01T02:00:00Z", &hourly, None)
+            .await
+            .is_err()
+    );
+
+    // The store comes back: the next snapshot links to the last good one and records the gap.
+    armed.store(false, Ordering::SeqCst);
+    down.store(false, Ordering::SeqCst);
+    let back = snapshot(
+        &through_proxy,
+        "2026-01-01T03:00:00Z",
+        &hourly,
+        Some(err.to_string()),
+    )
+    .await
+    .unwrap();
+    let m = &back.head().manifest;
+    assert_eq!(m.sequence, 2);
+    assert_eq!(m.previous.as_ref().unwrap().snapshot_id, "20260101T000000Z");
+    let gap = m.gap.as_ref().expect("gap recorded");
+    assert_eq!(gap.missed_ticks, 2);
+    assert!(
+        gap.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("evidence store")
+    );
+    let out = verify_chain(&direct, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(out.is_intact(), "{:?}", out.problems);
+}
