@@ -21,6 +21,10 @@ use soc2_operator::scan::load_paths;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// One moto server at a time: each test starts its own, and several Python servers starting at once on two busy
+/// cores made requests time out.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Moto {
     child: Child,
     port: u16,
@@ -168,6 +172,7 @@ async fn snapshot(
 
 #[tokio::test]
 async fn snapshots_list_and_verify_on_s3_and_soc2ctl_reads_them() {
+    let _serial = SERIAL.lock().await;
     let Some(moto) = moto().await else { return };
     bucket(moto.port, "evidence", false).await;
     let store = EvidenceStoreClient::connect(&location(moto.port, "evidence", None)).unwrap();
@@ -225,6 +230,7 @@ async fn snapshots_list_and_verify_on_s3_and_soc2ctl_reads_them() {
 
 #[tokio::test]
 async fn a_second_create_of_the_same_object_conflicts() {
+    let _serial = SERIAL.lock().await;
     let Some(moto) = moto().await else { return };
     bucket(moto.port, "conflict", false).await;
     let store = EvidenceStoreClient::connect(&location(moto.port, "conflict", None)).unwrap();
@@ -257,6 +263,7 @@ async fn a_second_create_of_the_same_object_conflicts() {
 
 #[tokio::test]
 async fn object_lock_retention_is_set_on_every_write() {
+    let _serial = SERIAL.lock().await;
     let Some(moto) = moto().await else { return };
     bucket(moto.port, "locked", true).await;
     let lock = ObjectLock {
@@ -360,6 +367,7 @@ async fn proxy(upstream: u16, armed: Arc<AtomicBool>, down: Arc<AtomicBool>) -> 
 
 #[tokio::test]
 async fn an_outage_mid_snapshot_leaves_no_partial_snapshot_and_the_next_one_records_the_gap() {
+    let _serial = SERIAL.lock().await;
     let Some(moto) = moto().await else { return };
     bucket(moto.port, "outage", false).await;
     let armed = Arc::new(AtomicBool::new(false));
