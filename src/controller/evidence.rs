@@ -444,7 +444,7 @@ async fn attempt(
     ctx.view.ensure(&kinds);
     ctx.view.wait_synced(&kinds, ctx.sync_timeout).await;
     let id = snapshot_id(tick);
-    let documents = control_documents(
+    let mut documents = control_documents(
         &id,
         &controls,
         Timestamp::now(),
@@ -453,6 +453,14 @@ async fn attempt(
         baseline,
     )
     .map_err(crate::evidence::snapshot::SnapshotError::from)?;
+    // Proof that enforcement operated: the webhook's decisions and whether it was in force, per control.
+    let admissions = ctx.metrics.admission_counts();
+    for (document, control) in documents.iter_mut().zip(&controls) {
+        document.admission = crate::evidence::document::AdmissionRecord::of(
+            control,
+            admissions.get(&document.control),
+        );
+    }
     let findings = documents.iter().map(|d| d.failed()).sum();
     let count = u32::try_from(documents.len()).unwrap_or(u32::MAX);
     let input = |documents| SnapshotInput {

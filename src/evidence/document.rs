@@ -67,6 +67,59 @@ pub struct ControlDocument {
     pub exceptions_applied: Vec<Value>,
     /// Proof of operation since the previous snapshot.
     pub operation: OperationRecord,
+    /// Enforcement at admission for Warn and Enforce controls: whether the webhook was in force for this control
+    /// (its `AdmissionEnforced` condition when the snapshot was taken) and the decisions it made since the operator
+    /// started. Absent for Audit controls and offline scans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<AdmissionRecord>,
+}
+
+/// What the admission webhook did for one control, as recorded in a snapshot.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRecord {
+    /// The control's mode (`Warn` or `Enforce`).
+    pub mode: String,
+    /// `True` when the webhook was registered and serving for the control, else `False`.
+    pub enforced: String,
+    /// The condition's reason: `WebhookRegistered`, `WebhookNotRegistered` or `AuditOnly`.
+    pub reason: String,
+    /// The condition's message (why the control is audited only, when it is).
+    pub message: String,
+    /// Requests admitted with nothing failing, since the operator started (dry runs excluded).
+    pub allowed: u64,
+    /// Requests admitted with a warning.
+    pub warned: u64,
+    /// Requests denied.
+    pub denied: u64,
+}
+
+impl AdmissionRecord {
+    /// The record for `control` from its status and the webhook's `counts` for it; `None` in Audit mode.
+    pub fn of(control: &Control, counts: Option<&crate::metrics::AdmissionCounts>) -> Option<Self> {
+        let mode = control.spec.mode.unwrap_or_default();
+        if mode == crate::api::Mode::Audit {
+            return None;
+        }
+        let condition = control
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "AdmissionEnforced"));
+        let counts = counts.cloned().unwrap_or_default();
+        Some(AdmissionRecord {
+            mode: mode.to_string(),
+            enforced: condition
+                .map(|c| c.status.clone())
+                .unwrap_or_else(|| "Unknown".into()),
+            reason: condition
+                .map(|c| c.reason.clone())
+                .unwrap_or_else(|| "NotYetEvaluated".into()),
+            message: condition.map(|c| c.message.clone()).unwrap_or_default(),
+            allowed: counts.allowed,
+            warned: counts.warned,
+            denied: counts.denied,
+        })
+    }
 }
 
 impl ControlDocument {
@@ -101,6 +154,7 @@ impl ControlDocument {
             invalid,
             exceptions_applied,
             operation,
+            admission: None,
         })
     }
 
@@ -127,4 +181,61 @@ fn exceptions_in(evaluation: &Value) -> Vec<Value> {
         .iter()
         .find_map(|k| evaluation.get(*k).and_then(Value::as_array).cloned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod admission_tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    use super::*;
+    use crate::api::{ControlStatus, Mode};
+    use crate::metrics::AdmissionCounts;
+
+    fn control(mode: Mode, condition: Option<(&str, &str)>) -> Control {
+        let mut c: Control = serde_json::from_value(serde_json::json!({
+            "apiVersion": "soc2.dev/v1alpha1", "kind": "Control", "metadata": {"name": "images"},
+            "spec": {"criteria": ["CC6.8"], "category": "Security", "title": "t", "check": {"imageProvenance": {}}},
+        }))
+        .expect("control");
+        c.spec.mode = Some(mode);
+        c.status = condition.map(|(status, reason)| ControlStatus {
+            conditions: vec![Condition {
+                type_: "AdmissionEnforced".into(),
+                status: status.into(),
+                reason: reason.into(),
+                message: "the admission webhook is registered and serving".into(),
+                last_transition_time: Time("2026-06-01T00:00:00Z".parse().expect("time")),
+                observed_generation: None,
+            }],
+            ..Default::default()
+        });
+        c
+    }
+
+    #[test]
+    fn enforce_controls_record_the_webhook_state_and_its_decisions() {
+        let counts = AdmissionCounts {
+            allowed: 7,
+            warned: 0,
+            denied: 2,
+        };
+        let record = AdmissionRecord::of(
+            &control(Mode::Enforce, Some(("True", "WebhookRegistered"))),
+            Some(&counts),
+        )
+        .expect("a record");
+        assert_eq!(record.mode, "Enforce");
+        assert_eq!(record.enforced, "True");
+        assert_eq!(record.reason, "WebhookRegistered");
+        assert_eq!((record.allowed, record.warned, record.denied), (7, 0, 2));
+    }
+
+    #[test]
+    fn audit_controls_have_no_record_and_unevaluated_ones_say_so() {
+        assert_eq!(AdmissionRecord::of(&control(Mode::Audit, None), None), None);
+        let record = AdmissionRecord::of(&control(Mode::Warn, None), None).expect("a record");
+        assert_eq!(record.enforced, "Unknown");
+        assert_eq!(record.reason, "NotYetEvaluated");
+        assert_eq!(record.allowed + record.warned + record.denied, 0);
+    }
 }
