@@ -7,6 +7,9 @@
 //! - `snapshot/live-view/<n>`: taking a snapshot of every kind the samples read from the reflector stores;
 //! - `reevaluate/<check>/<n>`: what a reconcile of one control pays after a change today: a snapshot of the kinds
 //!   the control reads plus a full evaluation of that control.
+//! - `library/evaluate-all/<n>`: validate + evaluate every control of the shipped library (`config/controls/`);
+//! - `library-reconcile/<control>/<n>`: what the reconcile of one library control costs after one object it reads
+//!   changed: `LiveView::snapshot` of its reads plus `evaluate` (a control is re-evaluated whole, whatever changed).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -29,11 +32,17 @@ const SEED: u64 = 0x5eed_c0de;
 
 /// The sample controls shipped in `config/samples/`, sorted by name.
 fn sample_controls() -> Vec<Control> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples");
+    controls_in("config/samples")
+}
+
+/// The Control manifests in `dir` (relative to the crate), sorted by file name; kustomization.yaml is not one.
+fn controls_in(dir: &str) -> Vec<Control> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .expect("config/samples exists")
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("readable entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| p.file_name().is_some_and(|f| f != "kustomization.yaml"))
         .collect();
     paths.sort();
     paths
@@ -131,6 +140,64 @@ fn engine(c: &mut Criterion) {
     }
 }
 
+/// The shipped library over the synthetic cluster: everything at once, then one control's reconcile at a time.
+fn library(c: &mut Criterion) {
+    let controls = controls_in("config/controls");
+    assert!(controls.len() >= 20, "the shipped library has 20+ controls");
+    let now: Timestamp = "2026-06-01T00:00:00Z".parse().expect("timestamp");
+    for &n in SIZES {
+        let snapshot = synthetic::cluster(n, SEED);
+        let objects = synthetic::object_count(&snapshot) as u64;
+        let mut failing = 0;
+        for c in &controls {
+            let v = validate(&c.spec).unwrap_or_else(|e| panic!("{}: {e}", name(c)));
+            let e = evaluate(name(c), &v, &snapshot, now).expect("evaluates");
+            failing += usize::from(e.summary.failed > 0);
+            eprintln!(
+                "n={n} objects={objects} {}: evaluated={} failed={} findings={}",
+                name(c),
+                e.summary.evaluated,
+                e.summary.failed,
+                e.findings.len()
+            );
+        }
+        eprintln!("n={n}: {failing} of {} controls fail", controls.len());
+
+        let mut group = c.benchmark_group("library");
+        group
+            .sampling_mode(SamplingMode::Flat)
+            .throughput(Throughput::Elements(objects));
+        group.bench_function(BenchmarkId::new("evaluate-all", n), |b| {
+            b.iter(|| {
+                for c in &controls {
+                    let v = validate(&c.spec).expect("valid control");
+                    black_box(evaluate(name(c), &v, &snapshot, now).expect("evaluates"));
+                }
+            })
+        });
+        group.finish();
+
+        if n != *SIZES.last().expect("sizes") {
+            continue;
+        }
+        let (view, _changes) = LiveView::new(None);
+        view.load_snapshot(&snapshot);
+        drop(snapshot);
+        let mut group = c.benchmark_group("library-reconcile");
+        group.sampling_mode(SamplingMode::Flat);
+        for c in &controls {
+            group.bench_function(BenchmarkId::new(name(c), n), |b| {
+                b.iter(|| {
+                    let v = validate(&c.spec).expect("valid control");
+                    let snapshot = view.snapshot(&required_kinds(&v));
+                    black_box(evaluate(name(c), &v, &snapshot, now).expect("evaluates"))
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
 criterion_group! {
     name = benches;
     // Ten samples, short windows: the whole run stays within a few minutes at 100k objects on 2 cores.
@@ -138,6 +205,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    targets = engine
+    targets = engine, library
 }
 criterion_main!(benches);

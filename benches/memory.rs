@@ -123,6 +123,25 @@ fn per_kind(s: &ClusterSnapshot) -> Vec<(&'static str, usize, usize)> {
         ),
         ("DaemonSet", s.daemon_sets.len(), deep_bytes(&s.daemon_sets)),
         ("CronJob", s.cron_jobs.len(), deep_bytes(&s.cron_jobs)),
+        ("Job", s.jobs.len(), deep_bytes(&s.jobs)),
+        ("Pod", s.pods.len(), deep_bytes(&s.pods)),
+        ("Service", s.services.len(), deep_bytes(&s.services)),
+        (
+            "ServiceAccount",
+            s.service_accounts.len(),
+            deep_bytes(&s.service_accounts),
+        ),
+        (
+            "NetworkPolicy",
+            s.network_policies.len(),
+            deep_bytes(&s.network_policies),
+        ),
+        ("Ingress", s.ingresses.len(), deep_bytes(&s.ingresses)),
+        (
+            "PodDisruptionBudget",
+            s.pod_disruption_budgets.len(),
+            deep_bytes(&s.pod_disruption_budgets),
+        ),
     ]
 }
 
@@ -166,6 +185,14 @@ fn main() {
             soc2_operator::view::ResourceKind::StatefulSet,
             soc2_operator::view::ResourceKind::DaemonSet,
             soc2_operator::view::ResourceKind::CronJob,
+            soc2_operator::view::ResourceKind::Job,
+            soc2_operator::view::ResourceKind::Pod,
+            soc2_operator::view::ResourceKind::Service,
+            soc2_operator::view::ResourceKind::ServiceAccount,
+            soc2_operator::view::ResourceKind::NetworkPolicy,
+            soc2_operator::view::ResourceKind::Ingress,
+            soc2_operator::view::ResourceKind::PodDisruptionBudget,
+            soc2_operator::view::ResourceKind::ControlException,
         ];
         let before_snapshot = live();
         let taken = view.snapshot(&soc2_operator::view::Reads::kinds(&kinds));

@@ -7,8 +7,10 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use soc2_operator::view::ClusterSnapshot;
@@ -75,6 +77,11 @@ fn at(seconds: u64) -> String {
     )
 }
 
+/// Ten times the average number of objects a workload brings: itself, its ServiceAccount (1), a Service (0.7),
+/// a PodDisruptionBudget (0.35), an Ingress (0.1), its pods (about 1.55, bare ones included) and, for CronJobs,
+/// the last Job (0.25).
+const OBJECTS_PER_WORKLOAD_X10: usize = 49;
+
 /// How many objects of each kind a cluster of about `n` objects holds.
 #[derive(Clone, Copy, Debug)]
 pub struct Shape {
@@ -103,7 +110,8 @@ impl Shape {
             + cluster_role_bindings
             + namespaces * 5
             + token_secrets
-            + 2; // log collectors
+            + 2 // log collectors
+            + namespaces * 2; // NetworkPolicies: default-deny and an allow rule (about)
         Shape {
             namespaces,
             nodes,
@@ -112,7 +120,8 @@ impl Shape {
             roles_per_namespace: 2,
             role_bindings_per_namespace: 3,
             token_secrets,
-            workloads: n.saturating_sub(fixed).max(10),
+            // Each workload comes with about OBJECTS_PER_WORKLOAD objects (see `cluster`).
+            workloads: (n.saturating_sub(fixed) * 10 / OBJECTS_PER_WORKLOAD_X10).max(10),
         }
     }
 }
@@ -132,6 +141,13 @@ pub fn object_count(s: &ClusterSnapshot) -> usize {
         + s.daemon_sets.len()
         + s.cron_jobs.len()
         + s.jobs.len()
+        + s.pods.len()
+        + s.services.len()
+        + s.service_accounts.len()
+        + s.network_policies.len()
+        + s.ingresses.len()
+        + s.pod_disruption_budgets.len()
+        + s.control_exceptions.len()
 }
 
 /// A cluster of about `n` objects, the same for the same `(n, seed)`.
@@ -171,6 +187,9 @@ pub fn cluster(n: usize, seed: u64) -> ClusterSnapshot {
                     "team": TEAMS[i % TEAMS.len()],
                     "env": ENVS[(i / TEAMS.len()) % ENVS.len()],
                     "soc2.dev/in-scope": if rng.percent(80) { "true" } else { "false" },
+                    // Pod Security Admission: restricted in most namespaces, baseline or unlabelled in some.
+                    "pod-security.kubernetes.io/enforce": match rng.below(10) { 0 => "baseline", 1 => "privileged", _ => "restricted" },
+                    "soc2.dev/data-classification": if rng.percent(10) { "confidential" } else { "internal" },
                 },
                 "annotations": {"argocd.argoproj.io/tracking-id": format!("tenants:/Namespace:{name}")},
             },
@@ -509,6 +528,29 @@ pub fn cluster(n: usize, seed: u64) -> ClusterSnapshot {
         })));
     }
 
+    // NetworkPolicies: default-deny ingress in 90% of tenant namespaces plus an allow rule from the ingress
+    // controller; 3% of namespaces also admit 0.0.0.0/0 (internet ingress findings at every size).
+    for (t, ns) in tenants.iter().enumerate() {
+        if t == 0 || rng.percent(90) {
+            s.network_policies.push(typed(json!({
+                "metadata": {"name": "default-deny", "namespace": ns, "uid": uid("NetworkPolicy", t * 3),
+                             "resourceVersion": (60000 + t * 3).to_string()},
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+            })));
+        }
+        let from = if t == 1 || rng.percent(3) {
+            json!([{"ipBlock": {"cidr": "0.0.0.0/0"}}])
+        } else {
+            json!([{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}])
+        };
+        s.network_policies.push(typed(json!({
+            "metadata": {"name": "allow-ingress-controller", "namespace": ns, "uid": uid("NetworkPolicy", t * 3 + 1),
+                         "resourceVersion": (60000 + t * 3 + 1).to_string()},
+            "spec": {"podSelector": {"matchLabels": {"tier": "web"}}, "policyTypes": ["Ingress"],
+                     "ingress": [{"from": from, "ports": [{"port": 8080, "protocol": "TCP"}]}]},
+        })));
+    }
+
     // Workloads: 60% Deployments, 10% StatefulSets, 5% DaemonSets, 25% CronJobs, spread over tenant namespaces.
     for i in 0..shape.workloads {
         let ns = &tenants[rng.below(tenants.len())];
@@ -539,14 +581,17 @@ pub fn cluster(n: usize, seed: u64) -> ClusterSnapshot {
         });
         let pod_template = json!({
             "metadata": {"labels": {"app.kubernetes.io/name": app}},
-            "spec": {"containers": [container(&app, &format!("registry.example.com/{team}/{app}:1.{}.0", i % 40), 8080)],
-                     "serviceAccountName": app, "securityContext": {"runAsNonRoot": true}},
+            "spec": pod_spec(&mut rng, &app, team, i),
         });
         let selector = json!({"matchLabels": {"app.kubernetes.io/name": app}});
-        match rng.below(100) {
+        // One replica for 8% of Deployments and StatefulSets: a redundancy finding at every size.
+        let replicas = if rng.percent(8) { 1 } else { 2 };
+        let workload_kind = rng.below(100);
+        companions(&mut s, &mut rng, ns, &app, i, workload_kind, &pod_template);
+        match workload_kind {
             0..=59 => s.deployments.push(typed::<Deployment>(json!({
                 "metadata": metadata,
-                "spec": {"replicas": 2, "selector": selector, "template": pod_template,
+                "spec": {"replicas": replicas, "selector": selector, "template": pod_template,
                          "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}},
                 "status": {"replicas": 2, "readyReplicas": 2, "availableReplicas": 2, "updatedReplicas": 2,
                            "observedGeneration": 1,
@@ -556,7 +601,7 @@ pub fn cluster(n: usize, seed: u64) -> ClusterSnapshot {
             }))),
             60..=69 => s.stateful_sets.push(typed::<StatefulSet>(json!({
                 "metadata": metadata,
-                "spec": {"replicas": 3, "serviceName": app, "selector": selector, "template": pod_template,
+                "spec": {"replicas": replicas + 1, "serviceName": app, "selector": selector, "template": pod_template,
                          "volumeClaimTemplates": [{"metadata": {"name": "data"},
                              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}}]},
                 "status": {"replicas": 3, "readyReplicas": 3, "currentReplicas": 3, "updatedReplicas": 3, "observedGeneration": 1},
@@ -572,12 +617,208 @@ pub fn cluster(n: usize, seed: u64) -> ClusterSnapshot {
                 "spec": {"schedule": format!("{} * * * *", i % 60), "concurrencyPolicy": "Forbid",
                          "jobTemplate": {"spec": {"backoffLimit": 2, "template": {
                              "metadata": pod_template["metadata"].clone(),
-                             "spec": {"containers": pod_template["spec"]["containers"].clone(), "restartPolicy": "OnFailure"}}}}},
+                             "spec": {"containers": pod_template["spec"]["containers"].clone(),
+                                      "securityContext": pod_template["spec"]["securityContext"].clone(),
+                                      "serviceAccountName": app, "restartPolicy": "OnFailure"}}}}},
                 "status": {"lastScheduleTime": at(3600)},
             }))),
         }
     }
     s
+}
+
+/// A pod spec with varied security contexts and images: mostly compliant, with a few percent of each violation
+/// the library looks for (privileged, added capabilities, root, no seccomp, host namespaces and ports, foreign
+/// registries, `latest` tags, no digest, secret-like env literals, no probes or requests, token automount).
+fn pod_spec(rng: &mut Rng, app: &str, team: &str, i: usize) -> Value {
+    let image = match rng.below(100) {
+        0..=2 => format!("docker.io/library/{team}:latest"),
+        3..=5 => format!("quay.io/{team}/{app}:1.{}.0", i % 40),
+        6..=39 => format!(
+            "registry.example.com/{team}/{app}@sha256:{:064x}",
+            (i as u128) * 0x9e37_79b9
+        ),
+        _ => format!("registry.example.com/{team}/{app}:1.{}.0", i % 40),
+    };
+    let mut c = container(app, &image, 8080);
+    if rng.percent(70) {
+        c["imagePullPolicy"] = json!("Always");
+    }
+    let mut sc = json!({"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                        "capabilities": {"drop": ["ALL"]}});
+    match rng.below(100) {
+        0 => sc["privileged"] = json!(true),
+        1 => sc["capabilities"]["add"] = json!(["NET_ADMIN"]),
+        2 => sc["allowPrivilegeEscalation"] = json!(true),
+        3 => sc["runAsUser"] = json!(0),
+        _ => {}
+    }
+    c["securityContext"] = sc;
+    if rng.percent(2) {
+        c["env"]
+            .as_array_mut()
+            .expect("env is a list")
+            .push(json!({"name": "DB_PASSWORD", "value": "hunter2"}));
+    }
+    if rng.percent(3) {
+        c.as_object_mut()
+            .expect("container is an object")
+            .remove("readinessProbe");
+    }
+    if rng.percent(3) {
+        c.as_object_mut()
+            .expect("container is an object")
+            .remove("resources");
+    }
+    if rng.percent(1) {
+        c["ports"][0]["hostPort"] = json!(8080);
+    }
+    let mut pod_sc = json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
+    match rng.below(100) {
+        0..=4 => {
+            pod_sc
+                .as_object_mut()
+                .expect("security context is an object")
+                .remove("seccompProfile");
+        }
+        5..=9 => {
+            pod_sc
+                .as_object_mut()
+                .expect("security context is an object")
+                .remove("runAsNonRoot");
+        }
+        _ => {}
+    }
+    let mut spec = json!({"containers": [c], "serviceAccountName": app, "securityContext": pod_sc});
+    if rng.percent(80) {
+        spec["automountServiceAccountToken"] = json!(false);
+    }
+    match rng.below(200) {
+        0 => spec["hostNetwork"] = json!(true),
+        1 => spec["hostPID"] = json!(true),
+        2 => {
+            spec["volumes"] =
+                json!([{"name": "host", "hostPath": {"path": "/var/run", "type": "Directory"}}])
+        }
+        _ => {}
+    }
+    spec
+}
+
+/// What comes with a workload: its ServiceAccount, a Service (some LoadBalancer or NodePort, a few approved), a
+/// PodDisruptionBudget, an Ingress (some without TLS), its running pods (owned by a ReplicaSet, StatefulSet or
+/// DaemonSet; a few bare pods besides) and, for CronJobs, the last Job (some failed).
+fn companions(
+    s: &mut ClusterSnapshot,
+    rng: &mut Rng,
+    ns: &str,
+    app: &str,
+    i: usize,
+    workload_kind: usize,
+    template: &Value,
+) {
+    let labels = json!({"app.kubernetes.io/name": app});
+    let mut sa = json!({"metadata": {"name": app, "namespace": ns, "uid": uid("ServiceAccount", i),
+                                     "resourceVersion": (200_000 + i).to_string()}});
+    if rng.percent(60) {
+        sa["automountServiceAccountToken"] = json!(false);
+    } else if rng.percent(50) {
+        sa["metadata"]["annotations"] = json!({"soc2.dev/api-access": "reads its own ConfigMaps"});
+    }
+    s.service_accounts.push(typed::<ServiceAccount>(sa));
+
+    let cron = workload_kind >= 75;
+    if !cron && rng.percent(70) {
+        let mut svc = json!({
+            "metadata": {"name": app, "namespace": ns, "uid": uid("Service", i),
+                         "resourceVersion": (300_000 + i).to_string()},
+            "spec": {"type": "ClusterIP", "selector": labels,
+                     "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]},
+        });
+        match rng.below(100) {
+            0..=2 => svc["spec"]["type"] = json!("LoadBalancer"),
+            3..=4 => svc["spec"]["type"] = json!("NodePort"),
+            5 => {
+                svc["spec"]["type"] = json!("LoadBalancer");
+                svc["metadata"]["annotations"] =
+                    json!({"soc2.dev/exposure-approved-by": "erin@example.com (CHG-1234)"});
+            }
+            _ => {}
+        }
+        s.services.push(typed::<Service>(svc));
+        if rng.percent(14) {
+            let mut ing = json!({
+                "metadata": {"name": app, "namespace": ns, "uid": uid("Ingress", i),
+                             "resourceVersion": (400_000 + i).to_string()},
+                "spec": {"ingressClassName": "nginx",
+                         "rules": [{"host": format!("{app}.example.com"), "http": {"paths": [{"path": "/",
+                             "pathType": "Prefix", "backend": {"service": {"name": app, "port": {"number": 80}}}}]}}]},
+            });
+            if !rng.percent(20) {
+                ing["spec"]["tls"] = json!([{"hosts": [format!("{app}.example.com")], "secretName": format!("{app}-tls")}]);
+            }
+            s.ingresses.push(typed::<Ingress>(ing));
+        }
+    }
+    if workload_kind < 70 && rng.percent(50) {
+        s.pod_disruption_budgets.push(typed::<PodDisruptionBudget>(json!({
+            "metadata": {"name": app, "namespace": ns, "uid": uid("PodDisruptionBudget", i),
+                         "resourceVersion": (500_000 + i).to_string()},
+            "spec": {"maxUnavailable": if rng.percent(10) { 0 } else { 1 }, "selector": {"matchLabels": labels}},
+            "status": {"currentHealthy": 2, "desiredHealthy": 1, "disruptionsAllowed": 1, "expectedPods": 2},
+        })));
+    }
+
+    // Running pods: one or two for long-running workloads (an owner reference), 3% of them bare.
+    let pods = if cron {
+        0
+    } else {
+        1 + rng.below(2) + usize::from(rng.percent(6))
+    };
+    for p in 0..pods {
+        let bare = rng.percent(3);
+        let (owner_kind, owner_name) = match workload_kind {
+            0..=59 => ("ReplicaSet", format!("{app}-7d9c5b")),
+            60..=69 => ("StatefulSet", app.to_string()),
+            _ => ("DaemonSet", app.to_string()),
+        };
+        let mut metadata = json!({
+            "name": format!("{app}-{p}"), "namespace": ns, "uid": uid("Pod", 1_000_000 + i * 4 + p),
+            "resourceVersion": (600_000 + i * 4 + p).to_string(), "labels": labels,
+        });
+        if !bare {
+            metadata["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": owner_kind, "name": owner_name,
+                "uid": uid(owner_kind, i), "controller": true, "blockOwnerDeletion": true}]);
+        }
+        s.pods.push(typed::<Pod>(json!({
+            "metadata": metadata,
+            "spec": template["spec"].clone(),
+            "status": {"phase": "Running", "podIP": format!("10.{}.{}.{}", 100 + i % 100, (i / 100) % 256, p),
+                       "conditions": [{"type": "Ready", "status": "True"}]},
+        })));
+    }
+
+    if cron {
+        let failed = rng.percent(4);
+        let status = if failed {
+            json!({"failed": 3, "startTime": at(3600),
+                   "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                   "message": "Job has reached the specified backoff limit",
+                                   "lastTransitionTime": at(3700)}]})
+        } else {
+            json!({"succeeded": 1, "startTime": at(3600), "completionTime": at(3660),
+                   "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": at(3660)}]})
+        };
+        s.jobs.push(typed::<Job>(json!({
+            "metadata": {"name": format!("{app}-29000000"), "namespace": ns, "uid": uid("Job", i),
+                         "resourceVersion": (700_000 + i).to_string(), "labels": labels,
+                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": app,
+                                              "uid": uid("Workload", i), "controller": true}]},
+            "spec": {"backoffLimit": 2, "template": {"metadata": template["metadata"].clone(),
+                     "spec": {"containers": template["spec"]["containers"].clone(), "restartPolicy": "Never"}}},
+            "status": status,
+        })));
+    }
 }
 
 /// Who wrote a workload, as recorded in its managedFields.
