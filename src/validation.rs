@@ -191,6 +191,9 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
             });
         }
     }
+    if let Some(b) = &spec.check.backups {
+        validate_backups(b)?;
+    }
     crate::checks::validate_generic(&spec.check)?;
     if let Some(c) = &spec.check.confidentiality {
         validate_confidentiality(c)?;
@@ -203,6 +206,42 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
         mode: spec.mode.unwrap_or_default(),
         severity: spec.severity.unwrap_or_default(),
     })
+}
+
+fn validate_backups(b: &crate::api::BackupsCheck) -> Result<(), SpecError> {
+    let durations: [(&'static str, &Option<String>); 2] = [
+        ("spec.check.backups.rpo", &b.rpo),
+        (
+            "spec.check.backups.restoreTestPeriod",
+            &b.restore_test_period,
+        ),
+    ];
+    for (field, value) in durations {
+        if let Some(value) = value {
+            let parsed =
+                humantime::parse_duration(value).map_err(|e| SpecError::InvalidDuration {
+                    field,
+                    value: value.clone(),
+                    reason: e.to_string(),
+                })?;
+            if parsed.is_zero() {
+                return Err(invalid(
+                    field,
+                    "must be longer than zero; write e.g. 24h for the RPO or 90d for the restore-test period",
+                ));
+            }
+        }
+    }
+    if b.velero_namespace
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty())
+    {
+        return Err(invalid(
+            "spec.check.backups.veleroNamespace",
+            "must not be blank; omit it for the default (velero)",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_confidentiality(c: &crate::api::ConfidentialityCheck) -> Result<(), SpecError> {
