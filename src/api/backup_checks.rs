@@ -26,6 +26,11 @@ pub struct BackupsCheck {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore_test_period: Option<String>,
 
+    /// Judge each in-scope namespace's Velero Schedule and Backups. Default: true; set false in a control that
+    /// judges restore tests only (with `restoreTestPeriod`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_coverage: Option<bool>,
+
     /// Namespaces that need no backup (stateless, or recreated from Git), on top of the control's scope.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exclude_namespaces: Option<Vec<String>>,
@@ -42,6 +47,11 @@ impl BackupsCheck {
     /// `rpo` with its default, as written.
     pub fn effective_rpo(&self) -> String {
         self.rpo.clone().unwrap_or_else(|| DEFAULT_RPO.to_string())
+    }
+
+    /// `backupCoverage` with its default.
+    pub fn effective_backup_coverage(&self) -> bool {
+        self.backup_coverage.unwrap_or(true)
     }
 
     /// `excludeNamespaces` with its default (none).

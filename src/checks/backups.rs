@@ -34,7 +34,10 @@ pub fn restore_gvk() -> Gvk {
 
 /// The Velero kinds a control with `params` reads.
 pub fn gvks(params: &BackupsCheck) -> Vec<Gvk> {
-    let mut out = vec![schedule_gvk(), backup_gvk()];
+    let mut out = Vec::new();
+    if params.effective_backup_coverage() {
+        out.extend([schedule_gvk(), backup_gvk()]);
+    }
     if params.restore_test_period.is_some() {
         out.push(restore_gvk());
     }
@@ -92,14 +95,15 @@ fn name(o: &DynamicObject) -> String {
     )
 }
 
-/// An age in whole minutes, as people read it (`3days 4h 12m`).
+/// An age as people read it: days and hours, or hours and minutes under a day.
 fn age(now: Timestamp, then: Timestamp) -> String {
     let secs = (now.as_second() - then.as_second()).max(0);
-    let minutes = u64::try_from(secs / 60).unwrap_or(0);
-    if minutes == 0 {
-        return "under a minute".to_string();
+    let (days, hours, minutes) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes}m"),
+        (0, _) => format!("{hours}h {minutes}m"),
+        _ => format!("{days}d {hours}h"),
     }
-    humantime::format_duration(Duration::from_secs(minutes * 60)).to_string()
 }
 
 fn within(now: Timestamp, then: Timestamp, limit: Duration) -> bool {
@@ -127,16 +131,17 @@ pub fn check(
         return report;
     }
     let velero_ns = params.effective_velero_namespace();
-    let mut read = Vec::new();
+    let mut read = std::collections::BTreeMap::new();
     for gvk in gvks(params) {
         match view.dynamic(&gvk) {
-            Ok(objects) => read.push(
-                objects
+            Ok(objects) => {
+                let in_velero_ns: Vec<_> = objects
                     .iter()
                     .filter(|o| o.metadata.namespace.as_deref() == Some(velero_ns.as_str()))
                     .cloned()
-                    .collect::<Vec<_>>(),
-            ),
+                    .collect();
+                read.insert(gvk.kind.clone(), in_velero_ns);
+            }
             Err(reason) => {
                 report.evaluated += 1;
                 report.findings.push(Finding::unknown(
@@ -154,7 +159,16 @@ pub fn check(
     let rpo_text = params.effective_rpo();
     let rpo = parse(&rpo_text, FALLBACK_RPO);
     let excluded = params.effective_exclude_namespaces();
-    for ns in &view.namespaces {
+    let (schedules, backups) = match (read.get("Schedule"), read.get("Backup")) {
+        (Some(s), Some(b)) => (s.as_slice(), b.as_slice()),
+        _ => (&[][..], &[][..]),
+    };
+    let namespaces = if params.effective_backup_coverage() {
+        view.namespaces.as_slice()
+    } else {
+        &[]
+    };
+    for ns in namespaces {
         let Some(ns_name) = ns.metadata.name.as_deref() else {
             continue;
         };
@@ -166,9 +180,9 @@ pub fn check(
         }
         report.evaluated += 1;
         let subject = ResourceRef::of(ns.as_ref());
-        judge_schedules(&read[0], ns_name, &velero_ns, &subject, &mut report);
+        judge_schedules(schedules, ns_name, &velero_ns, &subject, &mut report);
         judge_backups(
-            &read[1],
+            backups,
             ns_name,
             &velero_ns,
             (&rpo_text, rpo),
@@ -177,7 +191,8 @@ pub fn check(
             &mut report,
         );
     }
-    if let (Some(period_text), Some(restores)) = (&params.restore_test_period, read.get(2)) {
+    if let (Some(period_text), Some(restores)) = (&params.restore_test_period, read.get("Restore"))
+    {
         report.evaluated += 1;
         let period = parse(period_text, Duration::MAX);
         judge_restores(restores, &velero_ns, period_text, period, now, &mut report);
@@ -583,7 +598,7 @@ mod tests {
         assert_report(&r, 1, &[("Namespace shop", FAIL, "backup-too-old")]);
         let m = message(&r);
         assert!(m.contains("velero/daily-old"), "{m}");
-        assert!(m.contains("3days ago"), "{m}");
+        assert!(m.contains("3d 0h ago"), "{m}");
         assert!(m.contains("24h"), "{m}");
     }
 
@@ -746,6 +761,30 @@ mod tests {
         );
         assert!(message(&r).contains("velero/drill-2025"), "{}", message(&r));
         assert_report(&run(&f, &restore_tests("365d")), 2, &[]);
+    }
+
+    #[test]
+    fn restore_only_control_judges_no_namespace() {
+        let mut f = fixture(&["shop"]);
+        f.schedules.clear();
+        f.backups.clear();
+        let params = BackupsCheck {
+            backup_coverage: Some(false),
+            ..restore_tests("90d")
+        };
+        assert_report(&run(&f, &params), 1, &[]);
+        let mut v = view(&f);
+        v.dynamic_unavailable
+            .insert(schedule_gvk(), "not installed".into());
+        assert_report(&run_with(&v, &params, None), 1, &[]);
+    }
+
+    #[test]
+    fn ages_read_as_days_hours_minutes() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert_eq!(age(now(), t("2026-06-01T11:59:30Z")), "0m");
+        assert_eq!(age(now(), t("2026-06-01T09:15:00Z")), "2h 45m");
+        assert_eq!(age(now(), t("2026-05-20T10:00:00Z")), "12d 2h");
     }
 
     #[test]
