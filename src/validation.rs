@@ -232,6 +232,12 @@ fn validate_backups(b: &crate::api::BackupsCheck) -> Result<(), SpecError> {
             }
         }
     }
+    if !b.effective_backup_coverage() && b.restore_test_period.is_none() {
+        return Err(invalid(
+            "spec.check.backups.backupCoverage",
+            "is false and restoreTestPeriod is unset, so the control would judge nothing; set restoreTestPeriod (e.g. 90d) or remove backupCoverage",
+        ));
+    }
     if b.velero_namespace
         .as_deref()
         .is_some_and(|n| n.trim().is_empty())
@@ -540,6 +546,52 @@ mod tests {
                 ..Default::default()
             })
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn backup_durations_are_validated_with_their_field() {
+        let with = |b: crate::api::BackupsCheck| {
+            let mut s = spec();
+            s.check = Check {
+                backups: Some(b),
+                ..Default::default()
+            };
+            validate(&s).map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert!(with(Default::default()).is_ok());
+        let ok = crate::api::BackupsCheck {
+            rpo: Some("12h".into()),
+            restore_test_period: Some("90d".into()),
+            ..Default::default()
+        };
+        assert!(with(ok).is_ok());
+        let err = with(crate::api::BackupsCheck {
+            rpo: Some("daily".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.starts_with("spec.check.backups.rpo: \"daily\""),
+            "{err}"
+        );
+        let err = with(crate::api::BackupsCheck {
+            restore_test_period: Some("0s".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.starts_with("spec.check.backups.restoreTestPeriod: must be longer than zero"),
+            "{err}"
+        );
+        let err = with(crate::api::BackupsCheck {
+            backup_coverage: Some(false),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.starts_with("spec.check.backups.backupCoverage"),
+            "{err}"
         );
     }
 }
