@@ -174,6 +174,11 @@ pub fn required_kinds(control: &ValidatedControl<'_>) -> Reads {
                 kinds.push(ResourceKind::PodDisruptionBudget);
             }
         }
+        CheckKind::Backups => {
+            gvks.extend(checks::backups::gvks(
+                &check.backups.clone().unwrap_or_default(),
+            ));
+        }
     }
     Reads::new(kinds, gvks)
 }
@@ -283,6 +288,12 @@ pub fn evaluate(
                 view,
                 &scope,
                 &check.availability.clone().unwrap_or_default(),
+            ),
+            CheckKind::Backups => checks::backups::check(
+                view,
+                &scope,
+                &check.backups.clone().unwrap_or_default(),
+                now,
             ),
         },
     };

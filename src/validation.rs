@@ -191,6 +191,9 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
             });
         }
     }
+    if let Some(b) = &spec.check.backups {
+        validate_backups(b)?;
+    }
     crate::checks::validate_generic(&spec.check)?;
     if let Some(c) = &spec.check.confidentiality {
         validate_confidentiality(c)?;
@@ -203,6 +206,48 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
         mode: spec.mode.unwrap_or_default(),
         severity: spec.severity.unwrap_or_default(),
     })
+}
+
+fn validate_backups(b: &crate::api::BackupsCheck) -> Result<(), SpecError> {
+    let durations: [(&'static str, &Option<String>); 2] = [
+        ("spec.check.backups.rpo", &b.rpo),
+        (
+            "spec.check.backups.restoreTestPeriod",
+            &b.restore_test_period,
+        ),
+    ];
+    for (field, value) in durations {
+        if let Some(value) = value {
+            let parsed =
+                humantime::parse_duration(value).map_err(|e| SpecError::InvalidDuration {
+                    field,
+                    value: value.clone(),
+                    reason: e.to_string(),
+                })?;
+            if parsed.is_zero() {
+                return Err(invalid(
+                    field,
+                    "must be longer than zero; write e.g. 24h for the RPO or 90d for the restore-test period",
+                ));
+            }
+        }
+    }
+    if !b.effective_backup_coverage() && b.restore_test_period.is_none() {
+        return Err(invalid(
+            "spec.check.backups.backupCoverage",
+            "is false and restoreTestPeriod is unset, so the control would judge nothing; set restoreTestPeriod (e.g. 90d) or remove backupCoverage",
+        ));
+    }
+    if b.velero_namespace
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty())
+    {
+        return Err(invalid(
+            "spec.check.backups.veleroNamespace",
+            "must not be blank; omit it for the default (velero)",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_confidentiality(c: &crate::api::ConfidentialityCheck) -> Result<(), SpecError> {
@@ -501,6 +546,52 @@ mod tests {
                 ..Default::default()
             })
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn backup_durations_are_validated_with_their_field() {
+        let with = |b: crate::api::BackupsCheck| {
+            let mut s = spec();
+            s.check = Check {
+                backups: Some(b),
+                ..Default::default()
+            };
+            validate(&s).map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert!(with(Default::default()).is_ok());
+        let ok = crate::api::BackupsCheck {
+            rpo: Some("12h".into()),
+            restore_test_period: Some("90d".into()),
+            ..Default::default()
+        };
+        assert!(with(ok).is_ok());
+        let err = with(crate::api::BackupsCheck {
+            rpo: Some("daily".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.starts_with("spec.check.backups.rpo: \"daily\""),
+            "{err}"
+        );
+        let err = with(crate::api::BackupsCheck {
+            restore_test_period: Some("0s".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.starts_with("spec.check.backups.restoreTestPeriod: must be longer than zero"),
+            "{err}"
+        );
+        let err = with(crate::api::BackupsCheck {
+            backup_coverage: Some(false),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.starts_with("spec.check.backups.backupCoverage"),
+            "{err}"
         );
     }
 }

@@ -15,8 +15,8 @@ use super::workload_checks::{
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     cel,
-    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging), has(self.rbacLeastPrivilege), has(self.encryptionAtRest), has(self.jobHealth), has(self.cel), has(self.requiredResources), has(self.podSecurity), has(self.imageProvenance), has(self.serviceAccountHygiene), has(self.confidentiality), has(self.networkIsolation), has(self.exposure), has(self.encryptionInTransit), has(self.availability)].filter(x, x).size() == 1")
-        .message("exactly one check kind must be set: mfaAccess, changeApproval, logging, rbacLeastPrivilege, encryptionAtRest, jobHealth, cel, requiredResources, podSecurity, imageProvenance, serviceAccountHygiene, confidentiality, networkIsolation, exposure, encryptionInTransit or availability")
+    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging), has(self.rbacLeastPrivilege), has(self.encryptionAtRest), has(self.jobHealth), has(self.cel), has(self.requiredResources), has(self.podSecurity), has(self.imageProvenance), has(self.serviceAccountHygiene), has(self.confidentiality), has(self.networkIsolation), has(self.exposure), has(self.encryptionInTransit), has(self.availability), has(self.backups)].filter(x, x).size() == 1")
+        .message("exactly one check kind must be set: mfaAccess, changeApproval, logging, rbacLeastPrivilege, encryptionAtRest, jobHealth, cel, requiredResources, podSecurity, imageProvenance, serviceAccountHygiene, confidentiality, networkIsolation, exposure, encryptionInTransit, availability or backups")
 )]
 pub struct Check {
     /// MFA-backed privileged access (CC6.1, CC6.2, CC6.3): privileged RBAC rights are reachable only through
@@ -99,6 +99,12 @@ pub struct Check {
     /// PodDisruptionBudget that still allows node drains, with readiness probes and CPU/memory requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability: Option<super::AvailabilityCheck>,
+
+    /// Backups (A1.2) and restore tests (A1.3): every in-scope namespace is covered by an unpaused Velero Schedule
+    /// and by a Velero Backup that completed within the recovery point objective; optionally a Velero Restore
+    /// completed within the declared restore-test period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backups: Option<super::BackupsCheck>,
 }
 
 /// The check kind a valid [`Check`] selects.
@@ -136,6 +142,8 @@ pub enum CheckKind {
     EncryptionInTransit,
     /// [`super::AvailabilityCheck`]
     Availability,
+    /// [`super::BackupsCheck`]
+    Backups,
 }
 
 impl CheckKind {
@@ -158,6 +166,7 @@ impl CheckKind {
             CheckKind::Exposure => "exposure",
             CheckKind::EncryptionInTransit => "encryptionInTransit",
             CheckKind::Availability => "availability",
+            CheckKind::Backups => "backups",
         }
     }
 }
@@ -213,6 +222,9 @@ impl Check {
         }
         if self.availability.is_some() {
             kinds.push(CheckKind::Availability);
+        }
+        if self.backups.is_some() {
+            kinds.push(CheckKind::Backups);
         }
         kinds
     }

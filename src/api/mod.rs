@@ -4,6 +4,7 @@
 //! would appear in the live object but not in Git, and Argo CD would show the control as OutOfSync.
 //! Defaults are resolved in code (see the `effective_*` helpers on each check).
 
+mod backup_checks;
 mod checks;
 mod control;
 mod control_exception;
@@ -16,6 +17,7 @@ mod scope;
 mod status;
 mod workload_checks;
 
+pub use backup_checks::BackupsCheck;
 pub use checks::{
     Attestation, ChangeApprovalCheck, Check, CheckKind, LoggingCheck, MfaAccessCheck, SubjectRef,
     WorkloadKind,

@@ -6,6 +6,7 @@
 pub mod apiserver_flags;
 pub mod attestation;
 pub mod availability;
+pub mod backups;
 pub mod cel;
 pub mod change_approval;
 pub mod confidentiality;

@@ -100,6 +100,9 @@ pub fn admissibility(control: &ValidatedControl<'_>) -> Admissibility {
                 })
                 .unwrap_or_default(),
         ),
+        CheckKind::Backups => Admissibility::AuditOnly(
+            "the backups check judges Velero Backups and Restores that Velero itself writes after the fact, so no object at admission can decide it",
+        ),
         CheckKind::Availability => Admissibility::AuditOnly(
             "the availability check needs the workload's PodDisruptionBudget, so one object at admission cannot decide it",
         ),
