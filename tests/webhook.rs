@@ -168,6 +168,60 @@ async fn a_violating_create_is_denied_with_control_criteria_rule_and_remedy() {
 }
 
 #[tokio::test]
+async fn a_valid_control_exception_admits_the_object_it_waives_and_only_that_one() {
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    use soc2_operator::api::ControlException;
+    use soc2_operator::exceptions::ExceptionPolicy;
+    let now = Timestamp::now();
+    let at = |hours: i64| {
+        now.checked_add(SignedDuration::from_hours(hours))
+            .expect("time")
+            .to_string()
+    };
+    let exception = |namespace: &str, expires: String| -> Arc<ControlException> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "soc2.dev/v1alpha1", "kind": "ControlException",
+                "metadata": {"name": "web-hotfix", "namespace": namespace, "creationTimestamp": at(-24)},
+                "spec": {"control": "change-approval",
+                         "resources": [{"kind": "Deployment", "name": "web"}],
+                         "justification": "Emergency fix deployed by hand during incident INC-9; GitOps catches up",
+                         "approvedBy": "cto@example.com", "ticket": "INC-9", "expiresAt": expires},
+            }))
+            .expect("exception"),
+        )
+    };
+    let with = |exceptions: Vec<Arc<ControlException>>| {
+        let (mut state, _) = state(vec![control("change-approval", "Enforce", json!({}))]);
+        state.exceptions = Some(Arc::new(move || {
+            (exceptions.clone(), ExceptionPolicy::default())
+        }));
+        state
+    };
+    // Active, in the object's namespace: the audit waives the finding, so admission allows the object.
+    let r = admit(
+        with(vec![exception("team-a", at(24 * 30))]),
+        ENFORCE_PATH,
+        &review("team-a", json!({}), false),
+    )
+    .await;
+    assert_eq!(r["allowed"], true, "{r}");
+    // Expired, or in another namespace (which may not waive team-a objects): denied as without it.
+    for exceptions in [
+        vec![exception("team-a", at(-1))],
+        vec![exception("sandbox", at(24 * 30))],
+    ] {
+        let r = admit(
+            with(exceptions),
+            ENFORCE_PATH,
+            &review("team-a", json!({}), false),
+        )
+        .await;
+        assert_eq!(r["allowed"], false, "{r}");
+    }
+}
+
+#[tokio::test]
 async fn a_compliant_create_is_allowed_and_counted() {
     let (state, metrics) = state(vec![control("change-approval", "Enforce", json!({}))]);
     let r = admit(state, ENFORCE_PATH, &review("team-a", approved(), false)).await;
