@@ -162,7 +162,13 @@ pub fn required_kinds(control: &ValidatedControl<'_>) -> Reads {
                 );
             }
         }
-        CheckKind::EncryptionInTransit => kinds.push(ResourceKind::Ingress),
+        CheckKind::EncryptionInTransit => {
+            kinds.push(ResourceKind::Ingress);
+            let p = check.encryption_in_transit.clone().unwrap_or_default();
+            if p.effective_gateway_api() {
+                gvks.push(checks::encryption_in_transit::gateway_gvk());
+            }
+        }
         CheckKind::Availability => {
             let p = check.availability.clone().unwrap_or_default();
             kinds.extend(

@@ -176,6 +176,11 @@ pub struct EncryptionInTransitCheck {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
     pub ssl_redirect_annotations: Option<Vec<String>>,
+
+    /// Also judge Gateway API Gateways (`gateway.networking.k8s.io/v1`) when their CRD is installed: every listener
+    /// must use HTTPS or TLS, and an HTTPS listener that terminates TLS must reference a certificate. Default: true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_api: Option<bool>,
 }
 
 /// Default redirect annotations for [`EncryptionInTransitCheck`].
@@ -188,6 +193,10 @@ impl EncryptionInTransitCheck {
     /// `requireSslRedirect` with its default applied.
     pub fn effective_require_ssl_redirect(&self) -> bool {
         self.require_ssl_redirect.unwrap_or(false)
+    }
+    /// `gatewayApi` with its default applied.
+    pub fn effective_gateway_api(&self) -> bool {
+        self.gateway_api.unwrap_or(true)
     }
     /// `sslRedirectAnnotations` with its default applied.
     pub fn effective_ssl_redirect_annotations(&self) -> Vec<String> {

@@ -3,12 +3,13 @@
 //! A rule's `host` is covered by a `tls` entry listing it (or a wildcard `*.example.com` covering one more label).
 //! A rule without `host`, and a `defaultBackend`, serve every name; only a `tls` entry without `hosts` (the
 //! controller's default certificate) covers them. Optionally an annotation must force HTTP to HTTPS redirection.
+//! Gateway API listeners, where the CRDs are installed, must use HTTPS or TLS with a certificate.
 
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::{CheckReport, Finding};
 use crate::api::EncryptionInTransitCheck;
-use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
+use crate::view::{ClusterSnapshot, Gvk, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// Runs the check.
 pub fn check(
@@ -31,7 +32,94 @@ pub fn check(
         report.evaluated += 1;
         report.findings.extend(judge(ingress, redirect.as_deref()));
     }
+    if params.effective_gateway_api() {
+        gateways(view, scope, &mut report);
+    }
     report
+}
+
+/// The Gateway API kind whose listeners are judged.
+pub fn gateway_gvk() -> Gvk {
+    Gvk::new("gateway.networking.k8s.io", "v1", "Gateway")
+}
+
+/// Gateway listeners: cleartext protocols fail; HTTPS/TLS termination needs a certificate. A cluster without the
+/// Gateway API CRDs has nothing to judge; any other reason the Gateways cannot be read is Unknown.
+fn gateways(view: &ClusterSnapshot, scope: &ScopeMatcher, report: &mut CheckReport) {
+    let gvk = gateway_gvk();
+    let objects = match view.dynamic(&gvk) {
+        Ok(objects) => objects,
+        Err(reason) if reason.contains("is not installed") => return,
+        Err(reason) => {
+            report.evaluated += 1;
+            report.findings.push(Finding::unknown(
+                ResourceRef::aspect(&gvk.api_version(), "Gateway", "(all)"),
+                "data-unavailable",
+                format!("Gateways could not be read: {reason}"),
+            ));
+            return;
+        }
+    };
+    for gateway in objects.iter().filter(|g| scope.matches(&g.metadata)) {
+        report.evaluated += 1;
+        let resource = ResourceRef::from_dynamic(&gvk, gateway);
+        let listeners = gateway
+            .data
+            .pointer("/spec/listeners")
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for (i, listener) in listeners.iter().enumerate() {
+            let name = listener
+                .get("name")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("#{i}"));
+            let port = listener
+                .get("port")
+                .and_then(serde_json::Value::as_i64)
+                .map(|p| format!(" on port {p}"))
+                .unwrap_or_default();
+            let protocol = listener
+                .get("protocol")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("");
+            match protocol {
+                "HTTPS" | "TLS" => {
+                    let tls = listener.get("tls");
+                    let passthrough = tls
+                        .and_then(|t| t.get("mode"))
+                        .and_then(serde_json::Value::as_str)
+                        == Some("Passthrough");
+                    let has_certificate = tls
+                        .and_then(|t| t.get("certificateRefs"))
+                        .and_then(serde_json::Value::as_array)
+                        .is_some_and(|refs| !refs.is_empty());
+                    if !passthrough && !has_certificate {
+                        report.findings.push(Finding::fail(
+                            resource.clone(),
+                            "gateway-listener-without-certificate",
+                            format!(
+                                "listener {name}{port} ({protocol}) terminates TLS but references no certificate \
+                                 (tls.certificateRefs is empty), so it cannot serve encrypted traffic. Reference the \
+                                 certificate Secret in tls.certificateRefs."
+                            ),
+                        ));
+                    }
+                }
+                _ => report.findings.push(Finding::fail(
+                    resource.clone(),
+                    "gateway-listener-without-tls",
+                    format!(
+                        "listener {name}{port} accepts {} traffic without TLS, so data crosses the network \
+                         unencrypted. Serve it as HTTPS (or TLS) with a certificate; a listener that only \
+                         redirects to HTTPS is recorded as a ControlException.",
+                        if protocol.is_empty() { "unspecified" } else { protocol }
+                    ),
+                )),
+            }
+        }
+    }
 }
 
 /// What an Ingress serves: named hosts, and whether it also serves every name.
@@ -419,6 +507,7 @@ mod tests {
         let custom = EncryptionInTransitCheck {
             require_ssl_redirect: Some(true),
             ssl_redirect_annotations: Some(vec!["example.com/https-only".into()]),
+            gateway_api: None,
         };
         let own = ingress("own", &spec, "{example.com/https-only: 'true'}");
         assert_report(
@@ -490,5 +579,115 @@ mod tests {
             &[("Ingress web/blank", Fail, "ingress-without-tls")],
         );
         assert!(message(&report).contains("every host name (through a rule without host)"));
+    }
+
+    fn gateway(
+        namespace: &str,
+        name: &str,
+        listeners: serde_json::Value,
+    ) -> Arc<kube::api::DynamicObject> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"gatewayClassName": "eg", "listeners": listeners},
+            }))
+            .expect("gateway"),
+        )
+    }
+
+    fn with_gateways(gateways: Vec<Arc<kube::api::DynamicObject>>) -> ClusterSnapshot {
+        let mut view = ClusterSnapshot::default();
+        view.dynamic.insert(gateway_gvk(), gateways);
+        view
+    }
+
+    #[test]
+    fn gateway_listeners_need_tls_with_a_certificate() {
+        let cert =
+            serde_json::json!({"mode": "Terminate", "certificateRefs": [{"name": "web-tls"}]});
+        let view = with_gateways(vec![
+            gateway(
+                "web",
+                "secure",
+                serde_json::json!([
+                    {"name": "https", "port": 443, "protocol": "HTTPS", "tls": cert},
+                    {"name": "passthrough", "port": 8443, "protocol": "TLS", "tls": {"mode": "Passthrough"}},
+                ]),
+            ),
+            gateway(
+                "web",
+                "plain",
+                serde_json::json!([
+                    {"name": "http", "port": 80, "protocol": "HTTP"},
+                    {"name": "db", "port": 5432, "protocol": "TCP"},
+                ]),
+            ),
+            gateway(
+                "web",
+                "no-cert",
+                serde_json::json!([
+                    {"name": "https", "port": 443, "protocol": "HTTPS", "tls": {"mode": "Terminate"}},
+                ]),
+            ),
+            // Malformed: no listeners at all, odd types: judged without a panic.
+            gateway("web", "odd", serde_json::json!("not-a-list")),
+        ]);
+        let report = run(&view);
+        assert_report(
+            &report,
+            4,
+            &[
+                (
+                    "Gateway web/no-cert",
+                    Fail,
+                    "gateway-listener-without-certificate",
+                ),
+                ("Gateway web/plain", Fail, "gateway-listener-without-tls"),
+                ("Gateway web/plain", Fail, "gateway-listener-without-tls"),
+            ],
+        );
+        assert!(report.findings.iter().any(|f| {
+            f.message
+                .contains("listener http on port 80 accepts HTTP traffic")
+        }));
+    }
+
+    #[test]
+    fn gateways_are_skipped_without_the_crd_unknown_when_unreadable_and_off_when_disabled() {
+        let mut absent = ClusterSnapshot::default();
+        absent.dynamic_unavailable.insert(
+            gateway_gvk(),
+            "the CRD gateway.networking.k8s.io/v1 Gateway is not installed".into(),
+        );
+        assert_report(&run(&absent), 0, &[]);
+        let mut forbidden = ClusterSnapshot::default();
+        forbidden
+            .dynamic_unavailable
+            .insert(gateway_gvk(), "forbidden: list gateways".into());
+        assert_report(
+            &run(&forbidden),
+            1,
+            &[("Gateway (all)", Unknown, "data-unavailable")],
+        );
+        let plain = with_gateways(vec![gateway(
+            "web",
+            "plain",
+            serde_json::json!([{"name": "http", "port": 80, "protocol": "HTTP"}]),
+        )]);
+        let off = EncryptionInTransitCheck {
+            gateway_api: Some(false),
+            ..Default::default()
+        };
+        assert_report(&run_scoped(&plain, None, &off), 0, &[]);
+        let other_namespace = Scope {
+            namespaces: Some(vec!["payments".into()]),
+            ..Default::default()
+        };
+        assert_report(
+            &run_scoped(&plain, Some(other_namespace), &Default::default()),
+            0,
+            &[],
+        );
     }
 }
