@@ -90,7 +90,15 @@ fn excesses(rules: &[PolicyRule]) -> BTreeSet<Excess> {
         {
             found.insert(Excess::EscalationVerbs);
         }
-        let uses = |sub: &str| all_resources || has(resources, sub) || has(resources, "*/*");
+        // RBAC matches `*` (everything), the exact `resource/subresource`, and `*/subresource` (that subresource of
+        // every resource).
+        let uses = |sub: &str| {
+            all_resources
+                || has(resources, sub)
+                || sub
+                    .split_once('/')
+                    .is_some_and(|(_, subresource)| has(resources, &format!("*/{subresource}")))
+        };
         if core && uses("nodes/proxy") {
             found.insert(Excess::NodesProxy);
         }
@@ -499,6 +507,34 @@ mod tests {
             .expect("exec finding");
         assert!(
             exec.message.contains("Group oidc:team") && exec.message.contains("every namespace")
+        );
+    }
+
+    #[test]
+    fn subresource_wildcards_grant_exec_and_kubelet_proxy() {
+        // RBAC reads `*/exec` as the exec subresource of every resource, so it includes pods/exec; `*/status`
+        // grants nothing of the kind.
+        let who = || vec![group("oidc:team")];
+        let view = ClusterSnapshot {
+            cluster_roles: vec![
+                cluster_role("any-exec", vec![rule(&["*/exec", "*/attach"], &["create"])]),
+                cluster_role("any-proxy", vec![rule(&["*/proxy"], &["get"])]),
+                cluster_role("any-status", vec![rule(&["*/status"], &["get", "update"])]),
+            ],
+            cluster_role_bindings: vec![
+                crb("b-any-exec", "any-exec", who()),
+                crb("b-any-proxy", "any-proxy", who()),
+                crb("b-any-status", "any-status", who()),
+            ],
+            ..Default::default()
+        };
+        assert_report(
+            &run(&view, &Default::default()),
+            3,
+            &[
+                ("ClusterRoleBinding b-any-exec", Fail, "pod-exec"),
+                ("ClusterRoleBinding b-any-proxy", Fail, "nodes-proxy"),
+            ],
         );
     }
 
