@@ -4,8 +4,37 @@ use k8s_openapi::api::core::v1::Pod;
 
 use crate::view::{CONTROL_PLANE_NAMESPACE, ClusterSnapshot};
 
-/// kube-apiserver flags the checks read that are booleans (a bare flag means true).
-const BOOLEAN_FLAGS: &[&str] = &["anonymous-auth"];
+/// kube-apiserver's boolean flags (a bare flag means true and takes no value), so that a bare one never swallows
+/// the flag after it: `--allow-privileged --token-auth-file=/etc/tokens.csv` still sets a token file.
+const BOOLEAN_FLAGS: &[&str] = &[
+    "add-dir-header",
+    "allow-privileged",
+    "alsologtostderr",
+    "anonymous-auth",
+    "audit-log-batch-throttle-enable",
+    "audit-log-compress",
+    "audit-log-truncate-enabled",
+    "audit-webhook-batch-throttle-enable",
+    "audit-webhook-truncate-enabled",
+    "contention-profiling",
+    "enable-aggregator-routing",
+    "enable-bootstrap-token-auth",
+    "enable-garbage-collector",
+    "enable-logs-handler",
+    "enable-priority-and-fairness",
+    "help",
+    "logtostderr",
+    "one-output",
+    "permit-address-sharing",
+    "permit-port-sharing",
+    "profiling",
+    "service-account-extend-token-expiration",
+    "service-account-lookup",
+    "shutdown-send-retry-after",
+    "skip-headers",
+    "skip-log-headers",
+    "watch-cache",
+];
 
 /// The command-line flags of one kube-apiserver, in order.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -112,6 +141,23 @@ mod tests {
             Some("--v=2"),
             "string flags take the next word whatever it is"
         );
+    }
+
+    #[test]
+    fn bare_boolean_flags_leave_the_next_flag_alone() {
+        let f = ApiServerFlags::parse([
+            "--allow-privileged",
+            "--token-auth-file=/etc/tokens.csv",
+            "--enable-bootstrap-token-auth",
+            "--basic-auth-file",
+            "/etc/passwords.csv",
+            "--profiling",
+        ]);
+        assert_eq!(f.get("allow-privileged"), Some(""));
+        assert_eq!(f.get("token-auth-file"), Some("/etc/tokens.csv"));
+        assert_eq!(f.get("enable-bootstrap-token-auth"), Some(""));
+        assert_eq!(f.get("basic-auth-file"), Some("/etc/passwords.csv"));
+        assert_eq!(f.get("profiling"), Some(""));
     }
 
     #[test]
