@@ -1,7 +1,9 @@
 //! Logging (CC7.2): API audit logging is on, and a log collector runs on every schedulable node.
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Node, Taint, Toleration};
+use k8s_openapi::api::core::v1::{
+    Node, NodeSelectorRequirement, NodeSelectorTerm, Taint, Toleration,
+};
 use k8s_openapi::jiff::Timestamp;
 
 use super::apiserver_flags::visible_api_servers;
@@ -225,13 +227,60 @@ fn tolerates(tolerations: &[Toleration], taint: &Taint) -> bool {
     })
 }
 
-/// Nodes the DaemonSet should run on: not cordoned, every NoSchedule/NoExecute taint tolerated, nodeSelector met.
+/// True when the node meets one term of a required node affinity (terms are ORed; the expressions and fields of a
+/// term are ANDed; a term with neither matches no node), as the scheduler reads it.
+fn meets_required_affinity(terms: &[NodeSelectorTerm], node: &Node) -> bool {
+    let empty = Default::default();
+    let labels = node.metadata.labels.as_ref().unwrap_or(&empty);
+    let name = node.metadata.name.as_deref().unwrap_or_default();
+    let holds = |r: &NodeSelectorRequirement, value: Option<&str>| {
+        let values = r.values.as_deref().unwrap_or_default();
+        let number = |v: &str| v.parse::<i64>().ok();
+        match r.operator.as_str() {
+            "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
+            "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            "Gt" | "Lt" => match (
+                value.and_then(number),
+                values.first().and_then(|v| number(v)),
+            ) {
+                (Some(v), Some(bound)) if r.operator == "Gt" => v > bound,
+                (Some(v), Some(bound)) => v < bound,
+                _ => false,
+            },
+            _ => false,
+        }
+    };
+    terms.iter().any(|term| {
+        let expressions = term.match_expressions.as_deref().unwrap_or_default();
+        let fields = term.match_fields.as_deref().unwrap_or_default();
+        (!expressions.is_empty() || !fields.is_empty())
+            && expressions
+                .iter()
+                .all(|r| holds(r, labels.get(&r.key).map(String::as_str)))
+            && fields
+                .iter()
+                .all(|r| holds(r, (r.key == "metadata.name").then_some(name)))
+    })
+}
+
+/// Nodes the DaemonSet should run on: not cordoned, every NoSchedule/NoExecute taint tolerated, nodeSelector and
+/// required node affinity met.
 fn schedulable_nodes<'a>(ds: &DaemonSet, nodes: &'a [std::sync::Arc<Node>]) -> Vec<&'a Node> {
     let pod = ds.spec.as_ref().and_then(|s| s.template.spec.as_ref());
     let tolerations = pod.and_then(|p| p.tolerations.clone()).unwrap_or_default();
     let node_selector = pod
         .and_then(|p| p.node_selector.clone())
         .unwrap_or_default();
+    let required_affinity = pod
+        .and_then(|p| p.affinity.as_ref())
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+        .map(|r| r.node_selector_terms.as_slice());
     nodes
         .iter()
         .map(|n| n.as_ref())
@@ -246,6 +295,7 @@ fn schedulable_nodes<'a>(ds: &DaemonSet, nodes: &'a [std::sync::Arc<Node>]) -> V
                     .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
                     .all(|t| tolerates(&tolerations, t))
                 && node_selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+                && required_affinity.is_none_or(|terms| meets_required_affinity(terms, n))
         })
         .collect()
 }
@@ -1319,6 +1369,106 @@ mod tests {
         let report = run(&cluster(vec![none_match], nodes), &LoggingCheck::default());
         assert_report(
             &report,
+            2,
+            &[(
+                "DaemonSet logging/fluent-bit",
+                Fail,
+                "collector-not-scheduled",
+            )],
+        );
+    }
+
+    #[test]
+    fn required_node_affinity_is_respected() {
+        use k8s_openapi::api::core::v1::{
+            Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
+        };
+        let requirement = |key: &str, operator: &str, values: &[&str]| NodeSelectorRequirement {
+            key: key.into(),
+            operator: operator.into(),
+            values: (!values.is_empty()).then(|| values.iter().map(|v| v.to_string()).collect()),
+        };
+        let with_affinity = |mut d: DaemonSet, terms: Vec<NodeSelectorTerm>| {
+            pod_spec(&mut d).affinity = Some(Affinity {
+                node_affinity: Some(NodeAffinity {
+                    required_during_scheduling_ignored_during_execution: Some(NodeSelector {
+                        node_selector_terms: terms,
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            d
+        };
+        let nodes = vec![
+            node("l1", &[("kubernetes.io/os", "linux")], false, vec![]),
+            node(
+                "l2",
+                &[("kubernetes.io/os", "linux"), ("cores", "8")],
+                false,
+                vec![],
+            ),
+            node("w1", &[("kubernetes.io/os", "windows")], false, vec![]),
+            node(
+                "gpu",
+                &[("kubernetes.io/os", "linux"), ("gpu", "a100")],
+                false,
+                vec![],
+            ),
+        ];
+        // Linux nodes without a GPU, or the node named w1: l1, l2 and w1.
+        let terms = || {
+            vec![
+                NodeSelectorTerm {
+                    match_expressions: Some(vec![
+                        requirement("kubernetes.io/os", "In", &["linux"]),
+                        requirement("gpu", "DoesNotExist", &[]),
+                    ]),
+                    match_fields: None,
+                },
+                NodeSelectorTerm {
+                    match_expressions: None,
+                    match_fields: Some(vec![requirement("metadata.name", "In", &["w1"])]),
+                },
+            ]
+        };
+        let ready_where_it_runs = with_affinity(fluent_bit(Some((3, 3))), terms());
+        assert_report(
+            &run(
+                &cluster(vec![ready_where_it_runs], nodes.clone()),
+                &LoggingCheck::default(),
+            ),
+            2,
+            &[],
+        );
+        let one_not_ready = with_affinity(fluent_bit(Some((3, 2))), terms());
+        assert_report(
+            &run(
+                &cluster(vec![one_not_ready], nodes.clone()),
+                &LoggingCheck::default(),
+            ),
+            2,
+            &[("DaemonSet logging/fluent-bit", Fail, "collector-not-ready")],
+        );
+        // Gt/Lt compare integers; NotIn admits nodes without the label; an empty term matches no node.
+        let big = with_affinity(
+            fluent_bit(Some((1, 1))),
+            vec![NodeSelectorTerm {
+                match_expressions: Some(vec![
+                    requirement("cores", "Gt", &["4"]),
+                    requirement("gpu", "NotIn", &["a100"]),
+                ]),
+                match_fields: None,
+            }],
+        );
+        assert_report(
+            &run(&cluster(vec![big], nodes.clone()), &LoggingCheck::default()),
+            2,
+            &[],
+        );
+        let nowhere = with_affinity(fluent_bit(Some((0, 0))), vec![NodeSelectorTerm::default()]);
+        assert_report(
+            &run(&cluster(vec![nowhere], nodes), &LoggingCheck::default()),
             2,
             &[(
                 "DaemonSet logging/fluent-bit",
