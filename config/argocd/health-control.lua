@@ -1,7 +1,7 @@
 -- Argo CD health check for soc2.dev/Control (soc2-operator).
 --
 -- Registered as resource.customizations.health.soc2.dev_Control in argocd-cm: config/argocd/argocd-cm-patch.yaml
--- inlines this file verbatim, and tests/argocd_health.rs fails when the two differ. See docs/argocd.md.
+-- inlines this file verbatim, and tests/argocd_health/ fails when the two differ. See docs/argocd.md.
 --
 -- Argo CD runs it with gopher-lua (Lua 5.1) and, for scripts from argocd-cm, opens only the base, table and a
 -- reduced os library: no string or math library, and strings have no methods. This script therefore uses nothing
@@ -16,7 +16,8 @@
 -- Compliant=Unknown is Degraded on purpose. The operator says Unknown when data needed to decide is missing (a kind
 -- it cannot read, a managed control plane without an attestation); it does not resolve on its own as Progressing
 -- would suggest, and for an auditor missing evidence is a finding in itself, so it must not look Healthy either.
--- AdmissionEnforced does not affect health: until the admission webhook exists, Warn and Enforce are audited only.
+-- AdmissionEnforced does not affect health: it says whether the admission webhook acts on the control's mode, not
+-- whether the cluster complies.
 
 local function field(t, key)
   if type(t) == "table" then
