@@ -92,7 +92,10 @@ pub fn scan(loaded: &Loaded, controls: &[Control], now: Timestamp) -> ScanReport
         .filter_map(|c| validate(&c.spec).ok().map(|v| required_kinds(&v)))
         .collect();
     let mut snapshot = loaded.snapshot.clone();
-    snapshot.serve_typed_as_dynamic(&Reads::union(&reads).gvks);
+    let reads = Reads::union(&reads);
+    snapshot.serve_typed_as_dynamic(&reads.gvks);
+    // A cluster dump with its CRDs shows which kinds are not installed: Unknown, as the operator reports them.
+    snapshot.mark_uninstalled_crds(reads.dynamic_only());
     let mut results: Vec<ControlResult> = controls
         .iter()
         .map(|control| {

@@ -64,7 +64,8 @@ fn discovery_failure(gvk: &Gvk, error: &kube::Error) -> String {
     }
 }
 
-fn not_installed(gvk: &Gvk) -> String {
+/// Why a GVK the API server does not serve is unavailable, as the live view and offline scans report it.
+pub(crate) fn not_installed(gvk: &Gvk) -> String {
     if gvk.group.is_empty() || !gvk.group.contains('.') {
         format!("the API server does not serve {gvk}")
     } else {

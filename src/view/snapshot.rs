@@ -212,6 +212,52 @@ impl ClusterSnapshot {
         }
     }
 
+    /// For offline scans: when the manifests include CustomResourceDefinitions (a dump of a cluster), a GVK of
+    /// `gvks` from a non-built-in API group that no CRD there serves, and of which no object was read, is
+    /// unavailable with the reason the live view gives ("the CRD ... is not installed"), so that a scan of a
+    /// cluster dump reaches the operator's verdict (`Unknown`) rather than judging an empty list. Manifests
+    /// without any CRD say nothing about what is installed and are left as they are.
+    pub fn mark_uninstalled_crds<'a>(&mut self, gvks: impl IntoIterator<Item = &'a Gvk>) {
+        let crd = Gvk::new("apiextensions.k8s.io", "v1", "CustomResourceDefinition");
+        let Some(crds) = self.dynamic.get(&crd).filter(|c| !c.is_empty()) else {
+            return;
+        };
+        let serves = |gvk: &Gvk| {
+            crds.iter().any(|c| {
+                let spec = c.data.get("spec");
+                let at = |pointer: &str| {
+                    spec.and_then(|s| s.pointer(pointer))
+                        .and_then(|v| v.as_str())
+                };
+                at("/group") == Some(gvk.group.as_str())
+                    && at("/names/kind") == Some(gvk.kind.as_str())
+                    && spec
+                        .and_then(|s| s.get("versions"))
+                        .and_then(|v| v.as_array())
+                        .is_some_and(|versions| {
+                            versions.iter().any(|v| {
+                                v.get("name").and_then(|n| n.as_str()) == Some(gvk.version.as_str())
+                                    && v.get("served").and_then(|s| s.as_bool()) != Some(false)
+                            })
+                        })
+            })
+        };
+        let missing: Vec<Gvk> = gvks
+            .into_iter()
+            .filter(|gvk| {
+                !is_built_in_group(&gvk.group)
+                    && !self.dynamic_unavailable.contains_key(*gvk)
+                    && self.dynamic.get(*gvk).is_none_or(|o| o.is_empty())
+                    && !serves(gvk)
+            })
+            .cloned()
+            .collect();
+        for gvk in missing {
+            let reason = super::dynamic::not_installed(&gvk);
+            self.dynamic_unavailable.insert(gvk, reason);
+        }
+    }
+
     /// Strips everything sensitive from a Secret: only metadata and type are kept, so that token values never
     /// reach memory caches, status or evidence.
     pub fn redact_secret(mut secret: Secret) -> Secret {
@@ -228,6 +274,31 @@ impl ClusterSnapshot {
     pub fn is_service_account_token(secret: &Secret) -> bool {
         secret.type_.as_deref() == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
     }
+}
+
+/// True for the API groups Kubernetes itself serves (no CRD defines them).
+fn is_built_in_group(group: &str) -> bool {
+    const BUILT_IN: &[&str] = &[
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "certificates.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "internal.apiserver.k8s.io",
+        "networking.k8s.io",
+        "node.k8s.io",
+        "rbac.authorization.k8s.io",
+        "resource.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "storagemigration.k8s.io",
+    ];
+    !group.contains('.') || BUILT_IN.contains(&group)
 }
 
 /// Converts typed objects to dynamic ones (with `apiVersion` and `kind` set, managedFields removed).
@@ -280,6 +351,73 @@ mod tests {
         assert_eq!(d[0].metadata.name.as_deref(), Some("web"));
         assert_eq!(Gvk::of(&d[0]), Some(deploy));
         assert_eq!(s.dynamic(&job).unwrap_err(), "forbidden");
+    }
+
+    fn dynamic(value: serde_json::Value) -> Arc<DynamicObject> {
+        Arc::new(serde_json::from_value(value).unwrap())
+    }
+
+    fn crd(group: &str, kind: &str, version: &str) -> Arc<DynamicObject> {
+        dynamic(serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{}s.{group}", kind.to_lowercase())},
+            "spec": {"group": group, "names": {"kind": kind},
+                     "versions": [{"name": version, "served": true}]},
+        }))
+    }
+
+    #[test]
+    fn a_dump_with_crds_marks_the_kinds_no_crd_serves_as_not_installed() {
+        let schedule = Gvk::new("velero.io", "v1", "Schedule");
+        let backup = Gvk::new("velero.io", "v1", "Backup");
+        let rule = Gvk::new("monitoring.coreos.com", "v1", "PrometheusRule");
+        let alertmanager = Gvk::new("monitoring.coreos.com", "v1", "Alertmanager");
+        let gateway = Gvk::new("gateway.networking.k8s.io", "v1", "Gateway");
+        let ingress_class = Gvk::new("networking.k8s.io", "v1", "IngressClass");
+        let config_map = Gvk::new("", "v1", "ConfigMap");
+        let all = [
+            &schedule,
+            &backup,
+            &rule,
+            &alertmanager,
+            &gateway,
+            &ingress_class,
+            &config_map,
+        ];
+
+        // Without CRDs in the manifests nothing is known about what is installed.
+        let mut plain = ClusterSnapshot::default();
+        plain.mark_uninstalled_crds(all);
+        assert!(plain.dynamic_unavailable.is_empty());
+
+        let mut s = ClusterSnapshot::default();
+        s.dynamic.insert(
+            Gvk::new("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+            vec![
+                crd("velero.io", "Schedule", "v1"),
+                crd("monitoring.coreos.com", "PrometheusRule", "v1"),
+            ],
+        );
+        // An object read proves its kind is served even when its CRD is not in the dump.
+        s.dynamic.insert(
+            alertmanager.clone(),
+            vec![dynamic(serde_json::json!({
+                "apiVersion": "monitoring.coreos.com/v1", "kind": "Alertmanager",
+                "metadata": {"name": "main", "namespace": "monitoring"},
+            }))],
+        );
+        s.mark_uninstalled_crds(all);
+        assert_eq!(
+            s.dynamic(&backup).unwrap_err(),
+            "the CRD velero.io/v1 Backup is not installed"
+        );
+        assert_eq!(
+            s.dynamic(&gateway).unwrap_err(),
+            "the CRD gateway.networking.k8s.io/v1 Gateway is not installed"
+        );
+        for served in [&schedule, &rule, &alertmanager, &ingress_class, &config_map] {
+            assert!(s.dynamic(served).is_ok(), "{served}");
+        }
     }
 
     #[test]
