@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use kube::Api;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use soc2_operator::api::EvidenceStore;
 use tokio::time::Instant;
@@ -33,6 +33,7 @@ async fn an_evidence_store_gets_a_verifiable_snapshot() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store_name = format!("{}-store", env.namespace);
     let stores: Api<EvidenceStore> = Api::all(env.client.clone());
+    env.track_evidence_store(&store_name);
     let manifest = json!({
         "apiVersion": "soc2.dev/v1alpha1",
         "kind": "EvidenceStore",
@@ -61,7 +62,6 @@ async fn an_evidence_store_gets_a_verifiable_snapshot() -> TestResult {
             break s.clone();
         }
         if Instant::now() >= deadline {
-            let _ = stores.delete(&store_name, &DeleteParams::default()).await;
             panic!(
                 "timed out waiting for EvidenceStore {store_name} to report a snapshot; status: {:?}\n{}",
                 store.status,
@@ -101,6 +101,5 @@ async fn an_evidence_store_gets_a_verifiable_snapshot() -> TestResult {
         String::from_utf8_lossy(&verify.stdout),
         String::from_utf8_lossy(&verify.stderr)
     );
-    stores.delete(&store_name, &DeleteParams::default()).await?;
     Ok(())
 }

@@ -134,13 +134,16 @@ async fn log_collector_readiness_and_audit_attestation() -> TestResult {
         .await?;
     env.create::<DaemonSet>(FIELD_MANAGER, daemon_set("vector", VECTOR_IMAGE))
         .await?;
+    // Let a running DaemonSet controller finish its first sync (its status write would otherwise race ours), then
+    // hold the DaemonSets in deletion in any case: a controller that is slow to start, or syncs again later, then
+    // leaves the patched status alone too.
     if daemon_set_controller_active(&env).await? {
         note(
-            "kube-controller-manager's DaemonSet controller is active: holding the DaemonSets in deletion so that it leaves their status alone",
+            "kube-controller-manager's DaemonSet controller is active and has synced this run's DaemonSets",
         );
-        for name in COLLECTORS {
-            hold_in_deletion(&env, name).await?;
-        }
+    }
+    for name in COLLECTORS {
+        hold_in_deletion(&env, name).await?;
     }
     set_status(&env, "fluent-bit", desired, 1).await?;
     set_status(&env, "vector", desired, desired).await?;

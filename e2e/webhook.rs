@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::support::objects::{PAUSE_IMAGE, control_spec, deployment};
 use crate::support::wait::{POLL, TIMEOUT, condition_is};
-use crate::support::{TestEnv, TestResult, skip};
+use crate::support::{TestEnv, TestResult, note, skip};
 
 /// The interactive field manager `kubectl create` uses.
 const KUBECTL: &str = "kubectl-create";
@@ -46,6 +46,105 @@ fn stateful_set(name: &str) -> Value {
             },
         },
     })
+}
+
+/// What the API server answered to a create sent as raw JSON: the HTTP status, its `Warning` headers and the body.
+struct Answer {
+    status: http::StatusCode,
+    warnings: Vec<String>,
+    body: String,
+}
+
+/// Creates `manifest` (the namespace is set to the test's) at `resource` (`deployments`, `statefulsets`) of
+/// apps/v1 as [`KUBECTL`], optionally as a server-side dry run, and returns the raw answer, so that admission
+/// warnings (response headers) can be read.
+async fn create_raw(
+    env: &TestEnv,
+    resource: &str,
+    mut manifest: Value,
+    dry_run: bool,
+) -> Result<Answer, Box<dyn std::error::Error>> {
+    manifest["metadata"]["namespace"] = json!(env.namespace);
+    let dry = if dry_run { "&dryRun=All" } else { "" };
+    let request = http::Request::post(format!(
+        "/apis/apps/v1/namespaces/{}/{resource}?fieldManager={KUBECTL}{dry}",
+        env.namespace
+    ))
+    .header("content-type", "application/json")
+    .body(serde_json::to_vec(&manifest)?.into())?;
+    let response = env.client.send(request).await?;
+    let status = response.status();
+    let warnings = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let bytes = response.into_body().collect_bytes().await?;
+    Ok(Answer {
+        status,
+        warnings,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
+/// Waits until the API server consults both webhooks: the operator applied the configuration, but the API server
+/// picks it up through its own informer, moments later. Probes with server-side dry runs (sideEffects: None, so
+/// the webhooks are called and nothing is stored) until a violating Deployment is denied by `enforce.soc2.dev`
+/// and a violating StatefulSet is admitted with a warning naming `warn_control`.
+async fn wait_webhooks_consulted(
+    env: &TestEnv,
+    enforce_control: &str,
+    warn_control: &str,
+) -> TestResult {
+    let started = Instant::now();
+    let deadline = started + TIMEOUT;
+    let mut round = 0u32;
+    loop {
+        round += 1;
+        let denied = create_raw(
+            env,
+            "deployments",
+            deployment(&format!("probe-{round}"), &[]),
+            true,
+        )
+        .await?;
+        let warned = create_raw(
+            env,
+            "statefulsets",
+            stateful_set(&format!("probe-{round}")),
+            true,
+        )
+        .await?;
+        let enforcing = !denied.status.is_success()
+            && denied.body.contains("enforce.soc2.dev")
+            && denied.body.contains("denied the request")
+            && denied.body.contains(enforce_control);
+        let warning =
+            warned.status.is_success() && warned.warnings.iter().any(|w| w.contains(warn_control));
+        if enforcing && warning {
+            if round > 1 {
+                note(&format!(
+                    "the API server consulted the webhooks {:.1} s after they were registered",
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            env.check(
+                enforce_control,
+                false,
+                format!(
+                    "the API server did not consult the registered webhooks within {TIMEOUT:?} (dry runs): \
+                     Deployment -> HTTP {} {}; StatefulSet -> HTTP {} warnings {:?} {}",
+                    denied.status, denied.body, warned.status, warned.warnings, warned.body
+                ),
+            )
+            .await;
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// The webhook in the applied configuration named `name`, if any.
@@ -92,6 +191,8 @@ async fn enforce_denies_warn_warns_and_the_configuration_follows_the_controls() 
         format!("the enforce webhook is registered by URL for the test namespace: {registered}"),
     )
     .await;
+
+    wait_webhooks_consulted(&env, &enforce, &warn).await?;
 
     // A violating create is denied, naming the control, its criteria and the rule.
     let denied = env
@@ -149,26 +250,17 @@ async fn enforce_denies_warn_warns_and_the_configuration_follows_the_controls() 
     .await;
 
     // Warn mode: admitted, with a warning naming the control (read from the raw response's Warning header).
-    let mut manifest = stateful_set("warned");
-    manifest["metadata"]["namespace"] = json!(env.namespace);
-    let request = http::Request::post(format!(
-        "/apis/apps/v1/namespaces/{}/statefulsets?fieldManager={KUBECTL}",
-        env.namespace
-    ))
-    .header("content-type", "application/json")
-    .body(serde_json::to_vec(&manifest)?.into())?;
-    let response = env.client.send(request).await?;
-    let status = response.status();
-    let warnings: Vec<String> = response
-        .headers()
-        .get_all("warning")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect();
+    let Answer {
+        status,
+        warnings,
+        body,
+    } = create_raw(&env, "statefulsets", stateful_set("warned"), false).await?;
     env.check(
         &warn,
         status.is_success() && warnings.iter().any(|w| w.contains(&warn)),
-        format!("Warn mode admits with a warning: HTTP {status}, warnings {warnings:?}"),
+        format!(
+            "Warn mode admits with a warning: HTTP {status}, warnings {warnings:?}, body {body}"
+        ),
     )
     .await;
 

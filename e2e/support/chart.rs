@@ -7,13 +7,15 @@
 //! grants, so a missing permission fails the scenarios (forbidden reads, 403 on status patches).
 //!
 //! Cleanup runs after the test binary exits: the watchdog (see `cluster.rs`) runs this binary again with only the
-//! ignored test [`teardown`], which deletes what the plan file lists. The CRD stays (other runs may use it).
+//! ignored test [`teardown`], which deletes what the plan file lists, and the ValidatingWebhookConfiguration the
+//! operator created (with or without the chart). The CRD stays (other runs may use it).
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
@@ -64,12 +66,32 @@ struct Applied {
     name: String,
 }
 
-/// What [`teardown`] deletes: the objects (in reverse), the release namespace and the token's kubeconfig file.
+/// What [`teardown`] deletes: the operator's ValidatingWebhookConfiguration, the objects (in reverse), the release
+/// namespace and the token's kubeconfig file. Without the chart, only the webhook configuration.
 #[derive(Serialize, Deserialize, Debug)]
 struct Plan {
+    /// The release namespace; empty without the chart.
     namespace: String,
     kubeconfig: PathBuf,
     objects: Vec<Applied>,
+    /// The ValidatingWebhookConfiguration the operator creates (not the install): a cluster-scoped leftover
+    /// otherwise, with webhooks for namespaces that are gone.
+    #[serde(default)]
+    webhook_configuration: Option<String>,
+}
+
+/// Writes the plan of a run without the chart, so that [`teardown`] deletes the operator's
+/// ValidatingWebhookConfiguration `name` once the operator has stopped. Returns the plan's path.
+pub fn operator_plan(log_dir: &Path, suffix: &str, name: &str) -> Result<PathBuf, Box<dyn Error>> {
+    let path = log_dir.join(format!("plan-{suffix}.json"));
+    let plan = Plan {
+        namespace: String::new(),
+        kubeconfig: PathBuf::new(),
+        objects: Vec::new(),
+        webhook_configuration: Some(name.to_string()),
+    };
+    std::fs::write(&path, serde_json::to_vec_pretty(&plan)?)?;
+    Ok(path)
 }
 
 /// The helm binary to render the chart with, or `None` (with the reason printed) to run without the chart.
@@ -146,6 +168,7 @@ async fn try_install(
         namespace: namespace.clone(),
         kubeconfig: PathBuf::new(),
         objects: Vec::new(),
+        webhook_configuration: Some(release.clone()),
     };
     std::fs::write(&plan, serde_json::to_vec_pretty(&plan_value)?)?;
     let ns: Namespace = serde_json::from_value(json!({
@@ -348,12 +371,13 @@ async fn teardown() -> Result<(), Box<dyn Error>> {
     let Some(path) = std::env::var_os(TEARDOWN_ENV) else {
         return Ok(());
     };
-    let client = Client::try_default().await?;
+    let client = super::client().await?;
     delete_plan(&client, Path::new(&path)).await?;
     Ok(())
 }
 
-/// Deletes the objects of the plan at `path` (in reverse), the release namespace, the kubeconfig and the plan.
+/// Deletes the webhook configuration and the objects of the plan at `path` (in reverse), the release namespace, the
+/// kubeconfig and the plan.
 async fn delete_plan(client: &Client, path: &Path) -> Result<(), String> {
     let plan: Plan = std::fs::read(path)
         .map_err(|e| e.to_string())
@@ -363,6 +387,18 @@ async fn delete_plan(client: &Client, path: &Path) -> Result<(), String> {
         let _ = std::fs::remove_file(&plan.kubeconfig);
     }
     let mut errors = Vec::new();
+    if let Some(name) = &plan.webhook_configuration {
+        match Api::<ValidatingWebhookConfiguration>::all(client.clone())
+            .delete(name, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => errors.push(format!(
+                "deleting ValidatingWebhookConfiguration {name}: {e}"
+            )),
+        }
+    }
     for object in plan.objects.iter().rev() {
         let result = match resolve(client, &object.api_version, &object.kind).await {
             Ok(Some((resource, _))) => dynamic_api(client, &resource, object.namespace.as_deref())
@@ -380,18 +416,21 @@ async fn delete_plan(client: &Client, path: &Path) -> Result<(), String> {
             errors.push(format!("deleting {} {}: {e}", object.kind, object.name));
         }
     }
-    match Api::<Namespace>::all(client.clone())
-        .delete(&plan.namespace, &DeleteParams::background())
-        .await
-    {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => errors.push(format!("deleting namespace {}: {e}", plan.namespace)),
+    if !plan.namespace.is_empty() {
+        match Api::<Namespace>::all(client.clone())
+            .delete(&plan.namespace, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => errors.push(format!("deleting namespace {}: {e}", plan.namespace)),
+        }
     }
     if errors.is_empty() {
         let _ = std::fs::remove_file(path);
         note(&format!(
-            "teardown: deleted namespace {} and {} chart objects",
+            "teardown: deleted webhook configuration {:?}, namespace {:?} and {} chart objects",
+            plan.webhook_configuration.as_deref().unwrap_or("-"),
             plan.namespace,
             plan.objects.len()
         ));

@@ -51,7 +51,7 @@ pub struct Operator {
 pub async fn ensure_started() -> Result<&'static Operator, Box<dyn Error>> {
     OPERATOR
         .get_or_try_init(|| async {
-            let client = Client::try_default().await?;
+            let client = super::client().await?;
             let dir = log_dir();
             std::fs::create_dir_all(&dir)?;
             let chart = match chart::helm()? {
@@ -137,6 +137,11 @@ impl Operator {
             || format!("soc2-e2e-{suffix}"),
             |c| c.webhook_configuration.clone(),
         );
+        // What the watchdog's teardown deletes after the operator stopped; written before the operator starts.
+        let plan = match &chart {
+            Some(c) => c.plan.clone(),
+            None => chart::operator_plan(&dir, &suffix, &webhook_configuration)?,
+        };
         let mut command = Command::new(env!("CARGO_BIN_EXE_soc2-operator"));
         command
             .stdin(Stdio::null())
@@ -168,16 +173,15 @@ impl Operator {
             child.id(),
             log.display()
         ));
-        // After the operator, the watchdog deletes the chart install (unless asked to keep it).
-        let teardown = match &chart {
-            Some(_) if std::env::var_os(KEEP_ENV).is_some() => {
-                note(&format!(
-                    "{KEEP_ENV} is set: the chart install will be kept"
-                ));
-                None
-            }
-            Some(c) => Some((c.plan.as_path(), dir.join(format!("teardown-{suffix}.log")))),
-            None => None,
+        // After the operator, the watchdog deletes its webhook configuration and the chart install (unless asked to
+        // keep them).
+        let teardown = if std::env::var_os(KEEP_ENV).is_some() {
+            note(&format!(
+                "{KEEP_ENV} is set: the webhook configuration {webhook_configuration} (and the chart install, if any) will be kept"
+            ));
+            None
+        } else {
+            Some((plan.as_path(), dir.join(format!("teardown-{suffix}.log"))))
         };
         let (watchdog, watchdog_stdin) = match watchdog(child.id(), teardown) {
             Ok(mut w) => {
@@ -274,9 +278,9 @@ impl Drop for Operator {
 }
 
 /// A shell that sends SIGTERM to `pid` when its stdin reaches end of file, i.e. when this process exits, however it
-/// exits (it ignores the terminal's Ctrl-C, which reaches the operator itself). With `teardown` (the chart plan and a
-/// log file), it then waits up to 10 s for the operator to stop and runs this test binary again with only
-/// [`chart::teardown`], which deletes the chart install.
+/// exits (it ignores the terminal's Ctrl-C, which reaches the operator itself). With `teardown` (the plan and a log
+/// file), it then waits up to 10 s for the operator to stop and runs this test binary again with only
+/// [`chart::teardown`], which deletes the operator's webhook configuration and the chart install.
 fn watchdog(pid: u32, teardown: Option<(&Path, PathBuf)>) -> std::io::Result<Child> {
     let mut command = Command::new("sh");
     command.args([

@@ -11,7 +11,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use soc2_operator::api::Control;
+use soc2_operator::api::{Control, EvidenceStore};
 
 use super::cluster::{Operator, ensure_started};
 use super::{E2E_LABEL, FIELD_MANAGER, RUN_LABEL, note, random_suffix};
@@ -34,13 +34,14 @@ pub struct TestEnv {
     pub namespace: String,
     operator: &'static Operator,
     controls: Mutex<Vec<String>>,
+    evidence_stores: Mutex<Vec<String>>,
 }
 
 impl TestEnv {
     /// Starts the operator if needed and creates the test's namespace.
     pub async fn new(test: &str) -> Result<Self, Box<dyn Error>> {
         let operator = ensure_started().await?;
-        let client = Client::try_default().await?;
+        let client = super::client().await?;
         let suffix = random_suffix();
         let namespace = format!("soc2-e2e-{test}-{suffix}");
         let env = TestEnv {
@@ -50,6 +51,7 @@ impl TestEnv {
             namespace,
             operator,
             controls: Mutex::new(Vec::new()),
+            evidence_stores: Mutex::new(Vec::new()),
         };
         let ns: Namespace = serde_json::from_value(json!({
             "metadata": { "name": env.namespace, "labels": env.labels() },
@@ -150,6 +152,16 @@ impl TestEnv {
         }
     }
 
+    /// Records cluster-scoped EvidenceStore `name` for cleanup (call it before creating the store): the operator
+    /// would otherwise keep snapshotting it after the test, into a directory that is gone.
+    pub fn track_evidence_store(&self, name: &str) {
+        if let Ok(mut stores) = self.evidence_stores.lock()
+            && !stores.iter().any(|s| s == name)
+        {
+            stores.push(name.to_string());
+        }
+    }
+
     /// Server-side applies Control `name` with `spec`. The name is recorded for cleanup before the request, so that
     /// a Control the API server should have refused is deleted too.
     pub async fn apply_control(&self, name: &str, spec: Value) -> Result<Control, kube::Error> {
@@ -177,10 +189,15 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         let controls = self.controls.lock().map(|c| c.clone()).unwrap_or_default();
+        let stores = self
+            .evidence_stores
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
         let namespace = self.namespace.clone();
         if std::env::var_os(KEEP_ENV).is_some() {
             note(&format!(
-                "{KEEP_ENV} is set: keeping namespace {namespace} and Controls {controls:?}"
+                "{KEEP_ENV} is set: keeping namespace {namespace}, Controls {controls:?} and EvidenceStores {stores:?}"
             ));
             return;
         }
@@ -192,9 +209,12 @@ impl Drop for TestEnv {
                 .build()
                 .map_err(|e| e.to_string())?;
             runtime.block_on(async move {
-                tokio::time::timeout(Duration::from_secs(60), cleanup(&namespace, &controls))
-                    .await
-                    .map_err(|_| "cleanup timed out after 60 s".to_string())?
+                tokio::time::timeout(
+                    Duration::from_secs(60),
+                    cleanup(&namespace, &controls, &stores),
+                )
+                .await
+                .map_err(|_| "cleanup timed out after 60 s".to_string())?
             })
         });
         match worker.join() {
@@ -205,19 +225,32 @@ impl Drop for TestEnv {
     }
 }
 
-/// Deletes the Controls, releases DaemonSets held by [`HOLD_FINALIZER`], and deletes the namespace (without
-/// waiting for the namespace controller to empty it).
-async fn cleanup(namespace: &str, controls: &[String]) -> Result<(), String> {
-    let client = Client::try_default().await.map_err(|e| e.to_string())?;
-    let mut errors = Vec::new();
-    let api: Api<Control> = Api::all(client.clone());
-    for name in controls {
+/// Deletes each of `names` through `api`; one that is gone already is fine, other failures go to `errors`.
+async fn delete_named<K>(api: &Api<K>, names: &[String], errors: &mut Vec<String>)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    for name in names {
         match api.delete(name, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => errors.push(format!("deleting Control {name}: {e}")),
+            Err(e) => errors.push(format!("deleting {} {name}: {e}", K::kind(&()))),
         }
     }
+}
+
+/// Deletes the EvidenceStores and Controls, releases DaemonSets held by [`HOLD_FINALIZER`], and deletes the
+/// namespace (without waiting for the namespace controller to empty it).
+async fn cleanup(namespace: &str, controls: &[String], stores: &[String]) -> Result<(), String> {
+    let client = super::client().await.map_err(|e| e.to_string())?;
+    let mut errors = Vec::new();
+    delete_named(
+        &Api::<EvidenceStore>::all(client.clone()),
+        stores,
+        &mut errors,
+    )
+    .await;
+    delete_named(&Api::<Control>::all(client.clone()), controls, &mut errors).await;
     let daemon_sets: Api<DaemonSet> = Api::namespaced(client.clone(), namespace);
     match daemon_sets.list(&ListParams::default()).await {
         Ok(list) => {

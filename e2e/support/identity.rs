@@ -25,7 +25,7 @@ impl ChartInstall {
         let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
         let config =
             Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-        Ok(Client::try_from(config)?)
+        Ok(super::client_from(config)?)
     }
 }
 

@@ -64,6 +64,33 @@ pub fn random_suffix() -> String {
     format!("{:08x}", hasher.finish() as u32)
 }
 
+/// Runs without a cluster: the clients the suite builds must come up (and fail only when they talk to a server).
+#[tokio::test]
+async fn clients_can_be_built_without_a_cluster() {
+    let config = kube::Config::new(
+        "https://127.0.0.1:1"
+            .parse()
+            .expect("a valid URL for an API server"),
+    );
+    if let Err(e) = client_from(config) {
+        panic!("building a client for an HTTPS API server failed: {e}");
+    }
+}
+
+/// A client of the cluster named by `KUBECONFIG`. Every client of the suite comes from here (or, for another
+/// identity, from [`client_from`]): the build enables both rustls providers, so one must be chosen for the process
+/// before the first client is built, or building it panics.
+pub async fn client() -> Result<kube::Client, kube::Error> {
+    soc2_operator::install_crypto_provider();
+    kube::Client::try_default().await
+}
+
+/// A client for `config` (see [`client`]).
+pub fn client_from(config: kube::Config) -> Result<kube::Client, kube::Error> {
+    soc2_operator::install_crypto_provider();
+    kube::Client::try_from(config)
+}
+
 /// Writes a note to stderr that shows even when the harness captures test output.
 pub fn note(message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "e2e: {message}");

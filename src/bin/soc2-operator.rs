@@ -163,6 +163,7 @@ impl Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     telemetry::init(args.log_format, &args.log_level);
+    soc2_operator::install_crypto_provider();
     let client = match kube::Client::try_default().await {
         Ok(c) => c,
         Err(error) => {
