@@ -194,14 +194,37 @@ pub fn isolation_of(policies: &[&NetworkPolicy], direction: Direction) -> Isolat
     out
 }
 
-/// True when `namespace` denies ingress by default: a NetworkPolicy selects every pod (`podSelector: {}`) for
-/// Ingress (policyTypes including `Ingress`, or unset) without an allow-all rule, and no policy in the namespace
-/// admits all ingress traffic (an ingress rule with neither `from` nor `ports`) to any of its pods.
+/// True when `namespace` denies ingress by default, as confidential data needs it: a NetworkPolicy selects every
+/// pod (`podSelector: {}`) for Ingress (policyTypes including `Ingress`, or unset) without an allow-all rule, no
+/// policy in the namespace admits all ingress traffic (an ingress rule with neither `from` nor `ports`) to any of
+/// its pods, and no policy selecting every pod has an ingress rule admitting every source: no `from` (whatever its
+/// ports), a peer `namespaceSelector: {}` without a narrowing `podSelector` (every pod of the cluster), or an
+/// `ipBlock` covering the whole internet without `except`. Ports do not narrow who can reach every pod.
 ///
 /// Callers must first check that NetworkPolicies are readable (`view.require(ResourceKind::NetworkPolicy)`): an
 /// unreadable kind looks like a namespace without policies here.
 pub fn namespace_default_denies_ingress(view: &ClusterSnapshot, namespace: &str) -> bool {
     isolation(view, namespace, Direction::Ingress).is_isolated()
+        && !view.network_policies.iter().any(|p| {
+            p.metadata.namespace.as_deref() == Some(namespace)
+                && selects_every_pod(p)
+                && applies_to(p, Direction::Ingress)
+                && rules(p, Direction::Ingress)
+                    .iter()
+                    .any(|r| r.peers.is_empty() || r.peers.iter().any(admits_everyone))
+        })
+}
+
+/// True for a peer that admits every source: every pod of every namespace (`namespaceSelector: {}` with no or an
+/// empty `podSelector`), or an `ipBlock` covering the whole address space without exceptions.
+fn admits_everyone(peer: &NetworkPolicyPeer) -> bool {
+    if let Some(block) = &peer.ip_block {
+        return is_whole_internet(&block.cidr)
+            && block.except.as_ref().is_none_or(|e| e.is_empty());
+    }
+    peer.namespace_selector.as_ref().is_some_and(|ns| {
+        selects_everything(Some(ns)) && selects_everything(peer.pod_selector.as_ref())
+    })
 }
 
 /// The egress counterpart of [`namespace_default_denies_ingress`].
@@ -367,6 +390,37 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_all_pods_rule_admitting_every_source_is_not_isolation_whatever_its_ports() {
+        let deny = || policy("web", "deny", "{podSelector: {}, policyTypes: [Ingress]}");
+        for spec in [
+            "{podSelector: {}, ingress: [{from: [{namespaceSelector: {}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{namespaceSelector: {}, podSelector: {}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 0.0.0.0/0}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: '::/0', except: []}}], ports: [{port: 443}]}]}",
+            "{podSelector: {}, ingress: [{ports: [{port: 443}]}]}",
+            "{podSelector: {}, ingress: [{from: [{podSelector: {matchLabels: {app: a}}}, {namespaceSelector: {}}]}]}",
+        ] {
+            assert!(!denies(vec![deny(), policy("web", "open", spec)]), "{spec}");
+        }
+        // The compliant twins: named peers, an internet range with exceptions, everyone in one namespace, or an
+        // open rule on some pods only (a deliberate entry point behind the default deny).
+        for spec in [
+            "{podSelector: {}, ingress: [{from: [{namespaceSelector: {matchLabels: {team: shop}}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{namespaceSelector: {}, podSelector: {matchLabels: {app: gw}}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.0.0.0/8]}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{podSelector: {}}]}]}",
+            "{podSelector: {matchLabels: {app: gw}}, ingress: [{from: [{ipBlock: {cidr: 0.0.0.0/0}}]}]}",
+            "{podSelector: {}, policyTypes: [Ingress, Egress], egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0}}]}]}",
+        ] {
+            assert!(
+                denies(vec![deny(), policy("web", "narrow", spec)]),
+                "{spec}"
+            );
+        }
+    }
+
+    #[test]
     fn policies_of_other_namespaces_do_not_count() {
         assert!(!denies(vec![policy("api", "deny", "{podSelector: {}}")]));
         assert!(denies(vec![
@@ -513,7 +567,10 @@ pub(crate) mod tests {
                 egress: Some(vec![NetworkPolicyEgressRule::default()]),
             }),
         });
-        assert!(denies(vec![typed.clone()]));
+        // Default deny as network isolation reads it (the open rule is limited to a port)...
+        assert!(isolation(&view(vec![typed.clone()]), "web", Direction::Ingress).is_isolated());
+        // ...but every source reaches every pod on that port, which a confidential namespace must not allow.
+        assert!(!denies(vec![typed.clone()]));
         assert!(!namespace_default_denies_egress(&view(vec![typed]), "web"));
         let subset = LabelSelector {
             match_expressions: Some(vec![LabelSelectorRequirement {
