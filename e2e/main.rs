@@ -13,8 +13,14 @@
 //! installs the chart's rendered manifests instead (`helm template` of `charts/soc2-operator`, server-side applied
 //! into a release namespace `soc2-e2e-system-<random>`, without its Deployment) and runs the operator binary with a
 //! token of the chart's ServiceAccount, so that the scenarios prove the chart's RBAC sufficient and `rbac.rs`
-//! proves it least privilege. `SOC2_E2E_FROM_CHART=0` forces the operator to run with your kubeconfig. The chart
-//! install (not the CRD) is deleted after the test binary exits.
+//! proves it least privilege. `SOC2_E2E_FROM_CHART=0` forces the operator to run with your kubeconfig. After the
+//! test binary exits, a watchdog stops the operator and deletes the ValidatingWebhookConfiguration it managed and
+//! the chart install (not the CRDs).
+//!
+//! Tests run in parallel threads against the one operator and keep out of each other's way: namespaces, Controls and
+//! EvidenceStores carry a random suffix, Controls are scoped to their test's namespace, checks that read
+//! cluster-scoped bindings select the test's own by label, and the operator's one ValidatingWebhookConfiguration
+//! selects only the namespaces of Warn/Enforce controls. `--test-threads=1` is not needed, only easier to read.
 
 mod cel;
 mod change_approval;
