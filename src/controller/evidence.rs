@@ -666,7 +666,7 @@ async fn publish(
     let event = Event {
         type_,
         reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
+        note: Some(super::transitions::truncate_note(note.to_string())),
         action: "Snapshot".into(),
         secondary: None,
     };

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::transitions::PlannedEvent;
+use super::transitions::{PlannedEvent, truncate_note};
 use crate::api::{ControlStatus, ExceptionRef, FindingResult, StatusFinding};
 
 fn who(f: &StatusFinding) -> String {
@@ -77,23 +77,11 @@ pub fn plan_expiries(
             PlannedEvent {
                 warning: true,
                 reason: "ExceptionExpired",
-                note: truncate(note),
+                note: truncate_note(note),
                 related: None,
             }
         })
         .collect()
-}
-
-fn truncate(s: String) -> String {
-    // events.k8s.io notes are limited to 1 kB.
-    if s.len() <= 1000 {
-        return s;
-    }
-    let mut end = 997;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
 }
 
 #[cfg(test)]

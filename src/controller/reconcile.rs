@@ -83,12 +83,9 @@ async fn report_unreadable(invalid: &InvalidObject, ctx: &Context) -> Result<Act
     let event = Event {
         type_: EventType::Warning,
         reason: "InvalidSpec".into(),
-        note: Some(
-            format!("Control {name} cannot be evaluated: {error}")
-                .chars()
-                .take(1000)
-                .collect(),
-        ),
+        note: Some(super::transitions::truncate_note(format!(
+            "Control {name} cannot be evaluated: {error}"
+        ))),
         action: "Evaluate".into(),
         secondary: None,
     };

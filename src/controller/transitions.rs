@@ -42,8 +42,9 @@ fn who(f: &StatusFinding) -> String {
     }
 }
 
-fn truncate(s: String) -> String {
-    // events.k8s.io notes are limited to 1 kB.
+/// An Event note as the API server accepts it: events.k8s.io/v1 refuses notes above 1 kB (1024 bytes, not
+/// characters), so longer ones are cut at a character boundary to at most 1000 bytes, ending in `...`.
+pub fn truncate_note(s: String) -> String {
     if s.len() <= 1000 {
         return s;
     }
@@ -74,7 +75,7 @@ pub fn plan(
         events.push(PlannedEvent {
             warning: true,
             reason: "InvalidSpec",
-            note: truncate(format!("Control {name} cannot be evaluated: {}", r.message)),
+            note: truncate_note(format!("Control {name} cannot be evaluated: {}", r.message)),
             related: None,
         });
         return events;
@@ -94,19 +95,19 @@ pub fn plan(
             Some("True") => events.push(PlannedEvent {
                 warning: false,
                 reason: "ControlCompliant",
-                note: truncate(format!("Control {name} ({criteria}) is operating effectively: {message}.")),
+                note: truncate_note(format!("Control {name} ({criteria}) is operating effectively: {message}.")),
                 related: None,
             }),
             Some("False") => events.push(PlannedEvent {
                 warning: true,
                 reason: "ControlFailing",
-                note: truncate(format!("Control {name} ({criteria}) is not operating effectively: {} of {} resources fail.", summary.failed, summary.evaluated)),
+                note: truncate_note(format!("Control {name} ({criteria}) is not operating effectively: {} of {} resources fail.", summary.failed, summary.evaluated)),
                 related: None,
             }),
             Some("Unknown") => events.push(PlannedEvent {
                 warning: true,
                 reason: "ControlUndetermined",
-                note: truncate(format!("Control {name} ({criteria}) cannot be determined: {message}.")),
+                note: truncate_note(format!("Control {name} ({criteria}) cannot be determined: {message}.")),
                 related: None,
             }),
             _ => {}
@@ -131,7 +132,7 @@ pub fn plan(
             resource_events.push(PlannedEvent {
                 warning: true,
                 reason: "ResourceFailing",
-                note: truncate(format!(
+                note: truncate_note(format!(
                     "{} fails control {name} ({criteria}): {}",
                     who(f),
                     f.message
@@ -157,7 +158,7 @@ pub fn plan(
                 resource_events.push(PlannedEvent {
                     warning: false,
                     reason: "ResourceExcepted",
-                    note: truncate(format!(
+                    note: truncate_note(format!(
                         "{} still fails control {name} ({criteria}) rule {}, but ControlException {} (approved by {}, ticket {}) waives it until {}",
                         who(f),
                         f.rule,
@@ -173,7 +174,7 @@ pub fn plan(
             resource_events.push(PlannedEvent {
                 warning: false,
                 reason: "ResourceRemediated",
-                note: truncate(format!(
+                note: truncate_note(format!(
                     "{} no longer fails control {name} ({criteria}) rule {}",
                     who(f),
                     f.rule
@@ -366,5 +367,15 @@ mod tests {
             &status("False", vec![f]),
         );
         assert!(events[0].note.len() <= 1000 && events[0].note.ends_with("..."));
+    }
+
+    #[test]
+    fn notes_are_limited_in_bytes_as_the_api_server_counts() {
+        // 1000 characters of two bytes each: 2000 bytes, which events.k8s.io/v1 refuses (1 kB).
+        let cut = truncate_note("é".repeat(1000));
+        assert!(cut.len() <= 1000, "{} bytes", cut.len());
+        assert!(cut.ends_with("...") && cut.starts_with("éé"));
+        let short = "ok".to_string();
+        assert_eq!(truncate_note(short.clone()), short);
     }
 }
