@@ -262,15 +262,23 @@ pub fn check_within(
                 continue;
             }
         };
+        // A Namespace is cluster-scoped, but namespace lists and selectors name it: it is filtered as itself.
+        let is_namespace = gvk.group.is_empty() && gvk.kind == "Namespace";
         for o in objects {
-            let in_namespaces = match (&spec.match_.namespaces, o.metadata.namespace.as_deref()) {
+            let own = is_namespace.then_some(o.metadata.name.as_deref()).flatten();
+            let in_namespaces = match (
+                &spec.match_.namespaces,
+                o.metadata.namespace.as_deref().or(own),
+            ) {
                 (Some(list), Some(ns)) => list.iter().any(|n| n == ns),
                 _ => true,
             };
             let labels_match = selector.as_ref().is_none_or(|s| {
                 s.matches(o.metadata.labels.as_ref().unwrap_or(&Default::default()))
             });
-            if in_namespaces && labels_match && scope.matches(&o.metadata) {
+            let in_scope =
+                scope.matches(&o.metadata) && own.is_none_or(|ns| scope.namespace_in_scope(ns));
+            if in_namespaces && labels_match && in_scope {
                 matched.push((gvk.clone(), o));
             }
         }

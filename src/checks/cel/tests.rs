@@ -266,6 +266,48 @@ fn match_rules_and_scope_select_objects() {
 }
 
 #[test]
+fn namespaces_are_filtered_by_namespace_lists_and_scope_as_themselves() {
+    let ns = |name: &str| -> Arc<DynamicObject> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "labels": {"soc2.dev/data-classification": "personal"}},
+            }))
+            .unwrap(),
+        )
+    };
+    let mut v = view(vec![]);
+    v.dynamic.insert(
+        Gvk::new("", "v1", "Namespace"),
+        vec![ns("crm"), ns("kube-system"), ns("hr")],
+    );
+    let mut s = spec(vec![validation("false")]);
+    s.match_.kinds = vec![KindMatch {
+        api_version: "v1".into(),
+        kind: "Namespace".into(),
+    }];
+    let names = |r: &CheckReport| {
+        r.findings
+            .iter()
+            .map(|f| f.resource.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&run(&v, &s)), ["crm", "kube-system", "hr"]);
+    let scope = Scope {
+        exclude_namespaces: Some(vec!["kube-system".into()]),
+        ..Default::default()
+    };
+    let r = check(&v, &ScopeMatcher::new(Some(&scope), &v).unwrap(), &s);
+    assert_eq!(
+        names(&r),
+        ["crm", "hr"],
+        "an excluded namespace is not judged"
+    );
+    s.match_.namespaces = Some(vec!["hr".into()]);
+    assert_eq!(names(&run(&v, &s)), ["hr"]);
+}
+
+#[test]
 fn an_unserved_kind_is_unknown_with_the_reason() {
     let mut v = view(vec![]);
     let rule = Gvk::new("monitoring.coreos.com", "v1", "PrometheusRule");
