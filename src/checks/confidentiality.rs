@@ -143,7 +143,7 @@ fn secret_literals(template: &PodTemplate<'_>, fragments: &[String], report: &mu
     }
     if !offenders.is_empty() {
         report.findings.push(Finding::fail(
-            template.resource.clone(),
+            template.resource(),
             "secret-literal-in-env",
             format!(
                 "Secret-like environment variables are set to literal values, readable by anyone who can read the workload: {}. Move each value into a Secret and reference it with valueFrom.secretKeyRef (value not shown here).",
@@ -221,7 +221,7 @@ fn confidential_secrets(
         .collect();
     if !hits.is_empty() {
         report.findings.push(Finding::fail(
-            template.resource.clone(),
+            template.resource(),
             "confidential-secret-outside-confidential-namespace",
             format!(
                 "References confidential Secret {} from namespace {namespace}, which is not classified confidential, without approval for confidential access. Move the workload into a confidential namespace, stop referencing the Secret, or label the workload as approved (confidentialAccessSelector) after review.",

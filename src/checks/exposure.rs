@@ -208,12 +208,12 @@ fn judge_template(t: &PodTemplate<'_>, approval: &[String]) -> Option<Finding> {
         )
     };
     Some(Finding::fail(
-        t.resource.clone(),
+        t.resource(),
         rule,
         format!(
             "{} {what}, and no approval is recorded. Review the exposure, then annotate the workload with {hint}; or \
              remove it and publish the pod through a Service.",
-            t.resource.kind
+            t.type_.1
         ),
     ))
 }

@@ -70,7 +70,7 @@ fn judge(
     policy: &Policy,
     report: &mut CheckReport,
 ) {
-    let resource = || template.resource.clone();
+    let resource = || template.resource();
     let who = format!("{word} {}", container.name);
     let Some(image) = container.image.as_deref() else {
         report.findings.push(Finding::fail(

@@ -1,6 +1,7 @@
 //! Job health (PI1.4, PI1.5): scheduled processing ran, on time and successfully. A CronJob whose last run failed
 //! or whose run did not start in time, and a Job that failed, mean output was not delivered completely or timely.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use croner::Cron;
@@ -39,13 +40,24 @@ pub fn check(
     }
     if kinds.contains(&WorkloadKind::CronJob) {
         // Without Jobs the last run's outcome is unknown; the schedule can still be judged.
-        let jobs_known = view.require(crate::view::ResourceKind::Job).is_ok();
+        let last_runs = view
+            .require(crate::view::ResourceKind::Job)
+            .is_ok()
+            .then(|| last_finished_runs(&view.jobs));
+        let mut schedules = Schedules::default();
         for cron_job in &view.cron_jobs {
             if !scope.matches(&cron_job.metadata) {
                 continue;
             }
             report.evaluated += 1;
-            judge_cron_job(view, cron_job, jobs_known, grace, now, &mut report);
+            judge_cron_job(
+                cron_job,
+                last_runs.as_ref(),
+                &mut schedules,
+                grace,
+                now,
+                &mut report,
+            );
         }
     }
     if kinds.contains(&WorkloadKind::Job) {
@@ -95,6 +107,44 @@ fn failed(job: &Job) -> Option<String> {
         })
 }
 
+/// The last finished Job of each CronJob, by (namespace, CronJob name): indexed once per evaluation so the cost
+/// follows Jobs + CronJobs, not their product. Among runs created at the same time the later listed wins.
+fn last_finished_runs(jobs: &[std::sync::Arc<Job>]) -> HashMap<(Option<&str>, &str), &Job> {
+    let mut last: HashMap<(Option<&str>, &str), &Job> = HashMap::new();
+    for job in jobs {
+        let Some(owner) = owner_cron_job(job) else {
+            continue;
+        };
+        if !finished(job) {
+            continue;
+        }
+        let created = |j: &Job| j.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        last.entry((job.metadata.namespace.as_deref(), owner))
+            .and_modify(|held| {
+                if created(job) >= created(held) {
+                    *held = job;
+                }
+            })
+            .or_insert(job);
+    }
+    last
+}
+
+/// Parsed schedules by their text: many CronJobs share a schedule, and parsing is the costly part of judging one.
+#[derive(Default)]
+struct Schedules(HashMap<String, Result<Cron, String>>);
+
+impl Schedules {
+    fn parse(&mut self, schedule: &str) -> &Result<Cron, String> {
+        let schedule = schedule.trim();
+        if !self.0.contains_key(schedule) {
+            let parsed = Cron::from_str(schedule).map_err(|e| e.to_string());
+            self.0.insert(schedule.to_string(), parsed);
+        }
+        &self.0[schedule]
+    }
+}
+
 fn finished(job: &Job) -> bool {
     job.status.as_ref().is_some_and(|s| {
         s.conditions
@@ -105,9 +155,9 @@ fn finished(job: &Job) -> bool {
 }
 
 fn judge_cron_job(
-    view: &ClusterSnapshot,
     cron_job: &CronJob,
-    jobs_known: bool,
+    last_runs: Option<&HashMap<(Option<&str>, &str), &Job>>,
+    schedules: &mut Schedules,
     grace: i64,
     now: Timestamp,
     report: &mut CheckReport,
@@ -130,17 +180,9 @@ fn judge_cron_job(
         ));
         return;
     }
-    if jobs_known {
+    if let Some(last_runs) = last_runs {
         let name = cron_job.metadata.name.as_deref().unwrap_or_default();
-        let last = view
-            .jobs
-            .iter()
-            .filter(|j| {
-                j.metadata.namespace == cron_job.metadata.namespace
-                    && owner_cron_job(j) == Some(name)
-                    && finished(j)
-            })
-            .max_by_key(|j| j.metadata.creation_timestamp.as_ref().map(|t| t.0));
+        let last = last_runs.get(&(cron_job.metadata.namespace.as_deref(), name));
         if let Some(job) = last
             && let Some(why) = failed(job)
         {
@@ -155,12 +197,13 @@ fn judge_cron_job(
             ));
         }
     }
-    judge_schedule(cron_job, spec, grace, now, resource, report);
+    judge_schedule(cron_job, spec, schedules, grace, now, resource, report);
 }
 
 fn judge_schedule(
     cron_job: &CronJob,
     spec: &k8s_openapi::api::batch::v1::CronJobSpec,
+    schedules: &mut Schedules,
     grace: i64,
     now: Timestamp,
     resource: ResourceRef,
@@ -180,7 +223,7 @@ fn judge_schedule(
             }
         },
     };
-    let cron = match Cron::from_str(spec.schedule.trim()) {
+    let cron = match schedules.parse(&spec.schedule) {
         Ok(c) => c,
         Err(e) => {
             report.findings.push(Finding::unknown(

@@ -294,7 +294,7 @@ fn judge(
     }
     for rule in rules.into_iter().filter(|r| !r.offenders.is_empty()) {
         report.findings.push(Finding::fail(
-            template.resource.clone(),
+            template.resource(),
             rule.id,
             format!(
                 "Pod Security Standards ({standard}): {what}; violated by {offenders}. Fix: {fix}.",

@@ -120,7 +120,7 @@ fn judge(
         Mount::No => return None,
         Mount::Undecided(reason) => {
             return Some(Finding::unknown(
-                template.resource.clone(),
+                template.resource(),
                 "service-account-token-automount",
                 format!("Cannot tell whether the pods get an API token: {reason}."),
             ));
@@ -130,14 +130,14 @@ fn judge(
     match template.annotation(annotation).map(str::trim) {
         Some(reason) if !reason.is_empty() => None,
         Some(_) => Some(Finding::fail(
-            template.resource.clone(),
+            template.resource(),
             "service-account-token-automount",
             format!(
                 "The pods get ServiceAccount {sa}'s API token mounted ({why}) and the annotation {annotation} is empty: state why the workload needs the Kubernetes API in it, or set automountServiceAccountToken: false in the pod spec."
             ),
         )),
         None => Some(Finding::fail(
-            template.resource.clone(),
+            template.resource(),
             "service-account-token-automount",
             format!(
                 "The pods get ServiceAccount {sa}'s API token mounted ({why}), but the workload does not declare a need for the Kubernetes API. Set automountServiceAccountToken: false in the pod spec, or annotate the workload with {annotation}: <why it needs the API>."

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::Resource;
 
 use super::{ClusterSnapshot, ResourceKind, ResourceRef};
 use crate::api::WorkloadKind;
@@ -26,8 +25,8 @@ pub const ALL_POD_WORKLOADS: &[WorkloadKind] = &[
 /// One workload's pod template.
 #[derive(Clone, Debug)]
 pub struct PodTemplate<'a> {
-    /// The workload (or bare pod) the template belongs to.
-    pub resource: ResourceRef,
+    /// The workload's apiVersion and kind; with `meta`, what [`PodTemplate::resource`] names.
+    pub type_: (&'static str, &'static str),
     /// The workload's metadata (scope, annotations).
     pub meta: &'a ObjectMeta,
     /// The template's own metadata (pod labels, annotations); the pod's metadata for a bare pod.
@@ -37,6 +36,19 @@ pub struct PodTemplate<'a> {
 }
 
 impl PodTemplate<'_> {
+    /// The workload (or bare pod) the template belongs to. Built on demand: most templates pass, and a reference
+    /// costs five allocations that a check needs only for a finding.
+    pub fn resource(&self) -> ResourceRef {
+        let (api_version, kind) = self.type_;
+        ResourceRef {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            namespace: self.meta.namespace.clone(),
+            name: self.meta.name.clone().unwrap_or_default(),
+            uid: self.meta.uid.clone(),
+        }
+    }
+
     /// Init, regular and ephemeral containers, as (container kind word, container).
     pub fn containers(&self) -> Vec<(&'static str, &Container)> {
         let mut all: Vec<(&'static str, &Container)> = Vec::new();
@@ -80,14 +92,14 @@ fn owned_by(meta: &ObjectMeta, kind: Option<&str>) -> bool {
         .any(|o| o.controller == Some(true) && kind.is_none_or(|k| o.kind == k))
 }
 
-fn template<'a, K: Resource<DynamicType = ()>>(
+fn template<'a, K: k8s_openapi::Resource + kube::Resource>(
     obj: &'a K,
     template: Option<&'a k8s_openapi::api::core::v1::PodTemplateSpec>,
 ) -> Option<PodTemplate<'a>> {
     let t = template?;
     Some(PodTemplate {
-        resource: ResourceRef::of(obj),
-        meta: obj.meta(),
+        type_: (K::API_VERSION, K::KIND),
+        meta: kube::Resource::meta(obj),
         template_meta: t.metadata.as_ref(),
         spec: t.spec.as_ref()?,
     })
@@ -138,7 +150,7 @@ pub fn pod_templates<'a>(
                     .filter(|p| !owned_by(&p.metadata, None))
                     .filter_map(|p| {
                         Some(PodTemplate {
-                            resource: ResourceRef::of(p.as_ref()),
+                            type_: ("v1", "Pod"),
                             meta: &p.metadata,
                             template_meta: Some(&p.metadata),
                             spec: p.spec.as_ref()?,
@@ -231,7 +243,7 @@ mod tests {
         };
         let names: Vec<String> = pod_templates(&view, ALL_POD_WORKLOADS)
             .iter()
-            .map(|t| t.resource.display_name())
+            .map(|t| t.resource().display_name())
             .collect();
         assert_eq!(names, ["Deployment web/api", "Pod web/debug"]);
     }
