@@ -49,7 +49,8 @@ impl PodTemplate<'_> {
         }
     }
 
-    /// Init, regular and ephemeral containers, as (container kind word, container).
+    /// Init and regular containers, as (container kind word, container). Ephemeral containers are not `Container`s;
+    /// checks that judge them too use [`crate::checks::workload_templates::all_containers`].
     pub fn containers(&self) -> Vec<(&'static str, &Container)> {
         let mut all: Vec<(&'static str, &Container)> = Vec::new();
         for c in self.spec.init_containers.iter().flatten() {
