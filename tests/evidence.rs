@@ -75,6 +75,28 @@ async fn snapshot_at(
     .unwrap()
 }
 
+/// What a writer hands `write_snapshot` for `tick`: the sample controls over `view`, unsigned, no schedule.
+fn input_at(tick: &str, view: &ClusterSnapshot) -> SnapshotInput<'static> {
+    let tick = ts(tick);
+    SnapshotInput {
+        source: "test".into(),
+        cluster: identity(),
+        tick,
+        documents: control_documents(
+            &snapshot_id(tick),
+            &controls(),
+            tick,
+            |_| view.clone(),
+            None,
+            &mut OperationBaseline::default(),
+        )
+        .unwrap(),
+        schedule: None,
+        gap_reason: None,
+        signing_key: None,
+    }
+}
+
 fn fs_store(dir: &Path) -> EvidenceStoreClient {
     EvidenceStoreClient::connect(&StoreLocation::Filesystem(dir.to_path_buf())).unwrap()
 }
@@ -701,4 +723,341 @@ async fn oscal_export_has_the_required_structure_and_treats_missing_data_as_not_
     ));
     assert!(empty["assessment-results"]["results"][0]["findings"].is_null());
     assert!(!empty.to_string().contains("\"satisfied\""));
+}
+
+#[tokio::test]
+async fn a_wrong_signature_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let trusted = SigningKey::from_seed(&[42u8; 32]).unwrap();
+    let other = SigningKey::from_seed(&[7u8; 32]).unwrap();
+    let view = cluster();
+    snapshot_at(&store, "2026-01-01T00:00:00Z", &view, Some(&trusted), None).await;
+    snapshot_at(&store, "2026-01-01T01:00:00Z", &view, Some(&other), None).await;
+    snapshot_at(&store, "2026-01-01T02:00:00Z", &view, Some(&trusted), None).await;
+    let mut keys = VerifyingKeys::default();
+    keys.add(trusted.public_key_hex().as_bytes()).unwrap();
+    let check = || async { verify_chain(&store, &keys, |_, _| {}).await.unwrap() };
+
+    // Signed by a key the auditor does not trust.
+    let out = check().await;
+    assert_eq!(out.problems.len(), 1, "{:?}", out.problems);
+    assert!(out.problems[0].object.ends_with("000000000002.json"));
+    assert!(out.problems[0].reason.contains("not among the trusted"));
+
+    // The head's signature value swapped for another manifest's (valid hex, right key id, wrong content): the
+    // head has no successor whose link would break, so only the signature catches it.
+    let path = |s: u64| dir.path().join(format!("manifests/{s:012}.json"));
+    let mut head = manifest_json(dir.path(), 3);
+    head["signature"]["value"] = manifest_json(dir.path(), 1)["signature"]["value"].clone();
+    std::fs::write(path(3), serde_json::to_vec(&head).unwrap()).unwrap();
+    let out = check().await;
+    let last = out.problems.last().unwrap();
+    assert!(last.object.ends_with("000000000003.json"), "{last}");
+    assert!(last.reason.contains("does not match"), "{last}");
+
+    // A signature that is not even 64 bytes.
+    head["signature"]["value"] = "00ff".into();
+    std::fs::write(path(3), serde_json::to_vec(&head).unwrap()).unwrap();
+    let out = check().await;
+    assert!(
+        out.problems
+            .last()
+            .unwrap()
+            .reason
+            .contains("not 64 hex-encoded bytes"),
+        "{:?}",
+        out.problems
+    );
+}
+
+#[tokio::test]
+async fn a_removed_first_manifest_and_a_planted_manifest_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = three_snapshots(dir.path()).await;
+    let path = |s: u64| dir.path().join(format!("manifests/{s:012}.json"));
+    std::fs::remove_file(path(1)).unwrap();
+    let p = problems(&store).await;
+    assert!(
+        p[0].contains("000000000001.json") && p[0].contains("missing"),
+        "{p:?}"
+    );
+
+    // A manifest planted under another name is not silently skipped.
+    let dir = tempfile::tempdir().unwrap();
+    let store = three_snapshots(dir.path()).await;
+    std::fs::copy(path(2), dir.path().join("manifests/2.json")).unwrap();
+    let p = problems(&store).await;
+    assert!(
+        p[0].contains("manifests/2.json") && p[0].contains("not a manifest name"),
+        "{p:?}"
+    );
+}
+
+/// What a writer killed between its documents and its manifest leaves behind: the documents, and on a directory
+/// store possibly a half-written staging file beside the manifest it never published.
+#[tokio::test]
+async fn a_writer_killed_before_its_manifest_leaves_no_snapshot_and_the_next_links_to_the_last_good_one()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let view = cluster();
+    let hourly = Schedule::parse(Some("1h"), None).unwrap();
+    let first = snapshot_at(&store, "2026-01-01T00:00:00Z", &view, None, Some(&hourly)).await;
+
+    // The 01:00 snapshot: documents written, then the process died.
+    let orphans = input_at("2026-01-01T01:00:00Z", &view).documents;
+    for doc in &orphans {
+        let bytes = soc2_operator::canonical::to_canonical_json(doc).unwrap();
+        let sha = soc2_operator::canonical::sha256_hex(&bytes);
+        store
+            .create(&format!("objects/{sha}.json"), bytes)
+            .await
+            .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("manifests/000000000002.json#1"),
+        b"{\"formatVersion\":1,\"seq",
+    )
+    .unwrap();
+
+    // Readers see one intact snapshot.
+    let out = verify_chain(&store, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(out.is_intact(), "{:?}", out.problems);
+    assert_eq!(out.snapshots.len(), 1);
+    let head = soc2_operator::evidence::snapshot::chain_head(&store)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head, first.head().clone());
+
+    // The restarted writer's next tick links to the last good manifest and records the missed 01:00 tick.
+    let next = snapshot_at(&store, "2026-01-01T02:00:00Z", &view, None, Some(&hourly)).await;
+    let m = &next.head().manifest;
+    assert!(matches!(next, SnapshotOutcome::Written(_)));
+    assert_eq!(m.sequence, 2);
+    assert_eq!(m.previous.as_ref().unwrap().digest, first.head().digest);
+    assert_eq!(m.gap.as_ref().expect("gap recorded").missed_ticks, 1);
+    let out = verify_chain(&store, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(out.is_intact(), "{:?}", out.problems);
+    assert_eq!(out.snapshots.len(), 2);
+}
+
+/// Writers racing on one store, each from the head it read: exactly one manifest per sequence, and the chain
+/// stays linear (the losers get a conflict or find their tick taken; none overwrites or forks).
+#[tokio::test]
+async fn concurrent_writers_cannot_fork_the_chain() {
+    use soc2_operator::evidence::snapshot::{SnapshotError, chain_head, write_snapshot_after};
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let view = cluster();
+    snapshot_at(&store, "2026-01-01T00:00:00Z", &view, None, None).await;
+    let stale = chain_head(&store).await.unwrap();
+
+    // Two writers that both read sequence 1 as the head, for different ticks.
+    let input = |tick: &str| input_at(tick, &view);
+    let a = write_snapshot_after(&store, stale.clone(), input("2026-01-01T01:00:00Z"))
+        .await
+        .unwrap();
+    assert!(matches!(a, SnapshotOutcome::Written(_)));
+    let b = write_snapshot_after(&store, stale.clone(), input("2026-01-01T02:00:00Z")).await;
+    assert!(
+        matches!(b, Err(SnapshotError::Conflict { .. })),
+        "a stale writer must not overwrite sequence 2: {b:?}"
+    );
+    // It re-reads the head and extends the chain instead.
+    let b = write_snapshot(&store, input("2026-01-01T02:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(b.head().manifest.sequence, 3);
+    assert_eq!(
+        b.head().manifest.previous.as_ref().unwrap().digest,
+        a.head().digest
+    );
+
+    // Eight writers at once, each listing then creating.
+    let ticks: Vec<String> = (3..11)
+        .map(|h| format!("2026-01-01T{h:02}:00:00Z"))
+        .collect();
+    let results = futures::future::join_all(ticks.iter().map(|t| {
+        let store = store.clone();
+        let input = input(t);
+        async move { write_snapshot(&store, input).await }
+    }))
+    .await;
+    let written = results
+        .iter()
+        .filter(|r| matches!(r, Ok(SnapshotOutcome::Written(_))))
+        .count();
+    assert!(written >= 1, "{results:?}");
+    for r in &results {
+        assert!(
+            matches!(r, Ok(_) | Err(SnapshotError::Conflict { .. })),
+            "{r:?}"
+        );
+    }
+    let out = verify_chain(&store, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(out.is_intact(), "{:?}", out.problems);
+    assert_eq!(out.snapshots.len(), 3 + written);
+}
+
+/// An object store whose conditional create is weaker than S3's: it may ignore `If-None-Match` altogether, and it
+/// can let a racing writer replace an object right after it was created (s3s-fs checks, then writes).
+#[derive(Debug)]
+struct WeakConditions {
+    inner: object_store::memory::InMemory,
+    ignore_if_none_match: bool,
+    /// After the next successful create of this path, overwrite it with these bytes.
+    replace_after_create: std::sync::Mutex<Option<(object_store::path::Path, Vec<u8>)>>,
+}
+
+impl std::fmt::Display for WeakConditions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WeakConditions")
+    }
+}
+
+#[async_trait::async_trait]
+impl object_store::ObjectStore for WeakConditions {
+    async fn put_opts(
+        &self,
+        location: &object_store::path::Path,
+        payload: object_store::PutPayload,
+        mut opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        let create = matches!(opts.mode, object_store::PutMode::Create);
+        if create && self.ignore_if_none_match {
+            opts.mode = object_store::PutMode::Overwrite;
+        }
+        let result = self.inner.put_opts(location, payload, opts).await?;
+        let replace = self
+            .replace_after_create
+            .lock()
+            .unwrap()
+            .take_if(|(p, _)| create && p == location);
+        if let Some((path, bytes)) = replace {
+            self.inner
+                .put_opts(&path, bytes.into(), object_store::PutOptions::default())
+                .await?;
+        }
+        Ok(result)
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &object_store::path::Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &object_store::path::Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<
+            'static,
+            object_store::Result<object_store::path::Path>,
+        >,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &object_store::path::Path,
+        to: &object_store::path::Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+fn weak_store(ignore_if_none_match: bool) -> (std::sync::Arc<WeakConditions>, EvidenceStoreClient) {
+    let weak = std::sync::Arc::new(WeakConditions {
+        inner: object_store::memory::InMemory::new(),
+        ignore_if_none_match,
+        replace_after_create: std::sync::Mutex::new(None),
+    });
+    let client = EvidenceStoreClient::from_object_store(weak.clone(), "memory://weak");
+    (weak, client)
+}
+
+#[tokio::test]
+async fn a_stale_writer_cannot_overwrite_the_chain_on_a_store_that_ignores_if_none_match() {
+    use soc2_operator::evidence::snapshot::{SnapshotError, write_snapshot_after};
+    let (_, store) = weak_store(true);
+    let view = cluster();
+    let first = snapshot_at(&store, "2026-01-01T00:00:00Z", &view, None, None).await;
+    let second = snapshot_at(&store, "2026-01-01T01:00:00Z", &view, None, None).await;
+    // A writer that still believes sequence 1 is the head.
+    let stale = write_snapshot_after(
+        &store,
+        Some(first.head().clone()),
+        input_at("2026-01-01T02:00:00Z", &view),
+    )
+    .await;
+    assert!(
+        matches!(stale, Err(SnapshotError::Conflict { .. })),
+        "{stale:?}"
+    );
+    let head = soc2_operator::evidence::snapshot::chain_head(&store)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&head, second.head());
+    let out = verify_chain(&store, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(
+        out.is_intact() && out.snapshots.len() == 2,
+        "{:?}",
+        out.problems
+    );
+}
+
+#[tokio::test]
+async fn a_writer_whose_manifest_is_replaced_in_a_race_learns_that_it_lost() {
+    let (weak, store) = weak_store(false);
+    let view = cluster();
+    snapshot_at(&store, "2026-01-01T00:00:00Z", &view, None, None).await;
+    // Another writer's manifest for sequence 2 (here: one taken on a copy of the store) lands right after ours.
+    let (_, other) = weak_store(false);
+    snapshot_at(&other, "2026-01-01T00:00:00Z", &view, None, None).await;
+    let theirs = snapshot_at(&other, "2026-01-01T05:00:00Z", &view, None, None).await;
+    let theirs_bytes = other.get(&theirs.head().path).await.unwrap();
+    *weak.replace_after_create.lock().unwrap() = Some((
+        object_store::path::Path::from("manifests/000000000002.json"),
+        theirs_bytes,
+    ));
+    let ours = write_snapshot(&store, input_at("2026-01-01T01:00:00Z", &view)).await;
+    match ours {
+        Err(soc2_operator::evidence::snapshot::SnapshotError::Conflict {
+            theirs, ours, ..
+        }) => {
+            assert_eq!(theirs, "20260101T050000Z");
+            assert_eq!(ours, "20260101T010000Z");
+        }
+        other => panic!("the writer must learn it lost: {other:?}"),
+    }
 }

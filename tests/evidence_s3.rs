@@ -21,6 +21,9 @@ use soc2_operator::scan::load_paths;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "support/outage_proxy.rs"]
+mod outage_proxy;
+
 /// One moto server at a time: each test starts its own, and several Python servers starting at once on two busy
 /// cores made requests time out.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -316,55 +319,6 @@ async fn object_lock_retention_is_set_on_every_write() {
     assert_eq!(status, 403, "deleting a COMPLIANCE-locked version: {text}");
 }
 
-/// A TCP proxy in front of moto that goes down (drops every connection) as soon as it sees a manifest PUT while
-/// armed: the store fails after the documents are written and before the manifest is.
-async fn proxy(upstream: u16, armed: Arc<AtomicBool>, down: Arc<AtomicBool>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut client, _)) = listener.accept().await {
-            if down.load(Ordering::SeqCst) {
-                drop(client);
-                continue;
-            }
-            let (armed, down) = (armed.clone(), down.clone());
-            tokio::spawn(async move {
-                let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
-                    return;
-                };
-                let (mut cr, mut cw) = client.split();
-                let (mut sr, mut sw) = server.split();
-                let up = async {
-                    let mut buf = vec![0u8; 64 * 1024];
-                    loop {
-                        let n = cr.read(&mut buf).await.unwrap_or(0);
-                        if n == 0 {
-                            break;
-                        }
-                        let chunk = &buf[..n];
-                        let text = String::from_utf8_lossy(chunk);
-                        if armed.load(Ordering::SeqCst)
-                            && text.contains("PUT /")
-                            && text.contains("/manifests/")
-                        {
-                            down.store(true, Ordering::SeqCst);
-                            break;
-                        }
-                        if sw.write_all(chunk).await.is_err() {
-                            break;
-                        }
-                    }
-                };
-                let back = async {
-                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
-                };
-                tokio::select! { _ = up => {}, _ = back => {} }
-            });
-        }
-    });
-    port
-}
-
 #[tokio::test]
 async fn an_outage_mid_snapshot_leaves_no_partial_snapshot_and_the_next_one_records_the_gap() {
     let _serial = SERIAL.lock().await;
@@ -372,7 +326,12 @@ async fn an_outage_mid_snapshot_leaves_no_partial_snapshot_and_the_next_one_reco
     bucket(moto.port, "outage", false).await;
     let armed = Arc::new(AtomicBool::new(false));
     let down = Arc::new(AtomicBool::new(false));
-    let port = proxy(moto.port, armed.clone(), down.clone()).await;
+    let port = outage_proxy::proxy(
+        ([127, 0, 0, 1], moto.port).into(),
+        armed.clone(),
+        down.clone(),
+    )
+    .await;
     let through_proxy = EvidenceStoreClient::connect(&location(port, "outage", None)).unwrap();
     let direct = EvidenceStoreClient::connect(&location(moto.port, "outage", None)).unwrap();
     let hourly = Schedule::parse(Some("1h"), None).unwrap();
@@ -437,4 +396,78 @@ async fn an_outage_mid_snapshot_leaves_no_partial_snapshot_and_the_next_one_reco
         .await
         .unwrap();
     assert!(out.is_intact(), "{:?}", out.problems);
+}
+
+/// An S3 endpoint that refuses every request the way a signature-checking store refuses a wrong secret key (403
+/// `SignatureDoesNotMatch`). moto checks no signatures, so this stands in for one; it needs no moto.
+async fn refusing_store() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // Read the whole request (headers, then Content-Length bytes) before answering.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SignatureDoesNotMatch</Code>\
+                            <Message>The request signature we calculated does not match the signature you provided.\
+                            </Message></Error>";
+                let response = format!(
+                    "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(response.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_wrong_secret_key_is_reported_as_credentials_not_as_an_outage() {
+    let port = refusing_store().await;
+    let store = EvidenceStoreClient::connect(&location(port, "evidence", None)).unwrap();
+    let hourly = Schedule::parse(Some("1h"), None).unwrap();
+    // A snapshot starts by listing the manifests: object_store reports a refused listing as a generic error.
+    let err = snapshot(&store, "2026-01-01T00:00:00Z", &hourly, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), "credentials", "{err}");
+    let err = verify_chain(&store, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), "credentials", "{err}");
+    // A refused write and read.
+    let err = store
+        .create("objects/x.json", b"{}".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), "credentials", "{err}");
+    let err = store.get("manifests/000000000001.json").await.unwrap_err();
+    assert_eq!(err.category(), "credentials", "{err}");
 }

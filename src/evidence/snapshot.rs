@@ -221,24 +221,46 @@ pub async fn write_snapshot_after(
     let bytes = manifest.to_bytes()?;
     let path = Manifest::path_for(sequence);
     let digest = Manifest::digest(&bytes);
+    // The conditional create is what keeps the chain from forking, and not every S3-compatible store makes
+    // `If-None-Match: *` atomic (s3s-fs checks, then writes; some stores ignore it). So also look before writing
+    // (a writer with a stale head finds the sequence taken) and read back after (a writer whose manifest was
+    // replaced in a race learns that it lost instead of reporting a head that is not in the store).
+    match store.get(&path).await {
+        Ok(_) => return lost_race(store, &path, id).await,
+        Err(StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
     match store.create(&path, bytes).await {
-        Ok(()) => Ok(SnapshotOutcome::Written(ChainHead {
-            path,
-            manifest,
-            digest,
-        })),
-        Err(StoreError::AlreadyExists(_)) => {
-            let theirs = read_head(store, &path).await?;
-            if theirs.manifest.snapshot_id == id {
-                Ok(SnapshotOutcome::AlreadyTaken(theirs))
-            } else {
-                Err(SnapshotError::Conflict {
-                    path: store.object_uri(&path),
-                    theirs: theirs.manifest.snapshot_id,
-                    ours: id,
-                })
+        Ok(()) => {
+            let stored = store.get(&path).await?;
+            if Manifest::digest(&stored) != digest {
+                return lost_race(store, &path, id).await;
             }
+            Ok(SnapshotOutcome::Written(ChainHead {
+                path,
+                manifest,
+                digest,
+            }))
         }
+        Err(StoreError::AlreadyExists(_)) => lost_race(store, &path, id).await,
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Another writer holds `path`: the tick is taken if it is the same snapshot, a conflict otherwise.
+async fn lost_race(
+    store: &EvidenceStoreClient,
+    path: &str,
+    id: String,
+) -> Result<SnapshotOutcome, SnapshotError> {
+    let theirs = read_head(store, path).await?;
+    if theirs.manifest.snapshot_id == id {
+        Ok(SnapshotOutcome::AlreadyTaken(theirs))
+    } else {
+        Err(SnapshotError::Conflict {
+            path: store.object_uri(path),
+            theirs: theirs.manifest.snapshot_id,
+            ours: id,
+        })
     }
 }

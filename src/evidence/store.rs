@@ -145,11 +145,28 @@ impl StoreError {
             StoreError::Backend { source, .. } => match source {
                 object_store::Error::Unauthenticated { .. }
                 | object_store::Error::PermissionDenied { .. } => "credentials",
+                other if refused_credentials(other) => "credentials",
                 _ => "unavailable",
             },
             StoreError::Directory { .. } => "directory",
         }
     }
+}
+
+/// Whether the store answered 401 or 403. `object_store` maps those to `Unauthenticated`/`PermissionDenied` for
+/// single objects, but a refused listing (the first request of every snapshot and every verify, and what a
+/// signature-checking server answers to a wrong secret key) comes back as a `Generic` error that carries the
+/// status only in its message.
+fn refused_credentials(err: &object_store::Error) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if text.contains("non-2xx status code: 401") || text.contains("non-2xx status code: 403") {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// A connected evidence store.
@@ -190,16 +207,24 @@ impl EvidenceStoreClient {
                 let mut builder = AmazonS3Builder::from_env()
                     .with_bucket_name(&s3.bucket)
                     .with_region(s3.region.as_deref().unwrap_or("us-east-1"))
-                    .with_virtual_hosted_style_request(!s3.path_style)
                     // Our loop retries with its own backoff; fail fast here so an outage is reported promptly.
                     .with_retry(RetryConfig {
                         backoff: BackoffConfig::default(),
                         max_retries: 2,
                         retry_timeout: Duration::from_secs(10),
                     });
-                if let Some(endpoint) = &s3.endpoint {
-                    options = options.with_allow_http(endpoint.starts_with("http://"));
-                    builder = builder.with_endpoint(endpoint);
+                match &s3.endpoint {
+                    Some(endpoint) => {
+                        let (endpoint, virtual_hosted) =
+                            bucket_endpoint(endpoint, &s3.bucket, s3.path_style)?;
+                        options = options.with_allow_http(endpoint.starts_with("http://"));
+                        builder = builder
+                            .with_endpoint(endpoint)
+                            .with_virtual_hosted_style_request(virtual_hosted);
+                    }
+                    None => {
+                        builder = builder.with_virtual_hosted_style_request(!s3.path_style);
+                    }
                 }
                 if let Some(c) = &s3.credentials {
                     builder = builder
@@ -224,6 +249,15 @@ impl EvidenceStoreClient {
                     uri,
                 })
             }
+        }
+    }
+
+    /// Wraps any `object_store` backend (tests use this to stand in for stores with weaker guarantees).
+    pub fn from_object_store(store: Arc<dyn ObjectStore>, uri: impl Into<String>) -> Self {
+        EvidenceStoreClient {
+            store,
+            prefix: String::new(),
+            uri: uri.into(),
         }
     }
 
@@ -306,6 +340,48 @@ impl EvidenceStoreClient {
     }
 }
 
+/// The endpoint to hand `object_store` for `endpoint` (as configured: the service, without the bucket) and whether
+/// requests are virtual-hosted.
+///
+/// `object_store` takes an explicit endpoint as the bucket's own URL when virtual-hosted requests are on, so without
+/// this a virtual-hosted store (`pathStyle: false`, the default) would send every request to the service root with
+/// no bucket at all. Virtual-hosted puts the bucket in the host (`https://BUCKET.s3.eu-central-1.amazonaws.com`),
+/// unless the endpoint already starts with it. A host that is an IP address or `localhost` cannot carry a bucket
+/// name, so such an endpoint is always addressed path-style.
+fn bucket_endpoint(
+    endpoint: &str,
+    bucket: &str,
+    path_style: bool,
+) -> Result<(String, bool), StoreError> {
+    let endpoint = endpoint.trim_end_matches('/');
+    let uri: http::Uri = endpoint
+        .parse()
+        .map_err(|e| StoreError::Location(format!("S3 endpoint {endpoint:?}: {e}")))?;
+    let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        return Err(StoreError::Location(format!(
+            "S3 endpoint {endpoint:?} must be a URL such as https://s3.eu-central-1.amazonaws.com"
+        )));
+    };
+    let ip_or_localhost = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok()
+        || host.eq_ignore_ascii_case("localhost");
+    if path_style || ip_or_localhost {
+        return Ok((endpoint.to_string(), false));
+    }
+    if host
+        .to_ascii_lowercase()
+        .starts_with(&format!("{}.", bucket.to_ascii_lowercase()))
+    {
+        return Ok((endpoint.to_string(), true));
+    }
+    let port = uri.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let path = uri.path().trim_end_matches('/');
+    Ok((format!("{scheme}://{bucket}.{host}{port}{path}"), true))
+}
+
 fn lock_headers(lock: &ObjectLock) -> Result<http::HeaderMap, StoreError> {
     use k8s_openapi::jiff::{Timestamp, ToSpan};
     let mode = lock.mode.to_ascii_uppercase();
@@ -378,6 +454,73 @@ mod tests {
             store.get("manifests/b.json").await.unwrap_err(),
             StoreError::NotFound(_)
         ));
+    }
+
+    #[test]
+    fn virtual_hosted_endpoints_carry_the_bucket_in_the_host() {
+        let e = |endpoint: &str, path_style: bool| {
+            bucket_endpoint(endpoint, "evidence", path_style).unwrap()
+        };
+        assert_eq!(
+            e("https://s3.eu-central-1.amazonaws.com", false),
+            (
+                "https://evidence.s3.eu-central-1.amazonaws.com".into(),
+                true
+            )
+        );
+        assert_eq!(
+            e("https://minio.example.com:9000/", false),
+            ("https://evidence.minio.example.com:9000".into(), true)
+        );
+        // Already the bucket's endpoint: kept.
+        assert_eq!(
+            e("https://evidence.s3.amazonaws.com", false),
+            ("https://evidence.s3.amazonaws.com".into(), true)
+        );
+        // Path-style: the service endpoint, object_store appends the bucket.
+        assert_eq!(
+            e("http://minio.example.com:9000/", true),
+            ("http://minio.example.com:9000".into(), false)
+        );
+        // An IP address or localhost cannot carry a bucket name: path-style whatever was asked.
+        for endpoint in [
+            "http://127.0.0.1:9000",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+        ] {
+            assert_eq!(e(endpoint, false), (endpoint.into(), false));
+        }
+        assert!(bucket_endpoint("not a url", "evidence", false).is_err());
+        assert!(bucket_endpoint("/just/a/path", "evidence", false).is_err());
+    }
+
+    #[test]
+    fn the_store_addresses_the_bucket_both_ways() {
+        // What object_store will request: the bucket must be in the URL either way.
+        let url = |endpoint: &str, path_style: bool| {
+            let location = StoreLocation::S3(S3Location {
+                bucket: "evidence".into(),
+                prefix: "p".into(),
+                endpoint: Some(endpoint.into()),
+                path_style,
+                credentials: Some(S3Credentials {
+                    access_key_id: "k".into(),
+                    secret_access_key: "s".into(),
+                    session_token: None,
+                }),
+                ..S3Location::default()
+            });
+            let client = EvidenceStoreClient::connect(&location).unwrap();
+            format!("{:?}", client.store)
+        };
+        assert!(
+            url("https://s3.eu-central-1.amazonaws.com", false)
+                .contains("https://evidence.s3.eu-central-1.amazonaws.com"),
+            "{}",
+            url("https://s3.eu-central-1.amazonaws.com", false)
+        );
+        assert!(url("http://127.0.0.1:9000", true).contains("http://127.0.0.1:9000/evidence"));
+        assert!(url("http://127.0.0.1:9000", false).contains("http://127.0.0.1:9000/evidence"));
     }
 
     #[test]
