@@ -7,20 +7,25 @@ use sha2::{Digest, Sha256};
 /// Serializes `value` as compact JSON with object keys sorted at every level, independent of struct field order
 /// and of serde_json's `preserve_order` feature.
 pub fn to_canonical_json<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
-    let value = sort_keys(serde_json::to_value(value)?);
+    let mut value = serde_json::to_value(value)?;
+    sort_keys(&mut value);
     serde_json::to_vec(&value)
 }
 
-fn sort_keys(value: Value) -> Value {
+/// Sorts object keys in place. Without `preserve_order` serde_json's maps are already sorted, so this only checks;
+/// a map is rebuilt only when its keys are out of order.
+fn sort_keys(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> =
-                map.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().collect())
+            map.values_mut().for_each(sort_keys);
+            if !map.keys().is_sorted() {
+                let mut entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                *map = entries.into_iter().collect();
+            }
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
-        other => other,
+        Value::Array(items) => items.iter_mut().for_each(sort_keys),
+        _ => {}
     }
 }
 

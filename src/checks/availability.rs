@@ -29,7 +29,8 @@ pub fn resource_kind(kind: ReplicatedWorkloadKind) -> ResourceKind {
 
 /// One workload as the check reads it.
 struct Workload<'a> {
-    resource: ResourceRef,
+    /// `Deployment` or `StatefulSet`.
+    kind: &'static str,
     meta: &'a ObjectMeta,
     replicas: Option<i32>,
     template: Option<&'a PodTemplateSpec>,
@@ -41,7 +42,7 @@ fn workloads(view: &ClusterSnapshot, kind: ReplicatedWorkloadKind) -> Vec<Worklo
             .deployments
             .iter()
             .map(|d| Workload {
-                resource: ResourceRef::of(d.as_ref()),
+                kind: "Deployment",
                 meta: &d.metadata,
                 replicas: d.spec.as_ref().map(|s| s.replicas.unwrap_or(1)),
                 template: d.spec.as_ref().map(|s| &s.template),
@@ -51,12 +52,25 @@ fn workloads(view: &ClusterSnapshot, kind: ReplicatedWorkloadKind) -> Vec<Worklo
             .stateful_sets
             .iter()
             .map(|d| Workload {
-                resource: ResourceRef::of(d.as_ref()),
+                kind: "StatefulSet",
                 meta: &d.metadata,
                 replicas: d.spec.as_ref().map(|s| s.replicas.unwrap_or(1)),
                 template: d.spec.as_ref().map(|s| &s.template),
             })
             .collect(),
+    }
+}
+
+impl Workload<'_> {
+    /// The workload a finding is about; built on demand, as most workloads pass.
+    fn resource(&self) -> ResourceRef {
+        ResourceRef {
+            api_version: "apps/v1".to_string(),
+            kind: self.kind.to_string(),
+            namespace: self.meta.namespace.clone(),
+            name: self.meta.name.clone().unwrap_or_default(),
+            uid: self.meta.uid.clone(),
+        }
     }
 }
 
@@ -95,23 +109,23 @@ fn judge(
 ) {
     let (Some(replicas), Some(template)) = (w.replicas, w.template) else {
         findings.push(Finding::unknown(
-            w.resource.clone(),
+            w.resource(),
             "spec-missing",
             format!(
                 "{} has no spec, so its replicas and pod template cannot be judged.",
-                w.resource.kind
+                w.kind
             ),
         ));
         return;
     };
     if replicas == 0 {
         findings.push(Finding::notice(
-            w.resource.clone(),
+            w.resource(),
             "scaled-to-zero",
             format!(
                 "{} is scaled to 0 replicas and runs no pods, so it serves nothing that could become unavailable. It \
                  is judged in full (replicas, PodDisruptionBudget, probes, requests) once scaled up.",
-                w.resource.kind
+                w.kind
             ),
         ));
         return;
@@ -119,12 +133,12 @@ fn judge(
     let min = params.effective_min_replicas();
     if replicas < min {
         findings.push(Finding::fail(
-            w.resource.clone(),
+            w.resource(),
             "insufficient-replicas",
             format!(
                 "{} runs {replicas} replica{}, fewer than the required {min}, so the loss of one pod or node makes it \
                  unavailable. Set spec.replicas to at least {min}.",
-                w.resource.kind,
+                w.kind,
                 if replicas == 1 { "" } else { "s" }
             ),
         ));
@@ -132,7 +146,7 @@ fn judge(
     match pdbs {
         None => {}
         Some(Err(reason)) => findings.push(Finding::unknown(
-            w.resource.clone(),
+            w.resource(),
             "pdb-data-unavailable",
             format!(
                 "poddisruptionbudgets could not be read ({reason}), so the workload's disruption budget cannot be \
@@ -152,7 +166,7 @@ fn judge(
             .collect();
         if !missing.is_empty() {
             findings.push(Finding::fail(
-                w.resource.clone(),
+                w.resource(),
                 "missing-readiness-probe",
                 format!(
                     "container{} {} ha{} no readiness probe, so traffic is sent to pods before they can serve it and \
@@ -187,7 +201,7 @@ fn judge(
             .collect();
         if !missing.is_empty() {
             findings.push(Finding::fail(
-                w.resource.clone(),
+                w.resource(),
                 "missing-resource-requests",
                 format!(
                     "no CPU/memory request on {}: the scheduler cannot reserve capacity for these pods, so they can be \
@@ -267,11 +281,12 @@ fn judge_budget(
     template: &PodTemplateSpec,
     replicas: i32,
 ) -> Vec<Finding> {
+    let no_labels = BTreeMap::new();
     let labels = template
         .metadata
         .as_ref()
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
+        .and_then(|m| m.labels.as_ref())
+        .unwrap_or(&no_labels);
     let matching: Vec<&PodDisruptionBudget> = w
         .meta
         .namespace
@@ -279,14 +294,14 @@ fn judge_budget(
         .and_then(|ns| budgets.get(ns))
         .into_iter()
         .flatten()
-        .filter(|(_, selector)| selector.matches(&labels))
+        .filter(|(_, selector)| selector.matches(labels))
         .map(|(p, _)| *p)
         .collect();
-    let kind = &w.resource.kind;
+    let kind = w.kind;
     let budget = match matching.as_slice() {
         [] => {
             return vec![Finding::fail(
-                w.resource.clone(),
+                w.resource(),
                 "no-pod-disruption-budget",
                 format!(
                     "no PodDisruptionBudget in namespace {} selects this {kind}'s pods, so a node drain or cluster \
@@ -303,7 +318,7 @@ fn judge_budget(
                 .map(|p| p.metadata.name.as_deref().unwrap_or(""))
                 .collect();
             return vec![Finding::fail(
-                w.resource.clone(),
+                w.resource(),
                 "multiple-pod-disruption-budgets",
                 format!(
                     "PodDisruptionBudgets {} all select this {kind}'s pods; the eviction API refuses to evict a pod \
@@ -321,7 +336,7 @@ fn judge_budget(
     );
     let blocks = |field: &str, value: &IntOrString, resolved: i64| {
         Finding::fail(
-            w.resource.clone(),
+            w.resource(),
             "pdb-blocks-eviction",
             format!(
                 "PodDisruptionBudget {name} sets {field}: {} ({resolved} of {replicas} replicas), which allows no \
@@ -333,7 +348,7 @@ fn judge_budget(
     };
     let unreadable = |field: &str, value: &IntOrString| {
         Finding::unknown(
-            w.resource.clone(),
+            w.resource(),
             "pdb-unreadable",
             format!(
                 "PodDisruptionBudget {name} sets {field}: {:?}, which is neither an integer nor a percentage, so the \
@@ -354,7 +369,7 @@ fn judge_budget(
             Some(_) => vec![],
         },
         (None, None) => vec![Finding::fail(
-            w.resource.clone(),
+            w.resource(),
             "pdb-without-budget",
             format!(
                 "PodDisruptionBudget {name} sets neither minAvailable nor maxUnavailable, so it protects no replica \

@@ -45,34 +45,49 @@ pub fn check(
         if report.unknown_if_missing(view, resource_kind(kind), aspect) {
             continue;
         }
-        let workloads: Vec<(ResourceRef, &ObjectMeta)> = match kind {
-            WorkloadKind::Deployment => refs(&view.deployments),
-            WorkloadKind::StatefulSet => refs(&view.stateful_sets),
-            WorkloadKind::DaemonSet => refs(&view.daemon_sets),
-            WorkloadKind::CronJob => refs(&view.cron_jobs),
-            WorkloadKind::Job => refs(&view.jobs),
-            WorkloadKind::Pod => refs(&view.pods),
-        };
-        for (resource, meta) in workloads {
-            if !scope.matches(meta) {
-                continue;
+        match kind {
+            WorkloadKind::Deployment => {
+                judge_all(&view.deployments, scope, &gitops, &interactive, &mut report)
             }
-            report.evaluated += 1;
-            if let Some(finding) = judge(resource, meta, &gitops, &interactive) {
-                report.findings.push(finding);
+            WorkloadKind::StatefulSet => judge_all(
+                &view.stateful_sets,
+                scope,
+                &gitops,
+                &interactive,
+                &mut report,
+            ),
+            WorkloadKind::DaemonSet => {
+                judge_all(&view.daemon_sets, scope, &gitops, &interactive, &mut report)
             }
+            WorkloadKind::CronJob => {
+                judge_all(&view.cron_jobs, scope, &gitops, &interactive, &mut report)
+            }
+            WorkloadKind::Job => judge_all(&view.jobs, scope, &gitops, &interactive, &mut report),
+            WorkloadKind::Pod => judge_all(&view.pods, scope, &gitops, &interactive, &mut report),
         }
     }
     report
 }
 
-fn refs<K: Resource<DynamicType = ()>>(
+/// Judges the in-scope `objects` of one kind. The finding's ResourceRef is built only for a finding: most
+/// workloads pass.
+fn judge_all<K: Resource<DynamicType = ()>>(
     objects: &[std::sync::Arc<K>],
-) -> Vec<(ResourceRef, &ObjectMeta)> {
-    objects
-        .iter()
-        .map(|o| (ResourceRef::of(o.as_ref()), o.meta()))
-        .collect()
+    scope: &ScopeMatcher,
+    gitops: &[String],
+    interactive: &[String],
+    report: &mut CheckReport,
+) {
+    for o in objects {
+        let meta = o.meta();
+        if !scope.matches(meta) {
+            continue;
+        }
+        report.evaluated += 1;
+        if let Some(finding) = judge(|| ResourceRef::of(o.as_ref()), meta, gitops, interactive) {
+            report.findings.push(finding);
+        }
+    }
 }
 
 /// The state of the approval annotations.
@@ -136,7 +151,7 @@ fn fmt_time(t: Option<Timestamp>) -> String {
 
 /// Decides one workload; `None` when it carries approval evidence.
 fn judge(
-    resource: ResourceRef,
+    resource: impl FnOnce() -> ResourceRef,
     meta: &ObjectMeta,
     gitops: &[String],
     interactive: &[String],
@@ -148,12 +163,12 @@ fn judge(
     let Some(entries) = meta.managed_fields.as_ref() else {
         return match annotations {
             Annotations::Absent => Some(Finding::unknown(
-                resource,
+                resource(),
                 "managed-fields-unavailable",
                 "metadata.managedFields is absent, so GitOps deployment cannot be shown, and the workload has no \
                  approval annotations. (kubectl get hides managedFields unless run with --show-managed-fields.)",
             )),
-            other => Some(annotation_finding(resource, other, "")),
+            other => Some(annotation_finding(resource(), other, "")),
         };
     };
     // Status writes by controllers are not changes to the desired state.
@@ -203,7 +218,7 @@ fn judge(
             format!(" Written by: {}.", writers.join("; "))
         };
         return Some(annotation_finding(
-            resource,
+            resource(),
             annotations,
             &format!(
                 " It is not managed by a GitOps field manager ({}).{seen}",
@@ -224,7 +239,7 @@ fn judge(
         return None;
     }
     Some(Finding::fail(
-        resource,
+        resource(),
         "out-of-band-change",
         format!(
             "changed out of band by {} after the last GitOps apply by {gitops_manager} at {}, without approval annotations. \

@@ -43,6 +43,15 @@ struct Policy {
     pull_always: bool,
 }
 
+/// "container api" in messages, written only into the findings that need it (most containers pass).
+struct Who<'a>(&'a str, &'a str);
+
+impl std::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0, self.1)
+    }
+}
+
 /// True when `prefix` admits `repository` (`registry/path`). A prefix ending in `/` is a plain prefix; one without
 /// matches whole path components only, so `ghcr.io/acme` admits `ghcr.io/acme/api` but not `ghcr.io/acmecorp/api`.
 pub fn prefix_allows(prefix: &str, repository: &str) -> bool {
@@ -71,7 +80,7 @@ fn judge(
     report: &mut CheckReport,
 ) {
     let resource = || template.resource();
-    let who = format!("{word} {}", container.name);
+    let who = Who(word, &container.name);
     let Some(image) = container.image.as_deref() else {
         report.findings.push(Finding::fail(
             resource(),
