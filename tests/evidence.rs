@@ -1061,3 +1061,38 @@ async fn a_writer_whose_manifest_is_replaced_in_a_race_learns_that_it_lost() {
         other => panic!("the writer must learn it lost: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_hand_edit_of_the_signed_head_that_keeps_its_content_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let key = SigningKey::from_seed(&[42u8; 32]).unwrap();
+    let view = cluster();
+    snapshot_at(&store, "2026-01-01T00:00:00Z", &view, Some(&key), None).await;
+    snapshot_at(&store, "2026-01-01T01:00:00Z", &view, Some(&key), None).await;
+    let mut keys = VerifyingKeys::default();
+    keys.add(key.public_key_hex().as_bytes()).unwrap();
+    let head = dir.path().join("manifests/000000000002.json");
+    let original = std::fs::read(&head).unwrap();
+    // A field the format does not have: the signature covers the parsed content, and no later manifest links to
+    // the head's bytes.
+    let mut json = manifest_json(dir.path(), 2);
+    json["approvedBy"] = "auditor".into();
+    for edited in [
+        serde_json::to_vec(&json).unwrap(),
+        serde_json::to_vec_pretty(&manifest_json(dir.path(), 2)).unwrap(),
+    ] {
+        std::fs::write(&head, &edited).unwrap();
+        let out = verify_chain(&store, &keys, |_, _| {}).await.unwrap();
+        assert_eq!(out.problems.len(), 1, "{:?}", out.problems);
+        assert!(out.problems[0].object.ends_with("000000000002.json"));
+        assert!(out.problems[0].reason.contains("edited by hand"));
+    }
+    std::fs::write(&head, original).unwrap();
+    assert!(
+        verify_chain(&store, &keys, |_, _| {})
+            .await
+            .unwrap()
+            .is_intact()
+    );
+}

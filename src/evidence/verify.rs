@@ -156,6 +156,18 @@ pub async fn verify_chain(
             seq,
             keys,
         );
+        // Writers store the canonical JSON of a manifest. Other bytes that parse to the same content (a field
+        // added, a value re-encoded, whitespace) slip past the signature, which covers the parsed content, and
+        // past the chain when this is the head: only the bytes themselves show the edit.
+        if manifest.to_bytes().ok().as_deref() != Some(bytes.as_slice()) {
+            problem(
+                &mut out,
+                &path,
+                "is not the canonical JSON of its own content: edited by hand (a field added or removed, \
+                 reformatted or re-encoded)"
+                    .into(),
+            );
+        }
         let documents = check_documents(&mut out, store, &manifest, documents);
         out.snapshots.push(LoadedSnapshot {
             manifest: manifest.clone(),
