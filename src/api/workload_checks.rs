@@ -220,6 +220,7 @@ pub const DEFAULT_SECRET_LIKE_NAMES: &[&str] = &[
     "PRIVATE_KEY",
     "ACCESS_KEY",
     "CREDENTIAL",
+    "_KEY$",
 ];
 
 /// Parameters of the confidentiality check.
@@ -241,8 +242,10 @@ pub struct ConfidentialityCheck {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env_literals: Option<bool>,
 
-    /// Fragments of environment variable names that hold secrets, matched case-insensitively anywhere in the name.
-    /// Default: PASSWORD, PASSWD, SECRET, TOKEN, API_KEY, APIKEY, PRIVATE_KEY, ACCESS_KEY, CREDENTIAL.
+    /// Fragments of environment variable names that hold secrets, matched case-insensitively anywhere in the name;
+    /// a fragment ending in `$` matches only at the end (`_KEY$`: ENCRYPTION_KEY, SIGNING_KEY, but not
+    /// KEY_PREFIX). Default: PASSWORD, PASSWD, SECRET, TOKEN, API_KEY, APIKEY, PRIVATE_KEY, ACCESS_KEY, CREDENTIAL,
+    /// _KEY$.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_like_names: Option<Vec<String>>,
 

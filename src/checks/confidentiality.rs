@@ -124,10 +124,14 @@ fn isolation(
     }
 }
 
-/// True when an environment variable name contains one of the (uppercased) secret-like fragments.
+/// True when an environment variable name contains one of the (uppercased) secret-like fragments; a fragment
+/// ending in `$` must end the name.
 pub fn is_secret_like(name: &str, fragments: &[String]) -> bool {
     let upper = name.to_ascii_uppercase();
-    fragments.iter().any(|f| upper.contains(f.as_str()))
+    fragments.iter().any(|f| match f.strip_suffix('$') {
+        Some(suffix) => upper.ends_with(suffix),
+        None => upper.contains(f.as_str()),
+    })
 }
 
 fn secret_literals(template: &PodTemplate<'_>, fragments: &[String], report: &mut CheckReport) {
@@ -305,6 +309,26 @@ mod tests {
             1,
             &[("NetworkPolicy (all)", Unknown, "data-unavailable")],
         );
+    }
+
+    #[test]
+    fn key_names_are_secret_like_only_at_the_end() {
+        let defaults = ConfidentialityCheck::default()
+            .effective_secret_like_names()
+            .iter()
+            .map(|n| n.to_ascii_uppercase())
+            .collect::<Vec<_>>();
+        for name in [
+            "ENCRYPTION_KEY",
+            "signing_key",
+            "STRIPE_KEY",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
+            assert!(is_secret_like(name, &defaults), "{name}");
+        }
+        for name in ["KEY_PREFIX", "CACHE_KEYSPACE", "MONKEY", "LOG_LEVEL"] {
+            assert!(!is_secret_like(name, &defaults), "{name}");
+        }
     }
 
     #[test]
