@@ -1,5 +1,6 @@
 //! Admission webhook under load on loopback: this binary re-runs itself as the server process (the real HTTPS
-//! server, with every Control of `config/samples/` switched to Enforce mode), then, as the client, sends
+//! server, with every Control of the shipped library `config/controls/` switched to Enforce mode; `SOC2_BENCH_CONTROLS`
+//! names another directory, e.g. `config/samples`), then, as the client, sends
 //! AdmissionReviews at a fixed rate over keep-alive TLS connections and reports p50/p99 latency and the server's
 //! CPU use.
 //!
@@ -35,13 +36,16 @@ fn env_or(name: &str, default: u64) -> u64 {
 
 fn library() -> Vec<Arc<Control>> {
     let mut controls = Vec::new();
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config/samples");
-    for entry in std::fs::read_dir(dir).expect("config/samples") {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        std::env::var("SOC2_BENCH_CONTROLS").unwrap_or_else(|_| "config/controls".to_string()),
+    );
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries {
         let path = entry.expect("entry").path();
         if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
             continue;
         }
-        let text = std::fs::read_to_string(&path).expect("readable sample");
+        let text = std::fs::read_to_string(&path).expect("readable control manifest");
         for doc in serde_yaml::Deserializer::from_str(&text) {
             let value: serde_json::Value = serde::Deserialize::deserialize(doc).expect("yaml");
             if value["kind"] != "Control" {
@@ -94,6 +98,23 @@ fn serve() {
     });
 }
 
+/// A pod spec every admissible control of the shipped library accepts (restricted pod security, a pinned image
+/// from an allowed registry pulled Always, probes, requests), so only the approval annotations decide the verdict.
+fn compliant_pod() -> serde_json::Value {
+    json!({
+        "automountServiceAccountToken": false,
+        "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": "web",
+            "image": "registry.example.com/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "imagePullPolicy": "Always",
+            "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+            "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+        }],
+    })
+}
+
 fn review(i: u64) -> Vec<u8> {
     let annotations = if i.is_multiple_of(2) {
         json!({"soc2.dev/change-ticket": "CHG-1", "soc2.dev/approved-by": "ann", "soc2.dev/author": "bob"})
@@ -113,8 +134,8 @@ fn review(i: u64) -> Vec<u8> {
                                     "managedFields": [{"manager": "kubectl-create", "operation": "Update",
                                                        "apiVersion": "apps/v1", "time": "2026-06-01T10:00:00Z"}]},
                        "spec": {"selector": {"matchLabels": {"app": "web"}},
-                                "template": {"metadata": {"labels": {"app": "web"}},
-                                             "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}},
+                                "replicas": 3,
+                                "template": {"metadata": {"labels": {"app": "web"}}, "spec": compliant_pod()}}},
             "dryRun": false
         }
     }))
