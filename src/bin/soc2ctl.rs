@@ -394,6 +394,9 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
 }
 
 fn main() -> ExitCode {
+    // S3 stores over HTTPS: with both rustls providers compiled in, a client that asks for the process default
+    // would panic (see the function); soc2ctl picks the same one as the operator.
+    soc2_operator::install_crypto_provider();
     match run(Cli::parse()) {
         Ok(code) | Err(code) => code,
     }
