@@ -22,6 +22,15 @@ const BOOLEAN_FLAGS: &[&str] = &[
     "enable-garbage-collector",
     "enable-logs-handler",
     "enable-priority-and-fairness",
+    "encryption-provider-config-automatic-reload",
+    "aggregator-reject-forwarding-redirect",
+    "disable-http2-serving",
+    "emulation-forward-compatible",
+    "runtime-config-emulation-forward-compatible",
+    "experimental-logging-sanitization",
+    "log-json-split-stream",
+    "log-text-split-stream",
+    "version",
     "help",
     "logtostderr",
     "one-output",
@@ -42,8 +51,10 @@ pub struct ApiServerFlags(Vec<(String, Option<String>)>);
 
 impl ApiServerFlags {
     /// Parses flags as the apiserver's flag library (pflag) does: `--name=value`; `--name value` for non-boolean
-    /// flags, whatever the next word looks like; a bare boolean flag (`--anonymous-auth`) means true and never takes
-    /// the next word, so `--anonymous-auth false` leaves anonymous authentication on.
+    /// flags; a bare boolean flag (`--anonymous-auth`) means true and never takes the next word, so
+    /// `--anonymous-auth false` leaves anonymous authentication on. Unlike pflag, a next word that is itself a flag
+    /// is never taken as a value: a boolean flag missing from [`BOOLEAN_FLAGS`] (a newer release's) must not hide
+    /// the security flag after it. No flag the checks read has a value starting with `--`.
     pub fn parse<'a>(argv: impl IntoIterator<Item = &'a str>) -> Self {
         let argv: Vec<&str> = argv.into_iter().collect();
         let mut flags = Vec::new();
@@ -54,6 +65,7 @@ impl ApiServerFlags {
                     flags.push((name.to_string(), Some(value.to_string())));
                 } else if !BOOLEAN_FLAGS.contains(&flag)
                     && let Some(next) = argv.get(i + 1)
+                    && !next.starts_with("--")
                 {
                     flags.push((flag.to_string(), Some((*next).to_string())));
                     i += 1;
@@ -138,9 +150,24 @@ mod tests {
         assert_eq!(f.get("anonymous-auth"), Some(""), "bare boolean flag: true");
         assert_eq!(
             f.get("token-auth-file"),
-            Some("--v=2"),
-            "string flags take the next word whatever it is"
+            Some(""),
+            "a flag is never another flag's value"
         );
+        assert_eq!(f.get("v"), Some("2"));
+    }
+
+    #[test]
+    fn an_unknown_bare_flag_never_hides_the_next_flag() {
+        let f = ApiServerFlags::parse([
+            "--encryption-provider-config-automatic-reload",
+            "--token-auth-file=/etc/tokens.csv",
+            "--some-future-boolean",
+            "--basic-auth-file",
+            "/etc/passwords.csv",
+        ]);
+        assert_eq!(f.get("token-auth-file"), Some("/etc/tokens.csv"));
+        assert_eq!(f.get("some-future-boolean"), Some(""));
+        assert_eq!(f.get("basic-auth-file"), Some("/etc/passwords.csv"));
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub fn check(
             .effective_secret_like_names()
             .iter()
             .map(|n| n.to_ascii_uppercase())
-            .filter(|n| !n.is_empty())
+            .filter(|n| !n.trim_end_matches('$').is_empty())
             .collect();
         for template in in_scope(view, scope, &params.effective_kinds(), &mut report) {
             report.evaluated += 1;
@@ -129,8 +129,8 @@ fn isolation(
 pub fn is_secret_like(name: &str, fragments: &[String]) -> bool {
     let upper = name.to_ascii_uppercase();
     fragments.iter().any(|f| match f.strip_suffix('$') {
-        Some(suffix) => upper.ends_with(suffix),
-        None => upper.contains(f.as_str()),
+        Some(suffix) => !suffix.is_empty() && upper.ends_with(suffix),
+        None => !f.is_empty() && upper.contains(f.as_str()),
     })
 }
 
@@ -329,6 +329,8 @@ mod tests {
         for name in ["KEY_PREFIX", "CACHE_KEYSPACE", "MONKEY", "LOG_LEVEL"] {
             assert!(!is_secret_like(name, &defaults), "{name}");
         }
+        // A fragment with nothing to match would match every name.
+        assert!(!is_secret_like("LOG_LEVEL", &["$".into(), String::new()]));
     }
 
     #[test]

@@ -213,7 +213,14 @@ impl EvidenceStoreClient {
                         max_retries: 2,
                         retry_timeout: Duration::from_secs(10),
                     });
-                match &s3.endpoint {
+                // An endpoint from the environment (which from_env reads too) needs the same bucket addressing.
+                let endpoint = s3.endpoint.clone().or_else(|| {
+                    ["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+                        .into_iter()
+                        .find_map(|v| std::env::var(v).ok())
+                        .filter(|e| !e.trim().is_empty())
+                });
+                match &endpoint {
                     Some(endpoint) => {
                         let (endpoint, virtual_hosted) =
                             bucket_endpoint(endpoint, &s3.bucket, s3.path_style)?;
@@ -346,8 +353,8 @@ impl EvidenceStoreClient {
 /// `object_store` takes an explicit endpoint as the bucket's own URL when virtual-hosted requests are on, so without
 /// this a virtual-hosted store (`pathStyle: false`, the default) would send every request to the service root with
 /// no bucket at all. Virtual-hosted puts the bucket in the host (`https://BUCKET.s3.eu-central-1.amazonaws.com`),
-/// unless the endpoint already starts with it. A host that is an IP address or `localhost` cannot carry a bucket
-/// name, so such an endpoint is always addressed path-style.
+/// unless the endpoint already starts with it. A host that is an IP address, `localhost` or an in-cluster Service
+/// name cannot carry a bucket name, nor can a dotted bucket over HTTPS, so those are always addressed path-style.
 fn bucket_endpoint(
     endpoint: &str,
     bucket: &str,
@@ -362,13 +369,20 @@ fn bucket_endpoint(
             "S3 endpoint {endpoint:?} must be a URL such as https://s3.eu-central-1.amazonaws.com"
         )));
     };
+    let host_lower = host.to_ascii_lowercase();
     let ip_or_localhost = host
         .trim_start_matches('[')
         .trim_end_matches(']')
         .parse::<std::net::IpAddr>()
         .is_ok()
-        || host.eq_ignore_ascii_case("localhost");
-    if path_style || ip_or_localhost {
+        || host_lower == "localhost";
+    // In-cluster Service names (`minio`, `minio.storage.svc`, `...svc.cluster.local`) have no wildcard DNS for
+    // bucket subdomains, and a dotted bucket name over HTTPS fails the service's one-label wildcard certificate.
+    let no_bucket_subdomains = !host_lower.contains('.')
+        || host_lower.ends_with(".svc")
+        || host_lower.ends_with(".cluster.local")
+        || (scheme.eq_ignore_ascii_case("https") && bucket.contains('.'));
+    if path_style || ip_or_localhost || no_bucket_subdomains {
         return Ok((endpoint.to_string(), false));
     }
     if host
@@ -490,6 +504,19 @@ mod tests {
         ] {
             assert_eq!(e(endpoint, false), (endpoint.into(), false));
         }
+        // In-cluster Service names have no bucket subdomains: path-style.
+        for endpoint in [
+            "http://minio:9000",
+            "http://minio.storage.svc:9000",
+            "https://minio.storage.svc.cluster.local",
+        ] {
+            assert_eq!(e(endpoint, false), (endpoint.into(), false));
+        }
+        // A dotted bucket over HTTPS would not match the service's wildcard certificate.
+        assert_eq!(
+            bucket_endpoint("https://s3.amazonaws.com", "evidence.example.com", false).unwrap(),
+            ("https://s3.amazonaws.com".into(), false)
+        );
         assert!(bucket_endpoint("not a url", "evidence", false).is_err());
         assert!(bucket_endpoint("/just/a/path", "evidence", false).is_err());
     }

@@ -213,10 +213,10 @@ impl ClusterSnapshot {
     }
 
     /// For offline scans: when the manifests include CustomResourceDefinitions (a dump of a cluster), a GVK of
-    /// `gvks` from a non-built-in API group that no CRD there serves, and of which no object was read, is
-    /// unavailable with the reason the live view gives ("the CRD ... is not installed"), so that a scan of a
-    /// cluster dump reaches the operator's verdict (`Unknown`) rather than judging an empty list. Manifests
-    /// without any CRD say nothing about what is installed and are left as they are.
+    /// `gvks` from a non-built-in API group that no CRD there serves (nor an APIService, for aggregated APIs), and
+    /// of which no object was read, is unavailable with the reason the live view gives ("the CRD ... is not
+    /// installed"), so that a scan of a cluster dump reaches the operator's verdict (`Unknown`) rather than judging
+    /// an empty list. Manifests without any CRD say nothing about what is installed and are left as they are.
     pub fn mark_uninstalled_crds<'a>(&mut self, gvks: impl IntoIterator<Item = &'a Gvk>) {
         let crd = Gvk::new("apiextensions.k8s.io", "v1", "CustomResourceDefinition");
         let Some(crds) = self.dynamic.get(&crd).filter(|c| !c.is_empty()) else {
@@ -242,6 +242,18 @@ impl ClusterSnapshot {
                         })
             })
         };
+        // Aggregated APIs (metrics.k8s.io, OpenShift's route.openshift.io, ...) have no CRD: an APIService serves
+        // its group/version.
+        let api_service = Gvk::new("apiregistration.k8s.io", "v1", "APIService");
+        let aggregated = |gvk: &Gvk| {
+            self.dynamic.get(&api_service).is_some_and(|services| {
+                services.iter().any(|a| {
+                    let at = |pointer: &str| a.data.pointer(pointer).and_then(|v| v.as_str());
+                    at("/spec/group") == Some(gvk.group.as_str())
+                        && at("/spec/version") == Some(gvk.version.as_str())
+                })
+            })
+        };
         let missing: Vec<Gvk> = gvks
             .into_iter()
             .filter(|gvk| {
@@ -249,6 +261,7 @@ impl ClusterSnapshot {
                     && !self.dynamic_unavailable.contains_key(*gvk)
                     && self.dynamic.get(*gvk).is_none_or(|o| o.is_empty())
                     && !serves(gvk)
+                    && !aggregated(gvk)
             })
             .cloned()
             .collect();
@@ -418,6 +431,31 @@ mod tests {
         for served in [&schedule, &rule, &alertmanager, &ingress_class, &config_map] {
             assert!(s.dynamic(served).is_ok(), "{served}");
         }
+    }
+
+    #[test]
+    fn an_api_service_serves_its_aggregated_group_version() {
+        let pod_metrics = Gvk::new("metrics.k8s.io", "v1beta1", "PodMetrics");
+        let routes = Gvk::new("route.openshift.io", "v1", "Route");
+        let mut s = ClusterSnapshot::default();
+        s.dynamic.insert(
+            Gvk::new("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+            vec![crd("velero.io", "Schedule", "v1")],
+        );
+        s.dynamic.insert(
+            Gvk::new("apiregistration.k8s.io", "v1", "APIService"),
+            vec![dynamic(serde_json::json!({
+                "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                "metadata": {"name": "v1beta1.metrics.k8s.io"},
+                "spec": {"group": "metrics.k8s.io", "version": "v1beta1"},
+            }))],
+        );
+        s.mark_uninstalled_crds([&pod_metrics, &routes]);
+        assert!(s.dynamic(&pod_metrics).unwrap().is_empty());
+        assert_eq!(
+            s.dynamic(&routes).unwrap_err(),
+            "the CRD route.openshift.io/v1 Route is not installed"
+        );
     }
 
     #[test]
