@@ -8,8 +8,12 @@
 //! - `reevaluate/<check>/<n>`: what a reconcile of one control pays after a change today: a snapshot of the kinds
 //!   the control reads plus a full evaluation of that control.
 //! - `library/evaluate-all/<n>`: validate + evaluate every control of the shipped library (`config/controls/`);
-//! - `library-reconcile/<control>/<n>`: what the reconcile of one library control costs after one object it reads
-//!   changed: `LiveView::snapshot` of its reads plus `evaluate` (a control is re-evaluated whole, whatever changed).
+//! - `library-reconcile/<control>/<n>`: what the reconcile of one library control costs when it is evaluated whole:
+//!   `LiveView::snapshot` of its reads plus `evaluate` (a first evaluation, or a change to its context).
+//! - `library-incremental/<control>/<n>`: what the operator's reconcile of one library control costs after one
+//!   object it reads changed: `LiveView::snapshot` of its reads, the change swapped in (an updated version of one
+//!   object, alternating between two versions so that every iteration is a change), and the control's
+//!   `IncrementalEvaluator` (a full evaluation for the controls that judge the cluster as a whole).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -19,10 +23,11 @@ use criterion::{
 };
 use k8s_openapi::jiff::Timestamp;
 use soc2_operator::api::Control;
-use soc2_operator::evaluate::{evaluate, required_kinds};
+use soc2_operator::evaluate::{evaluate, required_kinds, subject_kinds};
+use soc2_operator::incremental::IncrementalEvaluator;
 use soc2_operator::validation::validate;
 use soc2_operator::view::live::LiveView;
-use soc2_operator::view::{Reads, ResourceKind};
+use soc2_operator::view::{ClusterSnapshot, Reads, ResourceKind};
 
 #[path = "support/synthetic.rs"]
 mod synthetic;
@@ -195,6 +200,132 @@ fn library(c: &mut Criterion) {
             });
         }
         group.finish();
+
+        let mut group = c.benchmark_group("library-incremental");
+        group.sampling_mode(SamplingMode::Flat);
+        for c in &controls {
+            let v = validate(&c.spec).expect("valid control");
+            let reads = required_kinds(&v);
+            let subjects = subject_kinds(&v);
+            // The object that changes: one the control judges one by one, else any object it reads.
+            let kind = subjects.first().copied().or_else(|| {
+                reads.kinds.iter().copied().find(|k| {
+                    !matches!(k, ResourceKind::Namespace | ResourceKind::ControlException)
+                })
+            });
+            let snapshot = view.snapshot(&reads);
+            let Some(versions) = kind.and_then(|k| Versions::of(&snapshot, k)) else {
+                continue;
+            };
+            let mut evaluator = IncrementalEvaluator::default();
+            evaluator
+                .evaluate(name(c), &v, &snapshot, now)
+                .expect("evaluates");
+            drop(snapshot);
+            let mut turn = 0usize;
+            group.bench_function(BenchmarkId::new(name(c), n), |b| {
+                b.iter(|| {
+                    let v = validate(&c.spec).expect("valid control");
+                    let mut snapshot = view.snapshot(&required_kinds(&v));
+                    turn += 1;
+                    versions.swap_in(&mut snapshot, turn);
+                    black_box(
+                        evaluator
+                            .evaluate(name(c), &v, &snapshot, now)
+                            .expect("evaluates"),
+                    )
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+/// Two updated versions of one object: swapped into a snapshot in turn, each is a change from the one before.
+struct Versions {
+    uid: String,
+    versions: [AnyVersion; 2],
+}
+
+#[derive(Clone)]
+enum AnyVersion {
+    Deployment(std::sync::Arc<k8s_openapi::api::apps::v1::Deployment>),
+    RoleBinding(std::sync::Arc<k8s_openapi::api::rbac::v1::RoleBinding>),
+    Service(std::sync::Arc<k8s_openapi::api::core::v1::Service>),
+    Ingress(std::sync::Arc<k8s_openapi::api::networking::v1::Ingress>),
+    ClusterRoleBinding(std::sync::Arc<k8s_openapi::api::rbac::v1::ClusterRoleBinding>),
+    CronJob(std::sync::Arc<k8s_openapi::api::batch::v1::CronJob>),
+    Job(std::sync::Arc<k8s_openapi::api::batch::v1::Job>),
+    NetworkPolicy(std::sync::Arc<k8s_openapi::api::networking::v1::NetworkPolicy>),
+    Pod(std::sync::Arc<k8s_openapi::api::core::v1::Pod>),
+}
+
+fn updated<K: kube::Resource + Clone>(
+    objects: &[std::sync::Arc<K>],
+) -> Option<(String, [std::sync::Arc<K>; 2])> {
+    let first = objects.first()?;
+    let uid = first.meta().uid.clone()?;
+    let version = |v: &str| {
+        let mut o = first.as_ref().clone();
+        o.meta_mut().resource_version = Some(v.into());
+        o.meta_mut()
+            .annotations
+            .get_or_insert_default()
+            .insert("bench.soc2.dev/turn".into(), v.into());
+        std::sync::Arc::new(o)
+    };
+    Some((uid, [version("bench-a"), version("bench-b")]))
+}
+
+fn replace<K: kube::Resource>(
+    objects: &mut [std::sync::Arc<K>],
+    uid: &str,
+    by: &std::sync::Arc<K>,
+) {
+    if let Some(slot) = objects
+        .iter_mut()
+        .find(|o| o.meta().uid.as_deref() == Some(uid))
+    {
+        *slot = by.clone();
+    }
+}
+
+impl Versions {
+    fn of(s: &ClusterSnapshot, kind: ResourceKind) -> Option<Versions> {
+        macro_rules! pick {
+            ($field:ident, $variant:ident) => {{
+                let (uid, [a, b]) = updated(&s.$field)?;
+                (uid, [AnyVersion::$variant(a), AnyVersion::$variant(b)])
+            }};
+        }
+        let (uid, versions) = match kind {
+            ResourceKind::Deployment => pick!(deployments, Deployment),
+            ResourceKind::RoleBinding => pick!(role_bindings, RoleBinding),
+            ResourceKind::Service => pick!(services, Service),
+            ResourceKind::Ingress => pick!(ingresses, Ingress),
+            ResourceKind::ClusterRoleBinding => pick!(cluster_role_bindings, ClusterRoleBinding),
+            ResourceKind::CronJob => pick!(cron_jobs, CronJob),
+            ResourceKind::Job => pick!(jobs, Job),
+            ResourceKind::NetworkPolicy => pick!(network_policies, NetworkPolicy),
+            ResourceKind::Pod => pick!(pods, Pod),
+            _ => return None,
+        };
+        Some(Versions { uid, versions })
+    }
+
+    fn swap_in(&self, s: &mut ClusterSnapshot, turn: usize) {
+        let uid = self.uid.as_str();
+        match &self.versions[turn % 2] {
+            AnyVersion::Deployment(o) => replace(&mut s.deployments, uid, o),
+            AnyVersion::RoleBinding(o) => replace(&mut s.role_bindings, uid, o),
+            AnyVersion::Service(o) => replace(&mut s.services, uid, o),
+            AnyVersion::Ingress(o) => replace(&mut s.ingresses, uid, o),
+            AnyVersion::ClusterRoleBinding(o) => replace(&mut s.cluster_role_bindings, uid, o),
+            AnyVersion::CronJob(o) => replace(&mut s.cron_jobs, uid, o),
+            AnyVersion::Job(o) => replace(&mut s.jobs, uid, o),
+            AnyVersion::NetworkPolicy(o) => replace(&mut s.network_policies, uid, o),
+            AnyVersion::Pod(o) => replace(&mut s.pods, uid, o),
+        }
     }
 }
 

@@ -1,13 +1,13 @@
 //! The one place that decides whether a control passes: control + view (with its ControlExceptions) -> [`Evaluation`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
-use crate::api::{CheckKind, Criterion, FindingResult, Summary};
-use crate::canonical::{sha256_hex, to_canonical_json};
+use crate::api::{CheckKind, Criterion, Summary};
 use crate::checks::{self, CheckReport, Finding};
+use crate::finding_index::FindingIndex;
 use crate::validation::{SpecError, ValidatedControl};
 use crate::view::{ClusterSnapshot, Gvk, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
@@ -38,8 +38,9 @@ pub struct Evaluation {
     pub summary: Summary,
     /// Findings, sorted: failures first, then unknowns, then excepted failures, then notices; by resource within
     /// each.
-    pub findings: Vec<Finding>,
-    /// SHA-256 of the canonical JSON of everything above.
+    pub findings: Vec<Arc<Finding>>,
+    /// SHA-256 of the canonical JSON of everything above but the findings, then of each resource's findings (see
+    /// [`crate::finding_index`]).
     #[serde(skip)]
     pub digest: String,
 }
@@ -149,19 +150,9 @@ pub fn required_kinds(control: &ValidatedControl<'_>) -> Reads {
             }
         }
         CheckKind::NetworkIsolation => kinds.push(ResourceKind::NetworkPolicy),
-        CheckKind::Exposure => {
-            let p = check.exposure.clone().unwrap_or_default();
-            if p.checks_services() {
-                kinds.push(ResourceKind::Service);
-            }
-            if p.effective_host_access() {
-                kinds.extend(
-                    p.effective_kinds()
-                        .into_iter()
-                        .map(crate::view::workloads::resource_kind),
-                );
-            }
-        }
+        CheckKind::Exposure => kinds.extend(checks::exposure::judged_kinds(
+            &check.exposure.clone().unwrap_or_default(),
+        )),
         CheckKind::EncryptionInTransit => {
             kinds.push(ResourceKind::Ingress);
             let p = check.encryption_in_transit.clone().unwrap_or_default();
@@ -191,6 +182,86 @@ pub fn required_kinds(control: &ValidatedControl<'_>) -> Reads {
 
 use crate::view::workloads::resource_kind as workload_kind;
 
+/// The kinds whose objects the control's check judges one by one: what it finds about one of them depends on that
+/// object and on the control's other reads (its context), never on the other objects of these kinds, and is about
+/// that object only; and the check does not read the clock. An incremental evaluation ([`crate::incremental`])
+/// re-runs the check for the changed objects of these kinds only. Empty when the check judges the cluster as a
+/// whole (counts, coverage, schedules): such a control is re-evaluated whole. `tests/incremental.rs` proves the
+/// promise for every kind listed here against full evaluations.
+pub fn subject_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
+    let check = &control.spec.check;
+    let workloads = |kinds: Vec<crate::api::WorkloadKind>| -> Vec<ResourceKind> {
+        kinds.into_iter().map(workload_kind).collect()
+    };
+    let mut kinds = match control.kind {
+        CheckKind::PodSecurity => {
+            let p = check.pod_security.clone().unwrap_or_default();
+            if p.workloads.unwrap_or(true) {
+                workloads(p.effective_kinds())
+            } else {
+                Vec::new()
+            }
+        }
+        CheckKind::ImageProvenance => workloads(
+            check
+                .image_provenance
+                .clone()
+                .unwrap_or_default()
+                .effective_kinds(),
+        ),
+        CheckKind::ServiceAccountHygiene => {
+            let p = check.service_account_hygiene.clone().unwrap_or_default();
+            if p.token_automount.unwrap_or(true) {
+                workloads(p.effective_kinds())
+            } else {
+                Vec::new()
+            }
+        }
+        CheckKind::Confidentiality => workloads(
+            check
+                .confidentiality
+                .clone()
+                .unwrap_or_default()
+                .effective_kinds(),
+        ),
+        CheckKind::Availability => check
+            .availability
+            .clone()
+            .unwrap_or_default()
+            .effective_kinds()
+            .into_iter()
+            .map(checks::availability::resource_kind)
+            .collect(),
+        CheckKind::Exposure => {
+            checks::exposure::judged_kinds(&check.exposure.clone().unwrap_or_default())
+        }
+        CheckKind::ChangeApproval => check
+            .change_approval
+            .clone()
+            .unwrap_or_default()
+            .effective_kinds()
+            .into_iter()
+            .map(checks::change_approval::resource_kind)
+            .collect(),
+        CheckKind::MfaAccess => vec![ResourceKind::ClusterRoleBinding, ResourceKind::RoleBinding],
+        CheckKind::EncryptionInTransit => vec![ResourceKind::Ingress],
+        CheckKind::Logging
+        | CheckKind::RbacLeastPrivilege
+        | CheckKind::EncryptionAtRest
+        | CheckKind::JobHealth
+        | CheckKind::Cel
+        | CheckKind::RequiredResources
+        | CheckKind::NetworkIsolation
+        | CheckKind::Backups => Vec::new(),
+    };
+    // Only kinds the control reads; the context kinds are the others it reads.
+    let reads = required_kinds(control);
+    kinds.retain(|k| reads.contains(k));
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
 /// Evaluates `control` named `name` against `view` at time `now`.
 pub fn evaluate(
     name: &str,
@@ -198,6 +269,23 @@ pub fn evaluate(
     view: &ClusterSnapshot,
     now: Timestamp,
 ) -> Result<Evaluation, SpecError> {
+    let report = run_check(control, view, now)?;
+    let mut findings = report.findings;
+    crate::exceptions::apply(name, &mut findings, view, now);
+    Ok(conclude(
+        name,
+        control,
+        &FindingIndex::new(findings),
+        report.evaluated,
+    ))
+}
+
+/// Runs the control's check against `view`: what it evaluated and found, before exceptions are applied.
+pub fn run_check(
+    control: &ValidatedControl<'_>,
+    view: &ClusterSnapshot,
+    now: Timestamp,
+) -> Result<CheckReport, SpecError> {
     let scope = ScopeMatcher::new(control.spec.scope.as_ref(), view)?;
     let check = &control.spec.check;
     let selects_namespaces = control
@@ -303,70 +391,36 @@ pub fn evaluate(
             ),
         },
     };
-    let mut findings = report.findings;
-    crate::exceptions::apply(name, &mut findings, view, now);
-    findings.sort_by(|a, b| {
-        (a.result, &a.resource, &a.rule, &a.message).cmp(&(
-            b.result,
-            &b.resource,
-            &b.rule,
-            &b.message,
-        ))
-    });
-    findings.dedup();
+    Ok(report)
+}
 
-    // A resource counts once: failed if any finding fails, else unknown if any is undecided.
-    let mut worst: BTreeMap<String, FindingResult> = BTreeMap::new();
-    for f in &findings {
-        let entry = worst.entry(f.resource.identity()).or_insert(f.result);
-        *entry = (*entry).min(f.result);
-    }
-    let failed = worst
-        .values()
-        .filter(|r| **r == FindingResult::Fail)
-        .count();
-    let unknown = worst
-        .values()
-        .filter(|r| **r == FindingResult::Unknown)
-        .count();
-    let excepted = worst
-        .values()
-        .filter(|r| **r == FindingResult::Excepted)
-        .count();
-    let subjects: BTreeSet<&String> = worst.keys().collect();
-    let evaluated = report.evaluated.max(subjects.len());
-    let summary = Summary {
-        evaluated: clamp(evaluated),
-        passed: clamp(evaluated - failed - unknown - excepted),
-        failed: clamp(failed),
-        excepted: clamp(excepted),
-        unknown: clamp(unknown),
-    };
-    let compliance = if failed > 0 {
+/// The evaluation of `control` named `name` whose findings (exceptions applied) are `index`, its check having
+/// evaluated `evaluated` subjects.
+pub fn conclude(
+    name: &str,
+    control: &ValidatedControl<'_>,
+    index: &FindingIndex,
+    evaluated: usize,
+) -> Evaluation {
+    let summary = index.summary(evaluated);
+    let compliance = if summary.failed > 0 {
         Compliance::NonCompliant
-    } else if unknown > 0 {
+    } else if summary.unknown > 0 {
         Compliance::Unknown
     } else {
         Compliance::Compliant
     };
-    let mut evaluation = Evaluation {
+    let check = control.kind.field();
+    let digest = index.digest(name, &control.spec.criteria, check, compliance, &summary);
+    Evaluation {
         control: name.to_string(),
         criteria: control.spec.criteria.clone(),
-        check: control.kind.field(),
+        check,
         compliance,
         summary,
-        findings,
-        digest: String::new(),
-    };
-    // Serializing plain data cannot fail; an empty digest would show in status if it ever did.
-    evaluation.digest = to_canonical_json(&evaluation)
-        .map(|b| sha256_hex(&b))
-        .unwrap_or_default();
-    Ok(evaluation)
-}
-
-fn clamp(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
+        findings: index.sorted(),
+        digest,
+    }
 }
 
 #[cfg(test)]
@@ -377,7 +431,7 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     use super::*;
-    use crate::api::{Category, Check, ControlSpec, MfaAccessCheck};
+    use crate::api::{Category, Check, ControlSpec, FindingResult, MfaAccessCheck};
     use crate::validation::validate;
 
     fn spec(check: Check) -> ControlSpec {

@@ -16,6 +16,8 @@ pub mod crds;
 pub mod evaluate;
 pub mod evidence;
 pub mod exceptions;
+pub mod finding_index;
+pub mod incremental;
 pub mod leader;
 pub mod library;
 pub mod metrics;

@@ -24,7 +24,7 @@
 //! | `soc2_webhook_duration_seconds` | histogram: time to decide one admission request | `webhook` |
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -388,7 +388,7 @@ impl Metrics {
 
     /// Sets the finding counts of the latest evaluation of `control`, one series per result (zeros included), labelled
     /// with the control's `severity`. Series of a previous severity are removed.
-    pub fn set_findings(&self, control: &str, severity: Severity, findings: &[Finding]) {
+    pub fn set_findings(&self, control: &str, severity: Severity, findings: &[Arc<Finding>]) {
         let severity = severity.to_string();
         let mut exported = self.exported();
         let entry = exported.entry(control.to_string()).or_default();
@@ -685,7 +685,10 @@ mod tests {
             Finding::fail(r("a"), "rule", "a fails"),
             Finding::fail(r("b"), "rule", "b fails"),
             Finding::unknown(r("c"), "rule", "c unknown"),
-        ];
+        ]
+        .into_iter()
+        .map(Arc::new)
+        .collect::<Vec<_>>();
         m.set_findings("mfa", Severity::High, &findings);
         let series = |sev: &str, result: &str| {
             format!(r#"soc2_control_findings{{control="mfa",severity="{sev}",result="{result}"}}"#)

@@ -582,7 +582,7 @@ mod tests {
             check: "mfaAccess",
             compliance,
             summary,
-            findings,
+            findings: findings.into_iter().map(std::sync::Arc::new).collect(),
             digest: String::new(),
         }
     }

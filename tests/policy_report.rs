@@ -132,7 +132,7 @@ fn reports() -> PolicyReports {
             excepted: 0,
             unknown: 0,
         },
-        findings,
+        findings: findings.into_iter().map(std::sync::Arc::new).collect(),
         digest: String::new(),
     };
     let now: Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();

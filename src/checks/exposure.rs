@@ -13,6 +13,19 @@ use crate::api::{ExposedServiceType, ExposureCheck, WorkloadKind};
 use crate::view::workloads::{PodTemplate, pod_templates, resource_kind};
 use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
 
+/// The kinds the check judges, each object on its own: Services (when any type is flagged or external IPs are)
+/// and, when host access is checked, the workload kinds.
+pub fn judged_kinds(params: &ExposureCheck) -> Vec<ResourceKind> {
+    let mut kinds = Vec::new();
+    if params.checks_services() {
+        kinds.push(ResourceKind::Service);
+    }
+    if params.effective_host_access() {
+        kinds.extend(params.effective_kinds().into_iter().map(resource_kind));
+    }
+    kinds
+}
+
 /// Runs the check.
 pub fn check(view: &ClusterSnapshot, scope: &ScopeMatcher, params: &ExposureCheck) -> CheckReport {
     let mut report = CheckReport::default();

@@ -38,6 +38,8 @@ pub struct Context {
     pub webhook: Option<crate::webhook::configuration::Registration>,
     /// Evaluations per control, read by the evidence snapshot loops.
     pub ledger: Arc<crate::evidence::EvaluationLedger>,
+    /// What each control's last evaluation judged, so that the next one re-runs its check only for what changed.
+    pub evaluators: Arc<crate::incremental::Evaluators>,
 }
 
 impl Context {
@@ -59,6 +61,7 @@ impl Context {
             policy_reports: None,
             webhook: None,
             ledger: Arc::default(),
+            evaluators: Arc::default(),
         }
     }
 

@@ -17,7 +17,7 @@ use super::transitions::{PlannedEvent, plan};
 use super::{Context, Error, status};
 use crate::api::Mode;
 use crate::api::{Control, ControlStatus};
-use crate::evaluate::{evaluate, required_kinds};
+use crate::evaluate::required_kinds;
 use crate::validation::{SpecError, validate};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::core::{ApiResource, DeserializeGuard, DynamicObject, error_boundary::InvalidObject};
@@ -135,6 +135,7 @@ async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action,
             ctx.metrics
                 .set_compliance(&name, &control.spec.criteria, None);
             ctx.metrics.clear_findings(&name);
+            ctx.evaluators.forget(&name);
             let new = status::invalid(
                 previous,
                 &error,
@@ -155,11 +156,14 @@ async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action,
     ctx.view.wait_synced(&kinds, ctx.sync_timeout).await;
     let snapshot = ctx.view.snapshot(&kinds);
     let evaluating = Instant::now();
-    let evaluated = evaluate(&name, &validated, &snapshot, now);
+    let evaluated = ctx.evaluators.evaluate(&name, &validated, &snapshot, now);
     ctx.metrics
         .observe_evaluation(validated.kind.field(), evaluating.elapsed());
     let evaluation = match evaluated {
-        Ok(e) => e,
+        Ok((e, path)) => {
+            tracing::trace!(control = %name, ?path, "evaluation path");
+            e
+        }
         Err(error) => {
             ctx.metrics
                 .set_compliance(&name, &control.spec.criteria, None);

@@ -97,13 +97,14 @@ async fn preflight(client: &Client) -> Result<(), Error> {
 }
 
 /// Follows the Control watch (the reflector has applied `event` already): marks the replica ready once the initial
-/// list is complete, and drops the gauge series of controls that are gone, one by one on deletion and all missing
+/// list is complete, and drops the gauge series (and the remembered evaluation) of controls that are gone, one by one on deletion and all missing
 /// ones after a re-list (deletions while the watch was down are not reported individually).
 ///
 /// Readiness is taken from the event rather than `Store::wait_until_ready`: the controller already waits on that
 /// store, and a second waiter is not reliably woken.
 fn follow_controls<K>(
     metrics: &Metrics,
+    evaluators: &crate::incremental::Evaluators,
     readiness: &Readiness,
     controls: &Store<K>,
     event: &Result<watcher::Event<K>, watcher::Error>,
@@ -111,10 +112,14 @@ fn follow_controls<K>(
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
     match event {
-        Ok(watcher::Event::Delete(control)) => metrics.forget_control(&control.name_any()),
+        Ok(watcher::Event::Delete(control)) => {
+            metrics.forget_control(&control.name_any());
+            evaluators.forget(&control.name_any());
+        }
         Ok(watcher::Event::InitDone) => {
             let names: BTreeSet<String> = controls.state().iter().map(|c| c.name_any()).collect();
             metrics.retain_controls(&names);
+            evaluators.retain(&names);
             if !readiness.is_synced() {
                 readiness.mark_synced();
                 tracing::info!(controls = names.len(), "controls synced; ready");
@@ -231,10 +236,13 @@ async fn run_controller(
     let controls: Api<DeserializeGuard<Control>> = Api::all(client.clone());
     let followed = reader.clone();
     let control_metrics = metrics.clone();
+    let evaluators = ctx.evaluators.clone();
     let control_stream = watcher(controls, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
-        .inspect(move |event| follow_controls(&control_metrics, &readiness, &followed, event))
+        .inspect(move |event| {
+            follow_controls(&control_metrics, &evaluators, &readiness, &followed, event)
+        })
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     let trigger_store = reader.clone();
@@ -425,7 +433,13 @@ mod tests {
         event: watcher::Event<Control>,
     ) {
         writer.apply_watcher_event(&event);
-        follow_controls(metrics, readiness, store, &Ok(event));
+        follow_controls(
+            metrics,
+            &crate::incremental::Evaluators::default(),
+            readiness,
+            store,
+            &Ok(event),
+        );
     }
 
     #[test]

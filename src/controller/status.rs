@@ -342,7 +342,7 @@ mod tests {
                 excepted: 0,
                 unknown: 0,
             },
-            findings,
+            findings: findings.into_iter().map(std::sync::Arc::new).collect(),
             digest: format!("digest-{failed}"),
         }
     }

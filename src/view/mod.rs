@@ -8,6 +8,7 @@ mod reads;
 mod resource_ref;
 pub mod scope_matcher;
 mod snapshot;
+mod subjects;
 pub mod workloads;
 
 pub use gvk::{Gvk, strip_dynamic};
@@ -17,3 +18,4 @@ pub use scope_matcher::ScopeMatcher;
 pub use snapshot::{
     CONTROL_PLANE_NAMESPACE, ClusterSnapshot, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE,
 };
+pub use subjects::{ALL_KINDS, AnyObject};

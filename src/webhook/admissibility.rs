@@ -69,21 +69,9 @@ pub fn admissibility(control: &ValidatedControl<'_>) -> Admissibility {
                 workloads(p.effective_kinds())
             }
         }
-        CheckKind::Exposure => {
-            let p = control.spec.check.exposure.clone().unwrap_or_default();
-            let mut kinds = Vec::new();
-            if p.checks_services() {
-                kinds.push(ResourceKind::Service);
-            }
-            if p.effective_host_access() {
-                kinds.extend(
-                    p.effective_kinds()
-                        .into_iter()
-                        .map(crate::view::workloads::resource_kind),
-                );
-            }
-            per_object(kinds)
-        }
+        CheckKind::Exposure => per_object(checks::exposure::judged_kinds(
+            &control.spec.check.exposure.clone().unwrap_or_default(),
+        )),
         CheckKind::EncryptionInTransit => Admissibility::PerObject(vec![ResourceKind::Ingress]),
         CheckKind::Cel => per_object(
             control

@@ -112,12 +112,14 @@ pub fn decide(
             .findings
             .iter()
             .filter(|f| f.result == FindingResult::Fail && about(f, subject))
+            .map(|f| f.as_ref())
             .collect();
         // Undecided is never a denial (missing data must not block changes), but the client is told.
         let unknowns: Vec<&Finding> = evaluation
             .findings
             .iter()
             .filter(|f| f.result == FindingResult::Unknown)
+            .map(|f| f.as_ref())
             .collect();
         let criteria = criteria_of(control);
         for f in &unknowns {

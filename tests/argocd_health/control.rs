@@ -53,7 +53,7 @@ fn evaluation(
         check: "mfaAccess",
         compliance,
         summary,
-        findings,
+        findings: findings.into_iter().map(std::sync::Arc::new).collect(),
         digest: "0".repeat(64),
     }
 }

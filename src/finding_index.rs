@@ -1,0 +1,344 @@
+//! A control's findings grouped by the resource they are about: counts, the sorted list and the digest, kept up to
+//! date one resource at a time.
+//!
+//! Both evaluation paths build on it: a full evaluation groups every finding at once; an incremental one replaces
+//! the groups of the objects that changed. The digest is a two-level hash (one SHA-256 per resource's findings,
+//! then one over the control's header and those hashes in resource order) so that a change re-hashes one group
+//! and 32 bytes per resource, not every finding; both paths therefore give the same digest for the same result.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::api::{Criterion, FindingResult, Summary};
+use crate::canonical::to_canonical_json;
+use crate::checks::Finding;
+use crate::view::ResourceRef;
+
+const RESULTS: [FindingResult; 4] = [
+    FindingResult::Fail,
+    FindingResult::Unknown,
+    FindingResult::Excepted,
+    FindingResult::Notice,
+];
+
+fn slot(result: FindingResult) -> usize {
+    match result {
+        FindingResult::Fail => 0,
+        FindingResult::Unknown => 1,
+        FindingResult::Excepted => 2,
+        FindingResult::Notice => 3,
+    }
+}
+
+/// One resource's findings, sorted by (result, rule, message, exception) and without duplicates.
+#[derive(Clone, Debug)]
+struct Group {
+    findings: Vec<Arc<Finding>>,
+    digest: [u8; 32],
+}
+
+impl Group {
+    fn new(mut findings: Vec<Finding>) -> Group {
+        findings.sort_by(|a, b| {
+            (a.result, &a.rule, &a.message, &a.exception).cmp(&(
+                b.result,
+                &b.rule,
+                &b.message,
+                &b.exception,
+            ))
+        });
+        findings.dedup();
+        // Serializing plain data cannot fail; an all-zero hash would only make the digest less specific.
+        let digest = to_canonical_json(&findings)
+            .map(|bytes| Sha256::digest(bytes).into())
+            .unwrap_or_default();
+        Group {
+            findings: findings.into_iter().map(Arc::new).collect(),
+            digest,
+        }
+    }
+}
+
+/// What a control's header says, hashed ahead of the findings.
+#[derive(Serialize)]
+struct Header<'a> {
+    control: &'a str,
+    criteria: &'a [Criterion],
+    check: &'a str,
+    compliance: crate::evaluate::Compliance,
+    summary: &'a Summary,
+}
+
+/// Findings by resource, with the worst result per resource identity kept current.
+#[derive(Clone, Debug, Default)]
+pub struct FindingIndex {
+    groups: BTreeMap<ResourceRef, Group>,
+    /// Findings per result, by resource identity ([`ResourceRef::identity`]): a resource counts once, by its worst.
+    identities: HashMap<String, [usize; 4]>,
+    /// Identities whose worst result is each of [`RESULTS`].
+    worst: [usize; 4],
+    /// Findings per result.
+    counts: [usize; 4],
+}
+
+impl FindingIndex {
+    /// Groups `findings` (in any order, duplicates allowed).
+    pub fn new(findings: Vec<Finding>) -> FindingIndex {
+        let mut by_resource: BTreeMap<ResourceRef, Vec<Finding>> = BTreeMap::new();
+        for f in findings {
+            by_resource.entry(f.resource.clone()).or_default().push(f);
+        }
+        let mut index = FindingIndex::default();
+        for (resource, findings) in by_resource {
+            index.insert(resource, findings);
+        }
+        index
+    }
+
+    /// Replaces the findings about `resource` by `findings` (which must all be about it); empty removes them.
+    pub fn replace(&mut self, resource: &ResourceRef, findings: Vec<Finding>) {
+        self.remove(resource);
+        if !findings.is_empty() {
+            self.insert(resource.clone(), findings);
+        }
+    }
+
+    fn insert(&mut self, resource: ResourceRef, findings: Vec<Finding>) {
+        let group = Group::new(findings);
+        let counts = self.identities.entry(resource.identity()).or_default();
+        let before = worst_of(counts);
+        for f in &group.findings {
+            counts[slot(f.result)] += 1;
+            self.counts[slot(f.result)] += 1;
+        }
+        let after = worst_of(counts);
+        move_worst(&mut self.worst, before, after);
+        self.groups.insert(resource, group);
+    }
+
+    fn remove(&mut self, resource: &ResourceRef) {
+        let Some(group) = self.groups.remove(resource) else {
+            return;
+        };
+        let identity = resource.identity();
+        let Some(counts) = self.identities.get_mut(&identity) else {
+            return;
+        };
+        let before = worst_of(counts);
+        for f in &group.findings {
+            counts[slot(f.result)] -= 1;
+            self.counts[slot(f.result)] -= 1;
+        }
+        let after = worst_of(counts);
+        move_worst(&mut self.worst, before, after);
+        if after.is_none() {
+            self.identities.remove(&identity);
+        }
+    }
+
+    /// How many findings there are.
+    pub fn len(&self) -> usize {
+        self.counts.iter().sum()
+    }
+
+    /// True when there is no finding.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The findings about `resource`.
+    pub fn about(&self, resource: &ResourceRef) -> &[Arc<Finding>] {
+        self.groups
+            .get(resource)
+            .map(|g| g.findings.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The counts of a control that `evaluated` subjects (at least every resource with a finding).
+    pub fn summary(&self, evaluated: usize) -> Summary {
+        let [failed, unknown, excepted, _] = self.worst;
+        let evaluated = evaluated.max(self.identities.len());
+        Summary {
+            evaluated: clamp(evaluated),
+            passed: clamp(evaluated - failed - unknown - excepted),
+            failed: clamp(failed),
+            excepted: clamp(excepted),
+            unknown: clamp(unknown),
+        }
+    }
+
+    /// Every finding: failures first, then unknowns, excepted failures and notices; by resource within each.
+    pub fn sorted(&self) -> Vec<Arc<Finding>> {
+        let mut all = Vec::with_capacity(self.len());
+        for (i, result) in RESULTS.iter().enumerate() {
+            if self.counts[i] == 0 {
+                continue;
+            }
+            for group in self.groups.values() {
+                all.extend(
+                    group
+                        .findings
+                        .iter()
+                        .filter(|f| f.result == *result)
+                        .cloned(),
+                );
+            }
+        }
+        all
+    }
+
+    /// Lowercase hex SHA-256 of the canonical JSON of the header, followed by each resource's findings hash in
+    /// resource order.
+    pub fn digest(
+        &self,
+        control: &str,
+        criteria: &[Criterion],
+        check: &str,
+        compliance: crate::evaluate::Compliance,
+        summary: &Summary,
+    ) -> String {
+        let header = Header {
+            control,
+            criteria,
+            check,
+            compliance,
+            summary,
+        };
+        let mut hasher = Sha256::new();
+        // Serializing plain data cannot fail; the findings hashes still make the digest specific if it did.
+        hasher.update(to_canonical_json(&header).unwrap_or_default());
+        for group in self.groups.values() {
+            hasher.update(group.digest);
+        }
+        hex::encode(hasher.finalize())
+    }
+}
+
+fn worst_of(counts: &[usize; 4]) -> Option<usize> {
+    counts.iter().position(|n| *n > 0)
+}
+
+fn move_worst(worst: &mut [usize; 4], before: Option<usize>, after: Option<usize>) {
+    if before == after {
+        return;
+    }
+    if let Some(b) = before {
+        worst[b] -= 1;
+    }
+    if let Some(a) = after {
+        worst[a] += 1;
+    }
+}
+
+fn clamp(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluate::Compliance;
+
+    fn r(name: &str) -> ResourceRef {
+        ResourceRef::aspect("v1", "Pod", name)
+    }
+
+    fn digest(index: &FindingIndex) -> String {
+        index.digest(
+            "c",
+            &[],
+            "podSecurity",
+            Compliance::NonCompliant,
+            &index.summary(0),
+        )
+    }
+
+    #[test]
+    fn a_resource_counts_once_by_its_worst_finding() {
+        let index = FindingIndex::new(vec![
+            Finding::notice(r("a"), "n", "m"),
+            Finding::fail(r("a"), "x", "m"),
+            Finding::unknown(r("b"), "u", "m"),
+            Finding::notice(r("c"), "n", "m"),
+        ]);
+        let s = index.summary(10);
+        assert_eq!(
+            (s.evaluated, s.passed, s.failed, s.unknown, s.excepted),
+            (10, 8, 1, 1, 0)
+        );
+        // Evaluated is never below the resources with findings.
+        assert_eq!(index.summary(0).evaluated, 3);
+    }
+
+    #[test]
+    fn sorted_is_result_major_then_resource_and_drops_duplicates() {
+        let index = FindingIndex::new(vec![
+            Finding::notice(r("a"), "n", "m"),
+            Finding::fail(r("b"), "x", "m"),
+            Finding::fail(r("a"), "y", "m"),
+            Finding::fail(r("a"), "y", "m"),
+        ]);
+        let order: Vec<(FindingResult, String)> = index
+            .sorted()
+            .iter()
+            .map(|f| (f.result, f.resource.name.clone()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (FindingResult::Fail, "a".to_string()),
+                (FindingResult::Fail, "b".into()),
+                (FindingResult::Notice, "a".into())
+            ]
+        );
+        assert_eq!(index.len(), 3);
+    }
+
+    #[test]
+    fn replacing_a_group_equals_building_from_scratch() {
+        let mut index = FindingIndex::new(vec![
+            Finding::fail(r("a"), "x", "m"),
+            Finding::fail(r("b"), "x", "m"),
+        ]);
+        index.replace(&r("a"), vec![Finding::unknown(r("a"), "u", "m")]);
+        index.replace(&r("b"), vec![]);
+        index.replace(&r("c"), vec![Finding::notice(r("c"), "n", "m")]);
+        let fresh = FindingIndex::new(vec![
+            Finding::notice(r("c"), "n", "m"),
+            Finding::unknown(r("a"), "u", "m"),
+        ]);
+        assert_eq!(index.sorted(), fresh.sorted());
+        assert_eq!(index.summary(3), fresh.summary(3));
+        assert_eq!(digest(&index), digest(&fresh));
+        assert_eq!(index.about(&r("b")).len(), 0);
+        assert_eq!(index.about(&r("a")).len(), 1);
+    }
+
+    #[test]
+    fn the_digest_changes_with_any_finding_and_not_with_order() {
+        let a = FindingIndex::new(vec![
+            Finding::fail(r("a"), "x", "m"),
+            Finding::fail(r("b"), "x", "m"),
+        ]);
+        let b = FindingIndex::new(vec![
+            Finding::fail(r("b"), "x", "m"),
+            Finding::fail(r("a"), "x", "m"),
+        ]);
+        assert_eq!(digest(&a), digest(&b));
+        let c = FindingIndex::new(vec![
+            Finding::fail(r("a"), "x", "m"),
+            Finding::fail(r("b"), "x", "other message"),
+        ]);
+        assert_ne!(digest(&a), digest(&c));
+        // Moving a finding from one resource to another is a different result.
+        let d = FindingIndex::new(vec![
+            Finding::fail(r("a"), "x", "m"),
+            Finding::fail(r("a"), "x", "m2"),
+        ]);
+        assert_ne!(digest(&a), digest(&d));
+        assert_eq!(digest(&a).len(), 64);
+    }
+}

@@ -1,0 +1,377 @@
+//! Incremental evaluation equals full evaluation: every control of the shipped library, over a synthetic cluster,
+//! after each of a few hundred random changes (updates that take another object's spec, labels or annotations;
+//! additions; deletions; resyncs that only replace the object; changes to namespaces, PodDisruptionBudgets,
+//! ServiceAccounts, NetworkPolicies, roles and exceptions), gives the same findings, counts, verdict and digest both
+//! ways. And the incremental path is really taken: a change to one object a control judges one by one is applied
+//! as such, never as a full re-evaluation.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use soc2_operator::api::{Control, ControlException};
+use soc2_operator::evaluate::{evaluate, subject_kinds};
+use soc2_operator::incremental::{IncrementalEvaluator, Path};
+use soc2_operator::validation::validate;
+use soc2_operator::view::{ClusterSnapshot, ResourceKind};
+
+#[path = "../benches/support/synthetic.rs"]
+#[allow(dead_code)]
+mod synthetic;
+
+use synthetic::Rng;
+
+fn library() -> Vec<Control> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/controls");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("config/controls")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| p.file_name().is_some_and(|f| f != "kustomization.yaml"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| serde_yaml::from_str(&std::fs::read_to_string(p).expect("read")).expect("control"))
+        .collect()
+}
+
+fn now() -> Timestamp {
+    "2026-06-01T00:00:00Z".parse().expect("timestamp")
+}
+
+/// What one random change did, for the failure message.
+#[derive(Debug, Clone)]
+struct Change {
+    kind: ResourceKind,
+    what: &'static str,
+    single: bool,
+}
+
+/// Applies one random change to the objects of one kind (as JSON, so that any kind works alike).
+fn change<K: Serialize + DeserializeOwned>(
+    objects: &mut Vec<Arc<K>>,
+    rng: &mut Rng,
+    serial: u64,
+) -> Option<(&'static str, bool)> {
+    if objects.is_empty() {
+        return None;
+    }
+    let i = rng.below(objects.len());
+    let j = rng.below(objects.len());
+    let mut target = serde_json::to_value(objects[i].as_ref()).expect("serializes");
+    let donor = serde_json::to_value(objects[j].as_ref()).expect("serializes");
+    let version = json!(format!("rv-{serial}"));
+    let what = match rng.below(8) {
+        0 => {
+            objects.swap_remove(i);
+            return Some(("delete", true));
+        }
+        1 => {
+            let mut copy = donor;
+            copy["metadata"]["name"] = json!(format!("copy-{serial}"));
+            copy["metadata"]["uid"] = json!(format!("uid-copy-{serial}"));
+            copy["metadata"]["resourceVersion"] = version;
+            objects.push(Arc::new(serde_json::from_value(copy).expect("copy")));
+            return Some(("add", true));
+        }
+        2 => "resync",
+        3 => {
+            for field in ["spec", "rules", "subjects", "roleRef", "data"] {
+                if let Some(v) = donor.get(field) {
+                    target[field] = v.clone();
+                }
+            }
+            "take another object's spec"
+        }
+        4 => {
+            target["metadata"]["labels"] = donor["metadata"]["labels"].clone();
+            "take another object's labels"
+        }
+        5 => {
+            target["metadata"]["annotations"] = donor["metadata"]["annotations"].clone();
+            "take another object's annotations"
+        }
+        6 => {
+            let waived = serial.is_multiple_of(2);
+            target["metadata"]["labels"][WAIVED] = json!(waived.to_string());
+            if waived {
+                "label the object as waived"
+            } else {
+                "label the object as not waived"
+            }
+        }
+        _ => {
+            let path = [
+                "/spec/template/spec/containers",
+                "/spec/jobTemplate/spec/template/spec/containers",
+                "/spec/containers",
+            ]
+            .into_iter()
+            .find(|p| target.pointer(p).is_some());
+            if let Some(c) = path
+                .and_then(|p| target.pointer_mut(p))
+                .and_then(Value::as_array_mut)
+                .and_then(|c| c.first_mut())
+            {
+                c["image"] = json!(format!("ghcr.io/acme/app:{serial}"));
+                c["securityContext"] = json!({"privileged": serial.is_multiple_of(2)});
+            }
+            "change the first container"
+        }
+    };
+    target["metadata"]["resourceVersion"] = version;
+    objects[i] = Arc::new(serde_json::from_value(target).expect("changed object"));
+    Some((what, true))
+}
+
+fn change_kind(
+    view: &mut ClusterSnapshot,
+    kind: ResourceKind,
+    rng: &mut Rng,
+    serial: u64,
+) -> Option<(&'static str, bool)> {
+    match kind {
+        ResourceKind::Deployment => change(&mut view.deployments, rng, serial),
+        ResourceKind::StatefulSet => change(&mut view.stateful_sets, rng, serial),
+        ResourceKind::DaemonSet => change(&mut view.daemon_sets, rng, serial),
+        ResourceKind::CronJob => change(&mut view.cron_jobs, rng, serial),
+        ResourceKind::Job => change(&mut view.jobs, rng, serial),
+        ResourceKind::Pod => change(&mut view.pods, rng, serial),
+        ResourceKind::Service => change(&mut view.services, rng, serial),
+        ResourceKind::Ingress => change(&mut view.ingresses, rng, serial),
+        ResourceKind::RoleBinding => change(&mut view.role_bindings, rng, serial),
+        ResourceKind::ClusterRoleBinding => change(&mut view.cluster_role_bindings, rng, serial),
+        ResourceKind::Namespace => change(&mut view.namespaces, rng, serial),
+        ResourceKind::PodDisruptionBudget => change(&mut view.pod_disruption_budgets, rng, serial),
+        ResourceKind::ServiceAccount => change(&mut view.service_accounts, rng, serial),
+        ResourceKind::NetworkPolicy => change(&mut view.network_policies, rng, serial),
+        ResourceKind::ClusterRole => change(&mut view.cluster_roles, rng, serial),
+        ResourceKind::Role => change(&mut view.roles, rng, serial),
+        _ => None,
+    }
+}
+
+/// The label the test's selector exceptions waive.
+const WAIVED: &str = "example.com/soc2-waived";
+
+/// Exceptions by selector (on [`WAIVED`]) and by name, so that the incremental path applies them to changed
+/// objects; they expire on 2026-09-01.
+fn exceptions() -> Vec<Arc<ControlException>> {
+    let exception = |name: &str, control: &str, spec: Value| -> Arc<ControlException> {
+        let mut spec_full = json!({
+            "control": control,
+            "justification": "legacy images are rebuilt in Q3, tracked by the platform team",
+            "approvedBy": "ciso@example.com",
+            "ticket": "SEC-42",
+            "expiresAt": "2026-09-01T00:00:00Z",
+        });
+        for (k, v) in spec.as_object().expect("object") {
+            spec_full[k] = v.clone();
+        }
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "soc2.dev/v1alpha1",
+                "kind": "ControlException",
+                "metadata": {"name": name, "namespace": "soc2-system", "uid": format!("uid-{name}"),
+                             "creationTimestamp": "2026-05-01T00:00:00Z"},
+                "spec": spec_full,
+            }))
+            .expect("exception"),
+        )
+    };
+    let mut all: Vec<Arc<ControlException>> = [
+        "image-digest-pinning",
+        "image-tag-and-pull-policy",
+        "pod-security-restricted",
+        "secrets-in-environment",
+        "change-approval",
+        "workload-redundancy",
+        "service-account-token-automount",
+        "host-network-approval",
+        "ingress-tls",
+        "mfa-backed-privileged-access",
+    ]
+    .iter()
+    .map(|control| {
+        exception(
+            &format!("waived-{control}"),
+            control,
+            json!({"selector": {"matchLabels": {WAIVED: "true"}}}),
+        )
+    })
+    .collect();
+    all.push(exception(
+        "privileged-agent",
+        "pod-security-restricted",
+        json!({"resources": [{"kind": "DaemonSet", "name": "node-agent-0"}]}),
+    ));
+    all
+}
+
+#[test]
+fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
+    let controls = library();
+    let validated: Vec<_> = controls
+        .iter()
+        .map(|c| validate(&c.spec).expect("valid library control"))
+        .collect();
+    let names: Vec<String> = controls
+        .iter()
+        .map(|c| c.metadata.name.clone().expect("named"))
+        .collect();
+    let mut view = synthetic::cluster(1_500, 0x1c4e);
+    view.control_exceptions = exceptions();
+    let mut evaluators: Vec<IncrementalEvaluator> = controls
+        .iter()
+        .map(|_| IncrementalEvaluator::default())
+        .collect();
+    let subjects: Vec<Vec<ResourceKind>> = validated.iter().map(subject_kinds).collect();
+    // Mostly kinds controls judge one by one; now and then context that forces a full evaluation.
+    let kinds = [
+        ResourceKind::Deployment,
+        ResourceKind::StatefulSet,
+        ResourceKind::DaemonSet,
+        ResourceKind::CronJob,
+        ResourceKind::Job,
+        ResourceKind::Pod,
+        ResourceKind::Service,
+        ResourceKind::Ingress,
+        ResourceKind::RoleBinding,
+        ResourceKind::ClusterRoleBinding,
+        ResourceKind::Deployment,
+        ResourceKind::Pod,
+        ResourceKind::Namespace,
+        ResourceKind::PodDisruptionBudget,
+        ResourceKind::ServiceAccount,
+        ResourceKind::NetworkPolicy,
+        ResourceKind::ClusterRole,
+        ResourceKind::Role,
+    ];
+    let mut rng = Rng::new(0xdecaf);
+    let mut paths: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut excepted = 0;
+    let mut previous: Option<Change> = None;
+    for round in 0..240u64 {
+        for (i, c) in validated.iter().enumerate() {
+            let (incremental, path) = evaluators[i]
+                .evaluate(&names[i], c, &view, now())
+                .expect("evaluates");
+            let full = evaluate(&names[i], c, &view, now()).expect("evaluates");
+            assert_eq!(
+                incremental, full,
+                "{} after round {round} ({previous:?}), path {path:?}",
+                names[i]
+            );
+            excepted += full.summary.excepted;
+            let counts = paths.entry(names[i].as_str()).or_default();
+            match path {
+                Path::Incremental(_) => counts.0 += 1,
+                Path::Full(_) => counts.1 += 1,
+                Path::Unchanged => {}
+            }
+            // One judged object changed and nothing else: applied incrementally, never whole.
+            if let Some(p) = &previous
+                && p.single
+                && round > 0
+                && subjects[i].contains(&p.kind)
+            {
+                assert!(
+                    matches!(path, Path::Incremental(_)),
+                    "{} after round {round} ({} of a {:?}) took {path:?}",
+                    names[i],
+                    p.what,
+                    p.kind
+                );
+            }
+        }
+        let kind = kinds[rng.below(kinds.len())];
+        previous = change_kind(&mut view, kind, &mut rng, round).map(|(what, single)| Change {
+            kind,
+            what,
+            single,
+        });
+    }
+    // Exceptions change too: one expires (the clock moves past it), one is deleted.
+    for (i, c) in validated.iter().enumerate() {
+        let later: Timestamp = "2026-10-01T00:00:00Z".parse().expect("timestamp");
+        let (incremental, _) = evaluators[i]
+            .evaluate(&names[i], c, &view, later)
+            .expect("evaluates");
+        assert_eq!(
+            incremental,
+            evaluate(&names[i], c, &view, later).expect("evaluates")
+        );
+    }
+    view.control_exceptions.pop();
+    for (i, c) in validated.iter().enumerate() {
+        let (incremental, _) = evaluators[i]
+            .evaluate(&names[i], c, &view, now())
+            .expect("evaluates");
+        assert_eq!(
+            incremental,
+            evaluate(&names[i], c, &view, now()).expect("evaluates")
+        );
+    }
+    assert!(excepted > 0, "the exceptions waived something");
+    // Every control judged one by one took the incremental path at least once.
+    for (i, name) in names.iter().enumerate() {
+        if !subjects[i].is_empty() {
+            assert!(
+                paths[name.as_str()].0 > 0,
+                "{name}: {:?}",
+                paths[name.as_str()]
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unchanged_view_is_not_evaluated_again_and_a_spec_change_is() {
+    let controls = library();
+    let control = controls
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("image-digest-pinning"))
+        .expect("image-digest-pinning");
+    let v = validate(&control.spec).expect("valid");
+    let view = synthetic::cluster(1_000, 7);
+    let mut evaluator = IncrementalEvaluator::default();
+    let (first, path) = evaluator
+        .evaluate("image-digest-pinning", &v, &view, now())
+        .expect("evaluates");
+    assert_eq!(path, Path::Full("first evaluation"));
+    let (second, path) = evaluator
+        .evaluate("image-digest-pinning", &v, &view, now())
+        .expect("evaluates");
+    assert_eq!(path, Path::Unchanged);
+    assert_eq!(first, second);
+
+    let mut spec = control.spec.clone();
+    spec.title = "Images are pinned by digest (renamed)".into();
+    let changed = validate(&spec).expect("valid");
+    let (_, path) = evaluator
+        .evaluate("image-digest-pinning", &changed, &view, now())
+        .expect("evaluates");
+    assert_eq!(path, Path::Full("the control changed"));
+    // The same state under another name is not reused either.
+    let (_, path) = evaluator
+        .evaluate("renamed", &changed, &view, now())
+        .expect("evaluates");
+    assert_eq!(path, Path::Full("the control changed"));
+
+    let mut unreadable = view.clone();
+    unreadable
+        .unavailable
+        .insert(ResourceKind::Pod, "forbidden".into());
+    let (e, path) = evaluator
+        .evaluate("renamed", &changed, &unreadable, now())
+        .expect("evaluates");
+    assert_eq!(path, Path::Full("a kind the control reads is unavailable"));
+    assert_eq!(
+        e,
+        evaluate("renamed", &changed, &unreadable, now()).expect("evaluates")
+    );
+}
