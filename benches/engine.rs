@@ -222,7 +222,17 @@ fn library(c: &mut Criterion) {
                 .evaluate(name(c), &v, &snapshot, now)
                 .expect("evaluates");
             drop(snapshot);
-            let mut turn = 0usize;
+            let mut probe = view.snapshot(&reads);
+            versions.swap_in(&mut probe, 1);
+            let (_, path) = evaluator
+                .evaluate(name(c), &v, &probe, now)
+                .expect("evaluates");
+            eprintln!(
+                "{}: a change to one {kind:?} is evaluated as {path:?}",
+                name(c)
+            );
+            drop(probe);
+            let mut turn = 1usize;
             group.bench_function(BenchmarkId::new(name(c), n), |b| {
                 b.iter(|| {
                     let v = validate(&c.spec).expect("valid control");

@@ -88,10 +88,12 @@ impl IncrementalEvaluator {
             return crate::evaluate::evaluate(name, control, view, now)
                 .map(|e| (e, Path::Full("the check judges the cluster as a whole")));
         }
-        if !view.unavailable.is_empty() || !view.dynamic_unavailable.is_empty() {
+        // An unreadable context kind is context like any other (its Unknown finding stays as it is); an unreadable
+        // judged kind leaves nothing to judge one by one.
+        if subjects.iter().any(|k| view.unavailable.contains_key(k)) {
             self.state = None;
             return crate::evaluate::evaluate(name, control, view, now)
-                .map(|e| (e, Path::Full("a kind the control reads is unavailable")));
+                .map(|e| (e, Path::Full("a kind the control judges is unavailable")));
         }
         let reason = match self.state.take() {
             None => "first evaluation",
@@ -176,6 +178,11 @@ impl State {
         }
         if self.context.exception_policy != view.exception_policy {
             return Err("the exception policy changed");
+        }
+        if self.context.unavailable != view.unavailable
+            || self.context.dynamic_unavailable != view.dynamic_unavailable
+        {
+            return Err("a kind the control reads became readable or unreadable");
         }
         let (kinds, dynamic) = context_addresses(view, &self.subject_kinds);
         if kinds != self.context_addresses || dynamic != self.dynamic_addresses {

@@ -16,7 +16,7 @@ use soc2_operator::api::{Control, ControlException};
 use soc2_operator::evaluate::{evaluate, subject_kinds};
 use soc2_operator::incremental::{IncrementalEvaluator, Path};
 use soc2_operator::validation::validate;
-use soc2_operator::view::{ClusterSnapshot, ResourceKind};
+use soc2_operator::view::{ClusterSnapshot, Gvk, ResourceKind};
 
 #[path = "../benches/support/synthetic.rs"]
 #[allow(dead_code)]
@@ -288,11 +288,23 @@ fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
                 );
             }
         }
+        // For a while, context cannot be read: PodDisruptionBudgets (forbidden) and the Gateway API (not installed).
+        let gateway = Gvk::new("gateway.networking.k8s.io", "v1", "Gateway");
+        if round == 100 {
+            view.unavailable
+                .insert(ResourceKind::PodDisruptionBudget, "forbidden".into());
+            view.dynamic_unavailable
+                .insert(gateway, "the CRD is not installed".into());
+        } else if round == 140 {
+            view.unavailable.remove(&ResourceKind::PodDisruptionBudget);
+            view.dynamic_unavailable.remove(&gateway);
+        }
         let kind = kinds[rng.below(kinds.len())];
+        let context_changed = round == 100 || round == 140;
         previous = change_kind(&mut view, kind, &mut rng, round).map(|(what, single)| Change {
             kind,
             what,
-            single,
+            single: single && !context_changed,
         });
     }
     // Exceptions change too: one expires (the clock moves past it), one is deleted.
@@ -369,7 +381,7 @@ fn an_unchanged_view_is_not_evaluated_again_and_a_spec_change_is() {
     let (e, path) = evaluator
         .evaluate("renamed", &changed, &unreadable, now())
         .expect("evaluates");
-    assert_eq!(path, Path::Full("a kind the control reads is unavailable"));
+    assert_eq!(path, Path::Full("a kind the control judges is unavailable"));
     assert_eq!(
         e,
         evaluate("renamed", &changed, &unreadable, now()).expect("evaluates")

@@ -26,8 +26,9 @@ pub fn check(
     let mut report = CheckReport::default();
     if params.token_automount.unwrap_or(true) {
         let annotation = params.effective_api_access_annotation();
-        let accounts = AccountIndex::new(view);
-        for template in in_scope(view, scope, &params.effective_kinds(), &mut report) {
+        let templates = in_scope(view, scope, &params.effective_kinds(), &mut report);
+        let accounts = AccountIndex::new(view, templates.len());
+        for template in templates {
             report.evaluated += 1;
             if let Some(finding) = judge(&accounts, &template, &annotation) {
                 report.findings.push(finding);
@@ -41,16 +42,24 @@ pub fn check(
 }
 
 /// ServiceAccounts by (namespace, name), or why they are unknown; built once per run so that cost follows the number
-/// of workloads, not workloads times accounts.
+/// of workloads, not workloads times accounts. For a few workloads (an incremental evaluation re-judging the ones
+/// that changed) scanning the accounts is cheaper than indexing them all.
 enum AccountIndex<'a> {
     Known(HashMap<(&'a str, &'a str), &'a ServiceAccount>),
+    Few(&'a [std::sync::Arc<ServiceAccount>]),
     Unavailable(String),
 }
 
+/// Below one workload per this many accounts, accounts are scanned rather than indexed.
+const SCAN_BELOW_ONE_IN: usize = 64;
+
 impl<'a> AccountIndex<'a> {
-    fn new(view: &'a ClusterSnapshot) -> Self {
+    fn new(view: &'a ClusterSnapshot, workloads: usize) -> Self {
         match view.require(ResourceKind::ServiceAccount) {
             Err(reason) => AccountIndex::Unavailable(reason),
+            Ok(()) if workloads < view.service_accounts.len() / SCAN_BELOW_ONE_IN => {
+                AccountIndex::Few(&view.service_accounts)
+            }
             Ok(()) => AccountIndex::Known(
                 view.service_accounts
                     .iter()
@@ -60,6 +69,24 @@ impl<'a> AccountIndex<'a> {
                     })
                     .collect(),
             ),
+        }
+    }
+}
+
+impl AccountIndex<'_> {
+    /// The ServiceAccount `namespace/name`, or why accounts are unknown.
+    fn get(&self, namespace: &str, name: &str) -> Result<Option<&ServiceAccount>, &str> {
+        match self {
+            AccountIndex::Unavailable(reason) => Err(reason),
+            AccountIndex::Known(index) => Ok(index.get(&(namespace, name)).copied()),
+            // The index keeps the last of duplicate keys; so does the scan.
+            AccountIndex::Few(all) => Ok(all
+                .iter()
+                .rfind(|a| {
+                    a.metadata.namespace.as_deref() == Some(namespace)
+                        && a.metadata.name.as_deref() == Some(name)
+                })
+                .map(|a| a.as_ref())),
         }
     }
 }
@@ -79,16 +106,15 @@ fn token_mount(accounts: &AccountIndex<'_>, template: &PodTemplate<'_>, sa: &str
         }
         None => {}
     }
-    let index = match accounts {
-        AccountIndex::Unavailable(reason) => {
+    let namespace = template.meta.namespace.as_deref().unwrap_or_default();
+    let account = match accounts.get(namespace, sa) {
+        Err(reason) => {
             return Mount::Undecided(format!(
                 "the pod spec leaves automountServiceAccountToken unset and ServiceAccounts could not be read ({reason}), so whether ServiceAccount {sa} disables automount is unknown"
             ));
         }
-        AccountIndex::Known(index) => index,
+        Ok(account) => account,
     };
-    let namespace = template.meta.namespace.as_deref().unwrap_or_default();
-    let account = index.get(&(namespace, sa)).copied();
     match account.and_then(|a| a.automount_service_account_token) {
         Some(false) => Mount::No,
         Some(true) => Mount::Yes(format!(
@@ -177,6 +203,31 @@ mod tests {
             legacy_token_secrets: Some(false),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn scanning_few_workloads_judges_as_the_index_does() {
+        let indexed = view();
+        let indexed_report = check(&indexed, &scope(&indexed), &params());
+        // Enough unrelated accounts that each of these workloads alone is judged by scanning the accounts.
+        let mut scanned = view();
+        for i in 0..64 * 20 {
+            scanned
+                .service_accounts
+                .insert(0, sa(&format!("team-{i}"), "quiet", Some(true)));
+        }
+        let mut findings = Vec::new();
+        let mut evaluated = 0;
+        for d in &indexed.deployments {
+            let mut one = scanned.clone();
+            one.deployments = vec![d.clone()];
+            let r = check(&one, &scope(&one), &params());
+            evaluated += r.evaluated;
+            findings.extend(r.findings);
+        }
+        assert_eq!(evaluated, indexed_report.evaluated);
+        assert_eq!(findings, indexed_report.findings);
+        assert!(!findings.is_empty());
     }
 
     fn view() -> ClusterSnapshot {
