@@ -5,8 +5,11 @@
 //! the groups of the objects that changed. The digest is a two-level hash (one SHA-256 per resource's findings,
 //! then one over the control's header and those hashes in resource order) so that a change re-hashes one group
 //! and 32 bytes per resource, not every finding; both paths therefore give the same digest for the same result.
+//! A resource's findings are hashed as their JSON (fields in declaration order), written straight into the hash.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -40,25 +43,32 @@ struct Group {
     digest: [u8; 32],
 }
 
+fn group_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    (a.result, &a.rule, &a.message, &a.exception).cmp(&(
+        b.result,
+        &b.rule,
+        &b.message,
+        &b.exception,
+    ))
+}
+
 impl Group {
-    fn new(mut findings: Vec<Finding>) -> Group {
-        findings.sort_by(|a, b| {
-            (a.result, &a.rule, &a.message, &a.exception).cmp(&(
-                b.result,
-                &b.rule,
-                &b.message,
-                &b.exception,
-            ))
-        });
-        findings.dedup();
-        // Serializing plain data cannot fail; an all-zero hash would only make the digest less specific.
-        let digest = to_canonical_json(&findings)
-            .map(|bytes| Sha256::digest(bytes).into())
-            .unwrap_or_default();
+    /// A group of findings already sorted by [`group_order`] and without duplicates.
+    fn of_sorted(findings: Vec<Finding>) -> Group {
+        let mut hasher = Sha256::new();
+        // Written straight into the hash: JSON of plain data cannot fail to serialize, and hashing cannot fail to
+        // write; an error would only make the digest less specific.
+        let _ = serde_json::to_writer(&mut hasher, &findings);
         Group {
             findings: findings.into_iter().map(Arc::new).collect(),
-            digest,
+            digest: hasher.finalize().into(),
         }
+    }
+
+    fn new(mut findings: Vec<Finding>) -> Group {
+        findings.sort_by(group_order);
+        findings.dedup();
+        Group::of_sorted(findings)
     }
 }
 
@@ -77,7 +87,7 @@ struct Header<'a> {
 pub struct FindingIndex {
     groups: BTreeMap<ResourceRef, Group>,
     /// Findings per result, by resource identity ([`ResourceRef::identity`]): a resource counts once, by its worst.
-    identities: HashMap<String, [usize; 4]>,
+    identities: FxHashMap<String, [usize; 4]>,
     /// Identities whose worst result is each of [`RESULTS`].
     worst: [usize; 4],
     /// Findings per result.
@@ -86,16 +96,27 @@ pub struct FindingIndex {
 
 impl FindingIndex {
     /// Groups `findings` (in any order, duplicates allowed).
-    pub fn new(findings: Vec<Finding>) -> FindingIndex {
-        let mut by_resource: BTreeMap<ResourceRef, Vec<Finding>> = BTreeMap::new();
-        for f in findings {
-            by_resource.entry(f.resource.clone()).or_default().push(f);
-        }
+    pub fn new(mut findings: Vec<Finding>) -> FindingIndex {
+        // One sort, then runs of one resource: no per-finding map key.
+        findings.sort_by(|a, b| a.resource.cmp(&b.resource).then_with(|| group_order(a, b)));
+        findings.dedup();
         let mut index = FindingIndex::default();
-        for (resource, findings) in by_resource {
-            index.insert(resource, findings);
+        let mut run: Vec<Finding> = Vec::new();
+        for f in findings {
+            if run.first().is_some_and(|r| r.resource != f.resource) {
+                index.insert_sorted(std::mem::take(&mut run));
+            }
+            run.push(f);
+        }
+        if !run.is_empty() {
+            index.insert_sorted(run);
         }
         index
+    }
+
+    fn insert_sorted(&mut self, findings: Vec<Finding>) {
+        let resource = findings[0].resource.clone();
+        self.add(resource, Group::of_sorted(findings));
     }
 
     /// Replaces the findings about `resource` by `findings` (which must all be about it); empty removes them.
@@ -107,7 +128,10 @@ impl FindingIndex {
     }
 
     fn insert(&mut self, resource: ResourceRef, findings: Vec<Finding>) {
-        let group = Group::new(findings);
+        self.add(resource, Group::new(findings));
+    }
+
+    fn add(&mut self, resource: ResourceRef, group: Group) {
         let counts = self.identities.entry(resource.identity()).or_default();
         let before = worst_of(counts);
         for f in &group.findings {

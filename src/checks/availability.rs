@@ -6,7 +6,7 @@
 //! every regular container has a readiness probe; every container has CPU and memory requests. A workload scaled
 //! to 0 on purpose runs nothing and is reported as a Notice; it is judged in full once scaled up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -81,22 +81,25 @@ pub fn check(
     params: &AvailabilityCheck,
 ) -> CheckReport {
     let mut report = CheckReport::default();
-    let pdbs = params.effective_require_pod_disruption_budget().then(|| {
-        view.require(ResourceKind::PodDisruptionBudget)
-            .map(|()| budgets(view))
-    });
+    let mut judged = Vec::new();
     for kind in params.effective_kinds() {
         let aspect = ResourceRef::aspect("apps/v1", &format!("{kind:?}"), "(all)");
         if report.unknown_if_missing(view, resource_kind(kind), aspect) {
             continue;
         }
-        for w in workloads(view, kind)
-            .iter()
-            .filter(|w| scope.matches(w.meta))
-        {
-            report.evaluated += 1;
-            judge(w, params, pdbs.as_ref(), &mut report.findings);
-        }
+        judged.extend(
+            workloads(view, kind)
+                .into_iter()
+                .filter(|w| scope.matches(w.meta)),
+        );
+    }
+    let pdbs = params.effective_require_pod_disruption_budget().then(|| {
+        view.require(ResourceKind::PodDisruptionBudget)
+            .map(|()| budgets(view, &judged))
+    });
+    for w in &judged {
+        report.evaluated += 1;
+        judge(w, params, pdbs.as_ref(), &mut report.findings);
     }
     report
 }
@@ -259,7 +262,19 @@ fn show(value: &IntOrString) -> String {
 /// out), `{}` selects every pod of the namespace; an invalid selector (refused by the API) selects nothing.
 type Budgets<'a> = BTreeMap<&'a str, Vec<(&'a PodDisruptionBudget, Selector)>>;
 
-fn budgets(view: &ClusterSnapshot) -> Budgets<'_> {
+/// Below one workload per this many budgets, only the budgets of the workloads' namespaces are compiled (an
+/// incremental evaluation re-judging the workloads that changed); budgets are only ever looked up by namespace.
+const ONLY_NAMESPACES_BELOW_ONE_IN: usize = 16;
+
+fn budgets<'a>(view: &'a ClusterSnapshot, judged: &[Workload<'_>]) -> Budgets<'a> {
+    let wanted: Option<BTreeSet<&str>> = (judged.len()
+        < view.pod_disruption_budgets.len() / ONLY_NAMESPACES_BELOW_ONE_IN)
+        .then(|| {
+            judged
+                .iter()
+                .filter_map(|w| w.meta.namespace.as_deref())
+                .collect()
+        });
     let mut out: Budgets<'_> = BTreeMap::new();
     for p in &view.pod_disruption_budgets {
         let (Some(ns), Some(selector)) = (
@@ -268,6 +283,9 @@ fn budgets(view: &ClusterSnapshot) -> Budgets<'_> {
         ) else {
             continue;
         };
+        if wanted.as_ref().is_some_and(|w| !w.contains(ns)) {
+            continue;
+        }
         if let Ok(selector) = compile_selector(selector, "spec.selector") {
             out.entry(ns).or_default().push((p.as_ref(), selector));
         }
@@ -445,6 +463,29 @@ mod tests {
 
     fn run(view: &ClusterSnapshot) -> CheckReport {
         run_scoped(view, None, &AvailabilityCheck::default())
+    }
+
+    #[test]
+    fn one_workload_among_many_budgets_is_judged_as_among_all() {
+        // Budgets in other namespaces, enough that one workload compiles only its own namespace's budgets.
+        let mut budgets: Vec<Arc<PodDisruptionBudget>> = (0..16 * 4)
+            .map(|i| {
+                yaml(&format!(
+                    "metadata: {{name: p{i}, namespace: other-{i}}}\nspec: {{selector: {{matchLabels: {{app: api}}}}, maxUnavailable: 1}}"
+                ))
+            })
+            .collect();
+        budgets.push(pdb_for("api", "maxUnavailable: 0"));
+        let workloads = vec![good("api", 3), good("web", 3)];
+        let all = run(&view(workloads.clone(), budgets.clone()));
+        let mut one_by_one = CheckReport::default();
+        for w in workloads {
+            let r = run(&view(vec![w], budgets.clone()));
+            one_by_one.evaluated += r.evaluated;
+            one_by_one.findings.extend(r.findings);
+        }
+        assert_eq!(one_by_one, all);
+        assert_eq!(all.findings.len(), 2, "{:?}", all.findings);
     }
 
     #[test]
