@@ -184,7 +184,8 @@ use crate::view::workloads::resource_kind as workload_kind;
 
 /// The kinds whose objects the control's check judges one by one: what it finds about one of them depends on that
 /// object and on the control's other reads (its context), never on the other objects of these kinds, and is about
-/// that object only; and the check does not read the clock. An incremental evaluation ([`crate::incremental`])
+/// that object only; and the check does not read the clock. A part about all of them together (a count) is split
+/// out as [`Part::Together`] and re-run whole. An incremental evaluation ([`crate::incremental`])
 /// re-runs the check for the changed objects of these kinds only. Empty when the check judges the cluster as a
 /// whole (counts, coverage, schedules): such a control is re-evaluated whole. `tests/incremental.rs` proves the
 /// promise for every kind listed here against full evaluations.
@@ -243,10 +244,11 @@ pub fn subject_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
             .into_iter()
             .map(checks::change_approval::resource_kind)
             .collect(),
-        CheckKind::MfaAccess => vec![ResourceKind::ClusterRoleBinding, ResourceKind::RoleBinding],
+        CheckKind::MfaAccess | CheckKind::RbacLeastPrivilege => {
+            vec![ResourceKind::ClusterRoleBinding, ResourceKind::RoleBinding]
+        }
         CheckKind::EncryptionInTransit => vec![ResourceKind::Ingress],
         CheckKind::Logging
-        | CheckKind::RbacLeastPrivilege
         | CheckKind::EncryptionAtRest
         | CheckKind::JobHealth
         | CheckKind::Cel
@@ -286,7 +288,33 @@ pub fn run_check(
     view: &ClusterSnapshot,
     now: Timestamp,
 ) -> Result<CheckReport, SpecError> {
+    run_part(control, view, now, Part::All)
+}
+
+/// Which part of a check to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The whole check.
+    All,
+    /// What it finds about each of its [`subject_kinds`]' objects on its own (and about its context): the check
+    /// without its [`Part::Together`] part.
+    OneByOne,
+    /// What it finds about its subjects all together, such as a count against a declared maximum; empty for most
+    /// checks. All = OneByOne + Together.
+    Together,
+}
+
+/// Runs `part` of the control's check against `view`, before exceptions are applied.
+pub fn run_part(
+    control: &ValidatedControl<'_>,
+    view: &ClusterSnapshot,
+    now: Timestamp,
+    part: Part,
+) -> Result<CheckReport, SpecError> {
     let scope = ScopeMatcher::new(control.spec.scope.as_ref(), view)?;
+    if part == Part::Together && control.kind != CheckKind::RbacLeastPrivilege {
+        return Ok(CheckReport::default());
+    }
     let check = &control.spec.check;
     let selects_namespaces = control
         .spec
@@ -294,6 +322,7 @@ pub fn run_check(
         .as_ref()
         .is_some_and(|s| s.namespace_selector.is_some());
     let report = match view.require(ResourceKind::Namespace) {
+        Err(_) if selects_namespaces && part == Part::Together => CheckReport::default(),
         // Without namespace labels the selector would silently drop every namespaced object.
         Err(reason) if selects_namespaces => CheckReport {
             evaluated: 1,
@@ -322,11 +351,14 @@ pub fn run_check(
                 &check.logging.clone().unwrap_or_default(),
                 now,
             ),
-            CheckKind::RbacLeastPrivilege => checks::rbac_least_privilege::check(
-                view,
-                &scope,
-                &check.rbac_least_privilege.clone().unwrap_or_default(),
-            ),
+            CheckKind::RbacLeastPrivilege => {
+                let params = check.rbac_least_privilege.clone().unwrap_or_default();
+                match part {
+                    Part::All => checks::rbac_least_privilege::check(view, &scope, &params),
+                    Part::OneByOne => checks::rbac_least_privilege::bindings(view, &scope, &params),
+                    Part::Together => checks::rbac_least_privilege::together(view, &scope, &params),
+                }
+            }
             CheckKind::EncryptionAtRest => checks::encryption_at_rest::check(
                 view,
                 &check.encryption_at_rest.clone().unwrap_or_default(),

@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 
 use crate::api::ControlSpec;
 use crate::checks::Finding;
-use crate::evaluate::{Evaluation, conclude, run_check, subject_kinds};
+use crate::evaluate::{Evaluation, Part, conclude, run_part, subject_kinds};
 use crate::finding_index::FindingIndex;
 use crate::validation::{SpecError, ValidatedControl};
 use crate::view::{AnyObject, ClusterSnapshot, Gvk, ResourceKind, ResourceRef};
@@ -56,6 +56,9 @@ struct State {
     /// Findings (before exceptions) about objects that are not judged one by one: the same whatever changes among
     /// the judged objects, so a re-run for some of them reports them again, and they are left as they are.
     base: BTreeSet<Finding>,
+    /// The resources the check's [`Part::Together`] reported on last time, and how many subjects it counted.
+    together_refs: BTreeSet<ResourceRef>,
+    together_evaluated: usize,
     evaluated: usize,
     index: FindingIndex,
 }
@@ -128,7 +131,8 @@ impl State {
         now: Timestamp,
         subject_kinds: Vec<ResourceKind>,
     ) -> Result<State, SpecError> {
-        let report = run_check(control, view, now)?;
+        let report = run_part(control, view, now, Part::OneByOne)?;
+        let together = run_part(control, view, now, Part::Together)?;
         let mut subjects = FxHashMap::default();
         let mut judged: HashSet<ResourceRef> = HashSet::new();
         for kind in &subject_kinds {
@@ -137,13 +141,19 @@ impl State {
                 subjects.insert(object.address(), Subject { object, seen: 0 });
             }
         }
-        let base = report
+        let base: BTreeSet<Finding> = report
             .findings
             .iter()
             .filter(|f| !judged.contains(&f.resource))
             .cloned()
             .collect();
+        let together_refs: BTreeSet<ResourceRef> = together
+            .findings
+            .iter()
+            .map(|f| f.resource.clone())
+            .collect();
         let mut findings = report.findings;
+        findings.extend(together.findings);
         crate::exceptions::apply(name, &mut findings, view, now);
         let (context_addresses, dynamic_addresses) = context_addresses(view, &subject_kinds);
         Ok(State {
@@ -157,7 +167,9 @@ impl State {
             dynamic_addresses,
             active_exceptions: active_exceptions(name, view, now),
             base,
-            evaluated: report.evaluated,
+            together_refs,
+            together_evaluated: together.evaluated,
+            evaluated: report.evaluated + together.evaluated,
             index: FindingIndex::new(findings),
         })
     }
@@ -246,8 +258,9 @@ impl State {
             .collect();
         let old_view = view.with_only(&self.subject_kinds, &old);
         let new_view = view.with_only(&self.subject_kinds, &fresh);
-        let old_report = run_check(control, &old_view, now)?;
-        let new_report = run_check(control, &new_view, now)?;
+        let old_report = run_part(control, &old_view, now, Part::OneByOne)?;
+        let new_report = run_part(control, &new_view, now, Part::OneByOne)?;
+        let together = run_part(control, view, now, Part::Together)?;
         let old_refs: HashSet<ResourceRef> = old.iter().map(AnyObject::resource_ref).collect();
         let new_refs: HashSet<ResourceRef> = fresh.iter().map(AnyObject::resource_ref).collect();
         if !self.only_about(&old_report.findings, &old_refs) {
@@ -256,8 +269,24 @@ impl State {
                 Err("a finding about another object than the one judged"),
             ));
         }
-        let Some(evaluated) =
-            (self.evaluated + new_report.evaluated).checked_sub(old_report.evaluated)
+        let together_refs: BTreeSet<ResourceRef> = together
+            .findings
+            .iter()
+            .map(|f| f.resource.clone())
+            .collect();
+        let shared = |r: &ResourceRef| {
+            old_refs.contains(r)
+                || new_refs.contains(r)
+                || self.base.iter().any(|b| b.resource == *r)
+        };
+        if together_refs.iter().chain(&self.together_refs).any(shared) {
+            return Ok((
+                self,
+                Err("the check's findings about all objects share a resource with others"),
+            ));
+        }
+        let Some(evaluated) = (self.evaluated + new_report.evaluated + together.evaluated)
+            .checked_sub(old_report.evaluated + self.together_evaluated)
         else {
             return Ok((self, Err("the evaluated count no longer adds up")));
         };
@@ -273,11 +302,13 @@ impl State {
             }
         }
         crate::exceptions::apply(&self.name, &mut findings, &new_view, now);
+        let mut together_findings = together.findings;
+        crate::exceptions::apply(&self.name, &mut together_findings, view, now);
         let mut by_resource: BTreeMap<ResourceRef, Vec<Finding>> = BTreeMap::new();
-        for f in findings {
+        for f in findings.into_iter().chain(together_findings) {
             by_resource.entry(f.resource.clone()).or_default().push(f);
         }
-        for r in &old_refs {
+        for r in old_refs.iter().chain(&self.together_refs) {
             self.index.replace(r, Vec::new());
         }
         for (r, findings) in by_resource {
@@ -296,6 +327,8 @@ impl State {
             );
         }
         self.evaluated = evaluated;
+        self.together_refs = together_refs;
+        self.together_evaluated = together.evaluated;
         Ok((self, Ok(Path::Incremental(changed))))
     }
 

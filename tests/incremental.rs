@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -212,6 +213,18 @@ fn exceptions() -> Vec<Arc<ControlException>> {
     all
 }
 
+fn cluster_admin_binding(name: &str) -> Arc<ClusterRoleBinding> {
+    Arc::new(
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "uid": format!("uid-{name}"), "resourceVersion": "1"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "User", "name": format!("{name}@example.com"),
+                          "apiGroup": "rbac.authorization.k8s.io"}],
+        }))
+        .expect("binding"),
+    )
+}
+
 #[test]
 fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
     let controls = library();
@@ -288,6 +301,7 @@ fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
                 );
             }
         }
+        let context_changed = round == 100 || round == 140;
         // For a while, context cannot be read: PodDisruptionBudgets (forbidden) and the Gateway API (not installed).
         let gateway = Gvk::new("gateway.networking.k8s.io", "v1", "Gateway");
         if round == 100 {
@@ -299,8 +313,19 @@ fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
             view.unavailable.remove(&ResourceKind::PodDisruptionBudget);
             view.dynamic_unavailable.remove(&gateway);
         }
+        // Now and then a new cluster-admin binding, so that the count of them (judged over all bindings together)
+        // changes with one binding.
+        if round % 37 == 5 {
+            view.cluster_role_bindings
+                .push(cluster_admin_binding(&format!("break-glass-{round}")));
+            previous = Some(Change {
+                kind: ResourceKind::ClusterRoleBinding,
+                what: "add a cluster-admin binding",
+                single: !context_changed,
+            });
+            continue;
+        }
         let kind = kinds[rng.below(kinds.len())];
-        let context_changed = round == 100 || round == 140;
         previous = change_kind(&mut view, kind, &mut rng, round).map(|(what, single)| Change {
             kind,
             what,

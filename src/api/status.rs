@@ -40,7 +40,8 @@ pub struct ControlStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_evaluated: Option<Time>,
 
-    /// SHA-256 (hex) of the canonical JSON of the evaluation: same digest, same result.
+    /// SHA-256 (hex) of the evaluation (its canonical header, then a SHA-256 of each resource's findings): same
+    /// digest, same result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence_digest: Option<String>,
 }

@@ -238,14 +238,45 @@ pub fn check(
     scope: &ScopeMatcher,
     params: &RbacLeastPrivilegeCheck,
 ) -> CheckReport {
+    let mut report = bindings(view, scope, params);
+    let count = together(view, scope, params);
+    report.evaluated += count.evaluated;
+    report.findings.extend(count.findings);
+    report
+}
+
+/// What the check finds about all bindings together: the count of cluster-admin bindings (nothing when RBAC
+/// cannot be read: [`bindings`] says so).
+pub fn together(
+    view: &ClusterSnapshot,
+    scope: &ScopeMatcher,
+    params: &RbacLeastPrivilegeCheck,
+) -> CheckReport {
+    if RBAC_KINDS.iter().all(|k| view.require(*k).is_ok()) {
+        cluster_admin_count(view, scope, params)
+    } else {
+        CheckReport::default()
+    }
+}
+
+/// What the check reads; without any of them it judges nothing and says why.
+const RBAC_KINDS: [ResourceKind; 4] = [
+    ResourceKind::ClusterRoleBinding,
+    ResourceKind::RoleBinding,
+    ResourceKind::ClusterRole,
+    ResourceKind::Role,
+];
+
+/// The bindings judged, each on its own (with the roles they grant): everything but the count of cluster-admin
+/// bindings.
+pub fn bindings(
+    view: &ClusterSnapshot,
+    scope: &ScopeMatcher,
+    params: &RbacLeastPrivilegeCheck,
+) -> CheckReport {
     let mut report = CheckReport::default();
     let mut missing = false;
-    for kind in [
-        ResourceKind::ClusterRoleBinding,
-        ResourceKind::RoleBinding,
-        ResourceKind::ClusterRole,
-        ResourceKind::Role,
-    ] {
+    for kind in RBAC_KINDS {
         let aspect = ResourceRef::aspect(
             "rbac.authorization.k8s.io/v1",
             "RBAC",
@@ -276,27 +307,12 @@ pub fn check(
             b.subjects.as_deref().unwrap_or_default(),
         )
     });
-    let mut cluster_admin_bindings = Vec::new();
     for (resource, meta, role_ref, subjects) in cluster.chain(namespaced) {
-        if ignore_bootstrap && is_bootstrap(meta) {
+        let Some(judged) = judged_subjects(meta, subjects, scope, &exempt, ignore_bootstrap) else {
             continue;
-        }
-        if !scope.matches(meta) {
-            continue;
-        }
+        };
         let namespace = meta.namespace.as_deref();
-        let judged: Vec<&Subject> = subjects
-            .iter()
-            .filter(|s| !is_exempt(s, namespace, &exempt))
-            .collect();
-        if judged.is_empty() {
-            continue;
-        }
         report.evaluated += 1;
-        if namespace.is_none() && role_ref.kind == "ClusterRole" && role_ref.name == "cluster-admin"
-        {
-            cluster_admin_bindings.push(resource.display_name());
-        }
         for subject in &judged {
             if let Some(sa) = is_default_service_account(subject, namespace) {
                 report.findings.push(Finding::fail(
@@ -343,6 +359,53 @@ pub fn check(
             ));
         }
     }
+    report
+}
+
+/// The subjects of a binding the check judges; `None` when it judges none (a bootstrap binding it ignores, out of
+/// scope, or only exempt subjects).
+fn judged_subjects<'s>(
+    meta: &ObjectMeta,
+    subjects: &'s [Subject],
+    scope: &ScopeMatcher,
+    exempt: &[String],
+    ignore_bootstrap: bool,
+) -> Option<Vec<&'s Subject>> {
+    if (ignore_bootstrap && is_bootstrap(meta)) || !scope.matches(meta) {
+        return None;
+    }
+    let namespace = meta.namespace.as_deref();
+    let judged: Vec<&Subject> = subjects
+        .iter()
+        .filter(|s| !is_exempt(s, namespace, exempt))
+        .collect();
+    (!judged.is_empty()).then_some(judged)
+}
+
+/// The count of judged ClusterRoleBindings that grant cluster-admin, against the declared maximum: the one part of
+/// the check about all bindings together.
+fn cluster_admin_count(
+    view: &ClusterSnapshot,
+    scope: &ScopeMatcher,
+    params: &RbacLeastPrivilegeCheck,
+) -> CheckReport {
+    let mut report = CheckReport::default();
+    let exempt = params.effective_exempt_namespaces();
+    let ignore_bootstrap = params.ignore_bootstrap_bindings.unwrap_or(true);
+    let cluster_admin_bindings: Vec<String> = view
+        .cluster_role_bindings
+        .iter()
+        .filter(|b| {
+            b.metadata.namespace.is_none()
+                && b.role_ref.kind == "ClusterRole"
+                && b.role_ref.name == "cluster-admin"
+        })
+        .filter(|b| {
+            let subjects = b.subjects.as_deref().unwrap_or_default();
+            judged_subjects(&b.metadata, subjects, scope, &exempt, ignore_bootstrap).is_some()
+        })
+        .map(|b| ResourceRef::of(b.as_ref()).display_name())
+        .collect();
     let max = params.effective_max_cluster_admin_bindings() as usize;
     if cluster_admin_bindings.len() > max {
         report.evaluated += 1;
