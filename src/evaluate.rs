@@ -184,8 +184,9 @@ use crate::view::workloads::resource_kind as workload_kind;
 
 /// The kinds whose objects the control's check judges one by one: what it finds about one of them depends on that
 /// object and on the control's other reads (its context), never on the other objects of these kinds, and is about
-/// that object only; and the check does not read the clock. A part about all of them together (a count) is split
-/// out as [`Part::Together`] and re-run whole. An incremental evaluation ([`crate::incremental`])
+/// that object only (or on a few [`related`] objects, re-judged with it); and the check either does not read the
+/// clock or says until when its findings hold ([`CheckReport::valid_until`]). A part about all of them together (a
+/// count) is split out as [`Part::Together`] and re-run whole. An incremental evaluation ([`crate::incremental`])
 /// re-runs the check for the changed objects of these kinds only. Empty when the check judges the cluster as a
 /// whole (counts, coverage, schedules): such a control is re-evaluated whole. `tests/incremental.rs` proves the
 /// promise for every kind listed here against full evaluations.
@@ -248,9 +249,21 @@ pub fn subject_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
             vec![ResourceKind::ClusterRoleBinding, ResourceKind::RoleBinding]
         }
         CheckKind::EncryptionInTransit => vec![ResourceKind::Ingress],
+        CheckKind::JobHealth => {
+            let mut kinds = vec![ResourceKind::Job];
+            if check
+                .job_health
+                .clone()
+                .unwrap_or_default()
+                .effective_kinds()
+                .contains(&crate::api::WorkloadKind::CronJob)
+            {
+                kinds.push(ResourceKind::CronJob);
+            }
+            kinds
+        }
         CheckKind::Logging
         | CheckKind::EncryptionAtRest
-        | CheckKind::JobHealth
         | CheckKind::Cel
         | CheckKind::RequiredResources
         | CheckKind::NetworkIsolation
@@ -280,6 +293,20 @@ pub fn evaluate(
         &FindingIndex::new(findings),
         report.evaluated,
     ))
+}
+
+/// The objects of `view` whose findings may change when `changed` (objects of the control's [`subject_kinds`])
+/// change, besides those objects themselves: for job health, the CronJob owning a changed Job and the Jobs of a
+/// changed CronJob. Empty for checks that judge each object alone.
+pub fn related(
+    control: &ValidatedControl<'_>,
+    view: &ClusterSnapshot,
+    changed: &[crate::view::AnyObject],
+) -> Vec<crate::view::AnyObject> {
+    match control.kind {
+        CheckKind::JobHealth => checks::job_health::related(view, changed),
+        _ => Vec::new(),
+    }
 }
 
 /// Runs the control's check against `view`: what it evaluated and found, before exceptions are applied.
@@ -325,6 +352,7 @@ pub fn run_part(
         Err(_) if selects_namespaces && part == Part::Together => CheckReport::default(),
         // Without namespace labels the selector would silently drop every namespaced object.
         Err(reason) if selects_namespaces => CheckReport {
+            valid_until: None,
             evaluated: 1,
             findings: vec![Finding::unknown(
                 ResourceRef::aspect("v1", "Namespace", "(all)"),

@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 
 use crate::api::ControlSpec;
 use crate::checks::Finding;
-use crate::evaluate::{Evaluation, Part, conclude, run_part, subject_kinds};
+use crate::evaluate::{Evaluation, Part, conclude, related, run_part, subject_kinds};
 use crate::finding_index::FindingIndex;
 use crate::validation::{SpecError, ValidatedControl};
 use crate::view::{AnyObject, ClusterSnapshot, Gvk, ResourceKind, ResourceRef};
@@ -60,6 +60,9 @@ struct State {
     together_refs: BTreeSet<ResourceRef>,
     together_evaluated: usize,
     evaluated: usize,
+    /// When the state was last brought up to date, and until when its time-dependent findings hold.
+    evaluated_at: Timestamp,
+    valid_until: Option<Timestamp>,
     index: FindingIndex,
 }
 
@@ -170,6 +173,8 @@ impl State {
             together_refs,
             together_evaluated: together.evaluated,
             evaluated: report.evaluated + together.evaluated,
+            evaluated_at: now,
+            valid_until: report.valid_until,
             index: FindingIndex::new(findings),
         })
     }
@@ -203,6 +208,12 @@ impl State {
         if active_exceptions(name, view, now) != self.active_exceptions {
             return Err("the active exceptions changed");
         }
+        if now < self.evaluated_at {
+            return Err("the clock went back");
+        }
+        if self.valid_until.is_some_and(|until| now > until) {
+            return Err("a finding that depends on time may have changed");
+        }
         Ok(())
     }
 
@@ -214,6 +225,7 @@ impl State {
         view: &ClusterSnapshot,
         now: Timestamp,
     ) -> Result<(State, Result<Path, &'static str>), SpecError> {
+        self.evaluated_at = now;
         // Addresses only: the objects themselves are touched only when they changed.
         self.epoch = self.epoch.wrapping_add(1);
         let mut fresh: Vec<AnyObject> = Vec::new();
@@ -252,17 +264,28 @@ impl State {
         {
             return Ok((self, Err("many judged objects changed")));
         }
-        let old: Vec<AnyObject> = gone
+        let mut old: Vec<AnyObject> = gone
             .iter()
             .map(|a| self.subjects[a].object.clone())
             .collect();
+        // Unchanged objects judged together with a changed one are re-judged in both runs.
+        let changed_objects: Vec<AnyObject> = old.iter().chain(&fresh).cloned().collect();
+        let fresh_addresses: HashSet<usize> = fresh.iter().map(AnyObject::address).collect();
+        let mut seen: HashSet<usize> = HashSet::new();
+        let unchanged: Vec<AnyObject> = related(control, view, &changed_objects)
+            .into_iter()
+            .filter(|o| !fresh_addresses.contains(&o.address()) && seen.insert(o.address()))
+            .collect();
+        old.extend(unchanged.iter().cloned());
+        let mut rejudged = fresh.clone();
+        rejudged.extend(unchanged);
         let old_view = view.with_only(&self.subject_kinds, &old);
-        let new_view = view.with_only(&self.subject_kinds, &fresh);
+        let new_view = view.with_only(&self.subject_kinds, &rejudged);
         let old_report = run_part(control, &old_view, now, Part::OneByOne)?;
         let new_report = run_part(control, &new_view, now, Part::OneByOne)?;
         let together = run_part(control, view, now, Part::Together)?;
         let old_refs: HashSet<ResourceRef> = old.iter().map(AnyObject::resource_ref).collect();
-        let new_refs: HashSet<ResourceRef> = fresh.iter().map(AnyObject::resource_ref).collect();
+        let new_refs: HashSet<ResourceRef> = rejudged.iter().map(AnyObject::resource_ref).collect();
         if !self.only_about(&old_report.findings, &old_refs) {
             return Ok((
                 self,
@@ -327,6 +350,9 @@ impl State {
             );
         }
         self.evaluated = evaluated;
+        if let Some(until) = new_report.valid_until {
+            self.valid_until = Some(self.valid_until.map_or(until, |t| t.min(until)));
+        }
         self.together_refs = together_refs;
         self.together_evaluated = together.evaluated;
         Ok((self, Ok(Path::Incremental(changed))))

@@ -81,7 +81,7 @@ fn change<K: Serialize + DeserializeOwned>(
         }
         2 => "resync",
         3 => {
-            for field in ["spec", "rules", "subjects", "roleRef", "data"] {
+            for field in ["spec", "status", "rules", "subjects", "roleRef", "data"] {
                 if let Some(v) = donor.get(field) {
                     target[field] = v.clone();
                 }
@@ -269,11 +269,17 @@ fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
     let mut excepted = 0;
     let mut previous: Option<Change> = None;
     for round in 0..240u64 {
+        // The clock moves on: schedules fall due, runs become late.
+        let at = now()
+            .checked_add(k8s_openapi::jiff::SignedDuration::from_mins(
+                7 * round as i64,
+            ))
+            .expect("time");
         for (i, c) in validated.iter().enumerate() {
             let (incremental, path) = evaluators[i]
-                .evaluate(&names[i], c, &view, now())
+                .evaluate(&names[i], c, &view, at)
                 .expect("evaluates");
-            let full = evaluate(&names[i], c, &view, now()).expect("evaluates");
+            let full = evaluate(&names[i], c, &view, at).expect("evaluates");
             assert_eq!(
                 incremental, full,
                 "{} after round {round} ({previous:?}), path {path:?}",
@@ -293,7 +299,11 @@ fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
                 && subjects[i].contains(&p.kind)
             {
                 assert!(
-                    matches!(path, Path::Incremental(_)),
+                    matches!(
+                        path,
+                        Path::Incremental(_)
+                            | Path::Full("a finding that depends on time may have changed")
+                    ),
                     "{} after round {round} ({} of a {:?}) took {path:?}",
                     names[i],
                     p.what,
@@ -312,6 +322,20 @@ fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
         } else if round == 140 {
             view.unavailable.remove(&ResourceKind::PodDisruptionBudget);
             view.dynamic_unavailable.remove(&gateway);
+        }
+        // Now and then a CronJob runs: on time again, until its next run is due.
+        if round % 11 == 3 && !view.cron_jobs.is_empty() {
+            let i = rng.below(view.cron_jobs.len());
+            let mut c = serde_json::to_value(view.cron_jobs[i].as_ref()).expect("serializes");
+            c["status"]["lastScheduleTime"] = json!(at.to_string());
+            c["metadata"]["resourceVersion"] = json!(format!("rv-run-{round}"));
+            view.cron_jobs[i] = Arc::new(serde_json::from_value(c).expect("cron job"));
+            previous = Some(Change {
+                kind: ResourceKind::CronJob,
+                what: "a CronJob ran",
+                single: !context_changed,
+            });
+            continue;
         }
         // Now and then a new cluster-admin binding, so that the count of them (judged over all bindings together)
         // changes with one binding.

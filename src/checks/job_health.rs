@@ -1,7 +1,7 @@
 //! Job health (PI1.4, PI1.5): scheduled processing ran, on time and successfully. A CronJob whose last run failed
 //! or whose run did not start in time, and a Job that failed, mean output was not delivered completely or timely.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use croner::Cron;
@@ -12,7 +12,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use super::{CheckReport, Finding};
 use crate::api::{JobHealthCheck, WorkloadKind};
 use crate::view::workloads::resource_kind;
-use crate::view::{ClusterSnapshot, ResourceRef, ScopeMatcher};
+use crate::view::{AnyObject, ClusterSnapshot, ResourceRef, ScopeMatcher};
 
 /// Grace before a scheduled run counts as missed when the control sets none.
 const DEFAULT_GRACE_SECONDS: i64 = 3600;
@@ -79,6 +79,52 @@ pub fn check(
         }
     }
     report
+}
+
+/// The objects whose findings may change with `changed` (CronJobs and Jobs): a CronJob is judged with the Jobs it
+/// owns, so the owner of a changed Job and the Jobs of a changed CronJob (or of a changed Job's owner) are re-judged
+/// with them. Looked up in `view`.
+pub fn related(view: &ClusterSnapshot, changed: &[AnyObject]) -> Vec<AnyObject> {
+    let mut owners: HashSet<(Option<&str>, &str)> = HashSet::new();
+    for object in changed {
+        match object {
+            AnyObject::CronJob(c) => {
+                if let Some(name) = c.metadata.name.as_deref() {
+                    owners.insert((c.metadata.namespace.as_deref(), name));
+                }
+            }
+            AnyObject::Job(j) => {
+                if let Some(owner) = owner_cron_job(j) {
+                    owners.insert((j.metadata.namespace.as_deref(), owner));
+                }
+            }
+            _ => {}
+        }
+    }
+    if owners.is_empty() {
+        return Vec::new();
+    }
+    let cron_jobs = view
+        .cron_jobs
+        .iter()
+        .filter(|c| {
+            c.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| owners.contains(&(c.metadata.namespace.as_deref(), n)))
+        })
+        .cloned()
+        .map(AnyObject::CronJob);
+    let jobs = view
+        .jobs
+        .iter()
+        .filter(|j| {
+            owner_cron_job(j)
+                .is_some_and(|o| owners.contains(&(j.metadata.namespace.as_deref(), o)))
+        })
+        .cloned()
+        .map(AnyObject::Job);
+    cron_jobs.chain(jobs).collect()
 }
 
 fn owner_cron_job(job: &Job) -> Option<&str> {
@@ -254,7 +300,10 @@ fn judge_schedule(
     let Ok(late_after) = due.checked_add(jiff::SignedDuration::from_secs(deadline)) else {
         return;
     };
-    if now > late_after {
+    if now <= late_after {
+        // On time now; late once `late_after` has passed.
+        report.holds_until(late_after);
+    } else {
         let last = status
             .and_then(|s| s.last_schedule_time.as_ref())
             .map(|t| format!("last scheduled {}", t.0))

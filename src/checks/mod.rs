@@ -94,6 +94,16 @@ pub struct CheckReport {
     pub evaluated: usize,
     /// Findings; a resource without a Fail or Unknown finding passes.
     pub findings: Vec<Finding>,
+    /// For checks that read the clock: the last instant at which these findings still hold with nothing else
+    /// changed (a run that is due becomes late after it). `None`: the findings do not change with time alone.
+    pub valid_until: Option<k8s_openapi::jiff::Timestamp>,
+}
+
+impl CheckReport {
+    /// Keeps the earlier of the report's horizon and `until`.
+    pub fn holds_until(&mut self, until: k8s_openapi::jiff::Timestamp) {
+        self.valid_until = Some(self.valid_until.map_or(until, |t| t.min(until)));
+    }
 }
 
 impl CheckReport {
