@@ -29,8 +29,12 @@ use soc2_operator::validation::validate;
 use soc2_operator::view::live::LiveView;
 use soc2_operator::view::{ClusterSnapshot, Reads, ResourceKind};
 
+#[path = "support/library.rs"]
+mod library;
 #[path = "support/synthetic.rs"]
 mod synthetic;
+
+use library::controls_in;
 
 const SIZES: &[usize] = &[10_000, 100_000];
 const SEED: u64 = 0x5eed_c0de;
@@ -38,25 +42,6 @@ const SEED: u64 = 0x5eed_c0de;
 /// The sample controls shipped in `config/samples/`, sorted by name.
 fn sample_controls() -> Vec<Control> {
     controls_in("config/samples")
-}
-
-/// The Control manifests in `dir` (relative to the crate), sorted by file name; kustomization.yaml is not one.
-fn controls_in(dir: &str) -> Vec<Control> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("readable entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .filter(|p| p.file_name().is_some_and(|f| f != "kustomization.yaml"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(p).expect("readable sample");
-            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        })
-        .collect()
 }
 
 fn name(control: &Control) -> &str {

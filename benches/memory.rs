@@ -1,7 +1,8 @@
 //! Approximate memory per cached object: a counting global allocator measures the heap the reflector stores of a
 //! [`LiveView`] hold once loaded with the synthetic cluster (see `support/synthetic.rs`).
 //!
-//! `cargo bench --bench memory` prints, per size, the bytes held by the stores, per object and per kind.
+//! `cargo bench --bench memory` prints, per size, the bytes held by the stores, per object and per kind, and what
+//! the incremental evaluators of the whole shipped library hold on top.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use soc2_operator::view::ClusterSnapshot;
 use soc2_operator::view::live::LiveView;
 
+#[path = "support/library.rs"]
+mod library;
 #[path = "support/synthetic.rs"]
 mod synthetic;
 
@@ -233,6 +236,35 @@ fn main() {
             "all",
             total as f64 / objects as f64
         );
+        // What the operator remembers between reconciles for incremental evaluation: every library control
+        // primed once (its judged objects, context and findings; the objects themselves are shared with the stores).
+        let controls: Vec<(String, soc2_operator::api::Control)> =
+            library::controls_in("config/controls")
+                .into_iter()
+                .map(|c| (c.metadata.name.clone().expect("named"), c))
+                .collect();
+        let now: k8s_openapi::jiff::Timestamp = "2026-06-01T00:00:00Z".parse().expect("timestamp");
+        let before_evaluators = live();
+        let mut evaluators = Vec::new();
+        for (name, control) in &controls {
+            let v = soc2_operator::validation::validate(&control.spec).expect("valid control");
+            let taken = view.snapshot(&soc2_operator::evaluate::required_kinds(&v));
+            let mut evaluator = soc2_operator::incremental::IncrementalEvaluator::default();
+            drop(
+                evaluator
+                    .evaluate(name, &v, &taken, now)
+                    .expect("evaluates"),
+            );
+            drop(taken);
+            evaluators.push(evaluator);
+        }
+        let evaluator_bytes = live() - before_evaluators;
+        println!(
+            "  incremental evaluators, {} library controls primed: {evaluator_bytes} bytes = {:.0} bytes/object",
+            controls.len(),
+            evaluator_bytes as f64 / objects as f64
+        );
+        drop(evaluators);
         drop(view);
         drop(changes);
     }

@@ -19,6 +19,8 @@ use soc2_operator::incremental::{IncrementalEvaluator, Path};
 use soc2_operator::validation::validate;
 use soc2_operator::view::{ClusterSnapshot, Gvk, ResourceKind};
 
+#[path = "../benches/support/library.rs"]
+mod library;
 #[path = "../benches/support/synthetic.rs"]
 #[allow(dead_code)]
 mod synthetic;
@@ -26,18 +28,7 @@ mod synthetic;
 use synthetic::Rng;
 
 fn library() -> Vec<Control> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/controls");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .expect("config/controls")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .filter(|p| p.file_name().is_some_and(|f| f != "kustomization.yaml"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| serde_yaml::from_str(&std::fs::read_to_string(p).expect("read")).expect("control"))
-        .collect()
+    library::controls_in("config/controls")
 }
 
 fn now() -> Timestamp {
