@@ -38,6 +38,17 @@ pub enum Path {
     Incremental(usize),
 }
 
+impl Path {
+    /// The `path` label of `soc2_evaluation_duration_seconds`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Path::Full(_) => "full",
+            Path::Unchanged => "unchanged",
+            Path::Incremental(_) => "incremental",
+        }
+    }
+}
+
 /// Everything remembered about one control between two reconciles.
 struct State {
     name: String,

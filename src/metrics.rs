@@ -11,7 +11,7 @@
 //! | `soc2_reconciles_total` | counter | `control` |
 //! | `soc2_reconcile_errors_total` | counter | `control`, `category` |
 //! | `soc2_reconcile_duration_seconds` | histogram | `control` |
-//! | `soc2_evaluation_duration_seconds` | histogram | `check` |
+//! | `soc2_evaluation_duration_seconds` | histogram | `check`, `path` |
 //! | `soc2_control_compliant` | gauge: 1 compliant, 0 not, -1 unknown or invalid | `control`, `criterion` |
 //! | `soc2_control_findings` | gauge | `control`, `severity`, `result` |
 //! | `soc2_status_writes_total` | counter | `control` |
@@ -61,8 +61,9 @@ struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CheckLabels {
+struct EvaluationLabels {
     check: String,
+    path: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -159,7 +160,7 @@ pub struct Metrics {
     reconciles: Family<ControlLabels, Counter>,
     reconcile_errors: Family<ErrorLabels, Counter>,
     reconcile_duration: HistogramFamily<ControlLabels>,
-    evaluation_duration: HistogramFamily<CheckLabels>,
+    evaluation_duration: HistogramFamily<EvaluationLabels>,
     compliant: Family<CriterionLabels, Gauge>,
     findings: Family<FindingsLabels, Gauge>,
     status_writes: Family<ControlLabels, Counter>,
@@ -207,11 +208,11 @@ impl Metrics {
             Unit::Seconds,
             reconcile_duration.clone(),
         );
-        let evaluation_duration: HistogramFamily<CheckLabels> =
+        let evaluation_duration: HistogramFamily<EvaluationLabels> =
             Family::new_with_constructor(evaluation_histogram);
         registry.register_with_unit(
             "evaluation_duration",
-            "Duration of evaluating a check against the cached cluster state",
+            "Duration of evaluating a check against the cached cluster state, by path (full, incremental: only the changed objects, unchanged)",
             Unit::Seconds,
             evaluation_duration.clone(),
         );
@@ -344,11 +345,13 @@ impl Metrics {
         }
     }
 
-    /// Records how long evaluating a `check` (its `spec.check` field name) took.
-    pub fn observe_evaluation(&self, check: &str, elapsed: Duration) {
+    /// Records how long evaluating a `check` (its `spec.check` field name) took along `path` (`full`,
+    /// `incremental` or `unchanged`, see [`crate::incremental::Path::label`]).
+    pub fn observe_evaluation(&self, check: &str, path: &str, elapsed: Duration) {
         self.evaluation_duration
-            .get_or_create(&CheckLabels {
+            .get_or_create(&EvaluationLabels {
                 check: check.into(),
+                path: path.into(),
             })
             .observe(elapsed.as_secs_f64());
     }
@@ -714,7 +717,7 @@ mod tests {
         let m = Metrics::new();
         m.observe_reconcile("mfa", Duration::from_millis(20), None);
         m.observe_reconcile("mfa", Duration::from_millis(40), Some("conflict"));
-        m.observe_evaluation("mfaAccess", Duration::from_micros(300));
+        m.observe_evaluation("mfaAccess", "full", Duration::from_micros(300));
         m.status_written("mfa");
         m.event_published("ControlFailing");
         m.event_published("ControlFailing");
@@ -742,7 +745,7 @@ mod tests {
         assert_eq!(
             sample(
                 &m,
-                r#"soc2_evaluation_duration_seconds_bucket{check="mfaAccess",le="+Inf"}"#
+                r#"soc2_evaluation_duration_seconds_bucket{check="mfaAccess",path="full",le="+Inf"}"#
             ),
             Some(1.0)
         );
@@ -814,7 +817,7 @@ mod tests {
         let m = Metrics::new();
         // Families without series are not exported: give each one.
         m.observe_reconcile("c", Duration::from_millis(1), Some("api"));
-        m.observe_evaluation("logging", Duration::from_millis(1));
+        m.observe_evaluation("logging", "incremental", Duration::from_millis(1));
         m.set_compliance("c", &criteria(&["CC7.2"]), None);
         m.set_findings("c", Severity::Medium, &[]);
         m.status_written("c");

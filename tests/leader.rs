@@ -176,7 +176,7 @@ async fn a_standby_makes_no_request_and_the_leader_writes() {
         Some(1.0)
     );
     assert_eq!(
-        m(r#"soc2_evaluation_duration_seconds_count{check="mfaAccess"}"#),
+        m(r#"soc2_evaluation_duration_seconds_count{check="mfaAccess",path="full"}"#),
         Some(1.0)
     );
     for criterion in ["CC6.1", "CC6.3"] {

@@ -352,6 +352,56 @@ async fn unchanged_status_makes_no_request() {
     );
 }
 
+/// 2a. The next reconcile over the same cluster state (same controller, same watch caches) evaluates nothing again:
+/// the evaluation takes the `unchanged` path, as `soc2_evaluation_duration_seconds` reports, and nothing is written.
+#[tokio::test]
+async fn a_reconcile_over_the_same_objects_evaluates_nothing_again() {
+    let snapshot = rbac_snapshot(true);
+    let metrics = Arc::new(soc2_operator::metrics::Metrics::new());
+    let shared = metrics.clone();
+    let (first, handle) = mock_context(Some(&snapshot), move |ctx| ctx.with_metrics(shared));
+    let mut control = mfa_control();
+    let echo = control.clone();
+    let (result, requests) = reconcile_with(&control, &first, handle, move |r| {
+        plausible_answer(&echo, r)
+    })
+    .await;
+    result.expect("first reconcile succeeds");
+    let patch = requests
+        .iter()
+        .find(|r| r.is_status_patch("mfa-privileged-access"))
+        .expect("first reconcile writes status");
+    control.status = Some(serde_json::from_value(patch.body["status"].clone()).expect("status"));
+
+    let (view, evaluators, shared) = (
+        first.view.clone(),
+        first.evaluators.clone(),
+        metrics.clone(),
+    );
+    let (second, handle) = mock_context(None, move |mut ctx| {
+        ctx.view = view;
+        ctx.evaluators = evaluators;
+        ctx.with_metrics(shared)
+    });
+    let echo = control.clone();
+    let (result, requests) = reconcile_with(&control, &second, handle, move |r| {
+        plausible_answer(&echo, r)
+    })
+    .await;
+    result.expect("second reconcile succeeds");
+    assert!(
+        requests.is_empty(),
+        "expected no request, got {requests:#?}"
+    );
+    let exported = metrics.encode().expect("metrics encode");
+    for path in ["full", "unchanged"] {
+        let series = format!(
+            r#"soc2_evaluation_duration_seconds_count{{check="mfaAccess",path="{path}"}} 1"#
+        );
+        assert!(exported.contains(&series), "{series} in {exported}");
+    }
+}
+
 /// 2b. Same result, but lastEvaluated is older than the interval: the heartbeat rewrites status, without events.
 #[tokio::test]
 async fn stale_heartbeat_rewrites_status_without_events() {

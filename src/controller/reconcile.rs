@@ -157,8 +157,9 @@ async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action,
     let snapshot = ctx.view.snapshot(&kinds);
     let evaluating = Instant::now();
     let evaluated = ctx.evaluators.evaluate(&name, &validated, &snapshot, now);
+    let path = evaluated.as_ref().map_or("full", |(_, path)| path.label());
     ctx.metrics
-        .observe_evaluation(validated.kind.field(), evaluating.elapsed());
+        .observe_evaluation(validated.kind.field(), path, evaluating.elapsed());
     let evaluation = match evaluated {
         Ok((e, path)) => {
             tracing::trace!(control = %name, ?path, "evaluation path");
