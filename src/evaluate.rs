@@ -69,14 +69,9 @@ pub fn required_kinds(control: &ValidatedControl<'_>) -> Reads {
                 kinds.push(ResourceKind::ControlPlanePod);
             }
         }
-        CheckKind::ChangeApproval => {
-            let p = check.change_approval.clone().unwrap_or_default();
-            kinds.extend(
-                p.effective_kinds()
-                    .into_iter()
-                    .map(checks::change_approval::resource_kind),
-            );
-        }
+        CheckKind::ChangeApproval => kinds.extend(checks::change_approval::judged_kinds(
+            &check.change_approval.clone().unwrap_or_default(),
+        )),
         CheckKind::Logging => {
             kinds.push(ResourceKind::ControlPlanePod);
             if check
@@ -162,11 +157,7 @@ pub fn required_kinds(control: &ValidatedControl<'_>) -> Reads {
         }
         CheckKind::Availability => {
             let p = check.availability.clone().unwrap_or_default();
-            kinds.extend(
-                p.effective_kinds()
-                    .into_iter()
-                    .map(checks::availability::resource_kind),
-            );
+            kinds.extend(checks::availability::judged_kinds(&p));
             if p.effective_require_pod_disruption_budget() {
                 kinds.push(ResourceKind::PodDisruptionBudget);
             }
@@ -226,25 +217,15 @@ pub fn subject_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
                 .unwrap_or_default()
                 .effective_kinds(),
         ),
-        CheckKind::Availability => check
-            .availability
-            .clone()
-            .unwrap_or_default()
-            .effective_kinds()
-            .into_iter()
-            .map(checks::availability::resource_kind)
-            .collect(),
+        CheckKind::Availability => {
+            checks::availability::judged_kinds(&check.availability.clone().unwrap_or_default())
+        }
         CheckKind::Exposure => {
             checks::exposure::judged_kinds(&check.exposure.clone().unwrap_or_default())
         }
-        CheckKind::ChangeApproval => check
-            .change_approval
-            .clone()
-            .unwrap_or_default()
-            .effective_kinds()
-            .into_iter()
-            .map(checks::change_approval::resource_kind)
-            .collect(),
+        CheckKind::ChangeApproval => checks::change_approval::judged_kinds(
+            &check.change_approval.clone().unwrap_or_default(),
+        ),
         CheckKind::MfaAccess | CheckKind::RbacLeastPrivilege => {
             vec![ResourceKind::ClusterRoleBinding, ResourceKind::RoleBinding]
         }

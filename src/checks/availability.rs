@@ -74,6 +74,15 @@ impl Workload<'_> {
     }
 }
 
+/// The kinds the check judges, each object on its own: the replicated workload kinds it is configured for.
+pub fn judged_kinds(params: &AvailabilityCheck) -> Vec<ResourceKind> {
+    params
+        .effective_kinds()
+        .into_iter()
+        .map(resource_kind)
+        .collect()
+}
+
 /// Runs the check.
 pub fn check(
     view: &ClusterSnapshot,

@@ -31,6 +31,15 @@ fn api_version(kind: WorkloadKind) -> &'static str {
     }
 }
 
+/// The kinds the check judges, each object on its own: the workload kinds it is configured for.
+pub fn judged_kinds(params: &ChangeApprovalCheck) -> Vec<crate::view::ResourceKind> {
+    params
+        .effective_kinds()
+        .into_iter()
+        .map(resource_kind)
+        .collect()
+}
+
 /// Runs the check.
 pub fn check(
     view: &ClusterSnapshot,

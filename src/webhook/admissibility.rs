@@ -23,18 +23,16 @@ pub enum Admissibility {
 /// `super::admitted::insert`).
 pub fn admissibility(control: &ValidatedControl<'_>) -> Admissibility {
     match control.kind {
-        CheckKind::ChangeApproval => Admissibility::PerObject(
-            control
-                .spec
-                .check
-                .change_approval
-                .clone()
-                .unwrap_or_default()
-                .effective_kinds()
-                .into_iter()
-                .map(checks::change_approval::resource_kind)
-                .collect(),
-        ),
+        CheckKind::ChangeApproval => {
+            Admissibility::PerObject(checks::change_approval::judged_kinds(
+                &control
+                    .spec
+                    .check
+                    .change_approval
+                    .clone()
+                    .unwrap_or_default(),
+            ))
+        }
         CheckKind::PodSecurity => {
             let p = control.spec.check.pod_security.clone().unwrap_or_default();
             if p.workloads == Some(false) {
