@@ -85,6 +85,7 @@ fn workload_controls_find_exactly_the_planted_violations() {
         "pod-security-restricted Fail Pod legacy-apps/root-app privilege-escalation-allowed",
         "pod-security-restricted Fail Pod legacy-apps/root-app run-as-non-root-not-set",
         "pod-security-restricted Fail Pod legacy-apps/root-app seccomp-profile-missing",
+        "pod-security-restricted Fail Pod shop/batch-worker-7xk2p privileged-container",
         "pod-security-restricted Fail Pod shop/privileged-debug host-pid",
         "pod-security-restricted Fail Pod shop/privileged-debug privileged-container",
         "secrets-in-environment Fail Pod shop/checkout secret-literal-in-env",

@@ -787,6 +787,10 @@ fn companions(
             "resourceVersion": (600_000 + i * 4 + p).to_string(), "labels": labels,
         });
         if !bare {
+            // The Deployment controller's naming: ReplicaSet `<app>-<hash>`, pods labelled with the hash.
+            if owner_kind == "ReplicaSet" {
+                metadata["labels"]["pod-template-hash"] = json!("7d9c5b");
+            }
             metadata["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": owner_kind, "name": owner_name,
                 "uid": uid(owner_kind, i), "controller": true, "blockOwnerDeletion": true}]);
         }

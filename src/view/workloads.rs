@@ -2,7 +2,10 @@
 //! read, whatever controller runs the pods.
 //!
 //! A pod created by a workload controller is judged through its workload (the Deployment, not each replica), so pods
-//! with a controller owner and Jobs owned by a CronJob are skipped: the finding lands on the object a team edits.
+//! such a workload owns and Jobs owned by a CronJob are skipped: the finding lands on the object a team edits. A pod
+//! whose controller is anything else (a ReplicaSet created by hand, a ReplicationController, an operator's custom
+//! kind, a node's static pod) is judged itself: no pod-template check reads those owners, and skipping their pods
+//! would leave running containers that no control ever judged.
 
 use std::collections::BTreeMap;
 
@@ -86,11 +89,37 @@ pub fn resource_kind(kind: WorkloadKind) -> ResourceKind {
     }
 }
 
-fn owned_by(meta: &ObjectMeta, kind: Option<&str>) -> bool {
+fn owned_by(meta: &ObjectMeta, kind: &str) -> bool {
     meta.owner_references
         .iter()
         .flatten()
-        .any(|o| o.controller == Some(true) && kind.is_none_or(|k| o.kind == k))
+        .any(|o| o.controller == Some(true) && o.kind == kind)
+}
+
+/// Whether a pod belongs to a workload whose template [`pod_templates`] judges. A Deployment's pods are owned by a
+/// ReplicaSet the Deployment controller names `<deployment>-<pod-template-hash>` and stamps with that label; a
+/// ReplicaSet without it was made by hand (or by another controller, such as Argo Rollouts, that uses its own label),
+/// and no check reads ReplicaSets, so its pods are judged themselves. Decided from the pod alone, so judging one pod
+/// never needs another object.
+fn judged_through_workload(pod: &ObjectMeta) -> bool {
+    let hash = pod
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("pod-template-hash"))
+        .filter(|h| !h.is_empty());
+    pod.owner_references
+        .iter()
+        .flatten()
+        .filter(|o| o.controller == Some(true))
+        .any(|o| match (o.api_version.as_str(), o.kind.as_str()) {
+            ("apps/v1", "StatefulSet" | "DaemonSet") | ("batch/v1", "Job") => true,
+            ("apps/v1", "ReplicaSet") => hash.is_some_and(|h| {
+                o.name
+                    .strip_suffix(h.as_str())
+                    .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('-'))
+            }),
+            _ => false,
+        })
 }
 
 fn template<'a, K: k8s_openapi::Resource + kube::Resource>(
@@ -142,13 +171,13 @@ pub fn pod_templates<'a>(
             WorkloadKind::Job => out.extend(
                 view.jobs
                     .iter()
-                    .filter(|j| !owned_by(&j.metadata, Some("CronJob")))
+                    .filter(|j| !owned_by(&j.metadata, "CronJob"))
                     .filter_map(|j| template(j.as_ref(), j.spec.as_ref().map(|s| &s.template))),
             ),
             WorkloadKind::Pod => out.extend(
                 view.pods
                     .iter()
-                    .filter(|p| !owned_by(&p.metadata, None))
+                    .filter(|p| !judged_through_workload(&p.metadata))
                     .filter_map(|p| {
                         Some(PodTemplate {
                             type_: ("v1", "Pod"),
@@ -190,19 +219,39 @@ mod tests {
     }
 
     fn meta(name: &str, owner: Option<&str>) -> ObjectMeta {
+        owned(name, owner.map(|k| ("batch/v1", k, "owner")), &[])
+    }
+
+    /// Metadata with a controller owner `(apiVersion, kind, name)` and labels.
+    fn owned(name: &str, owner: Option<(&str, &str, &str)>, labels: &[(&str, &str)]) -> ObjectMeta {
         ObjectMeta {
             name: Some(name.into()),
             namespace: Some("web".into()),
-            owner_references: owner.map(|k| {
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            owner_references: owner.map(|(api_version, kind, name)| {
                 vec![OwnerReference {
-                    kind: k.into(),
-                    name: "owner".into(),
+                    api_version: api_version.into(),
+                    kind: kind.into(),
+                    name: name.into(),
                     controller: Some(true),
                     ..Default::default()
                 }]
             }),
             ..Default::default()
         }
+    }
+
+    fn pod(meta: ObjectMeta) -> Arc<Pod> {
+        Arc::new(Pod {
+            metadata: meta,
+            spec: Some(spec()),
+            ..Default::default()
+        })
     }
 
     #[test]
@@ -220,16 +269,15 @@ mod tests {
                 ..Default::default()
             })],
             pods: vec![
-                Arc::new(Pod {
-                    metadata: meta("api-123", Some("ReplicaSet")),
-                    spec: Some(spec()),
-                    ..Default::default()
-                }),
-                Arc::new(Pod {
-                    metadata: meta("debug", None),
-                    spec: Some(spec()),
-                    ..Default::default()
-                }),
+                pod(owned(
+                    "api-7d9f8-x2x",
+                    Some(("apps/v1", "ReplicaSet", "api-7d9f8")),
+                    &[("pod-template-hash", "7d9f8")],
+                )),
+                pod(owned("db-0", Some(("apps/v1", "StatefulSet", "db")), &[])),
+                pod(owned("agent-x", Some(("apps/v1", "DaemonSet", "agent")), &[])),
+                pod(owned("once-x", Some(("batch/v1", "Job", "once")), &[])),
+                pod(meta("debug", None)),
                 // A pod without spec (malformed dump) is skipped, not a panic.
                 Arc::new(Pod {
                     metadata: meta("broken", None),
@@ -247,5 +295,79 @@ mod tests {
             .map(|t| t.resource().display_name())
             .collect();
         assert_eq!(names, ["Deployment web/api", "Pod web/debug"]);
+    }
+
+    #[test]
+    fn pods_of_owners_no_check_reads_are_judged_themselves() {
+        let view = ClusterSnapshot {
+            pods: vec![
+                // A ReplicaSet created by hand: no pod-template-hash label.
+                pod(owned("rs-x", Some(("apps/v1", "ReplicaSet", "rs")), &[])),
+                // The label does not match the owner's name: not the Deployment controller's naming.
+                pod(owned(
+                    "other-x",
+                    Some(("apps/v1", "ReplicaSet", "other")),
+                    &[("pod-template-hash", "abc")],
+                )),
+                // A name that is only the hash, or the hash without the dash, is not `<deployment>-<hash>`.
+                pod(owned(
+                    "bare-hash",
+                    Some(("apps/v1", "ReplicaSet", "-abc")),
+                    &[("pod-template-hash", "abc")],
+                )),
+                pod(owned(
+                    "glued",
+                    Some(("apps/v1", "ReplicaSet", "apiabc")),
+                    &[("pod-template-hash", "abc")],
+                )),
+                // An empty label proves nothing.
+                pod(owned(
+                    "empty",
+                    Some(("apps/v1", "ReplicaSet", "api-")),
+                    &[("pod-template-hash", "")],
+                )),
+                pod(owned("rc-x", Some(("v1", "ReplicationController", "rc")), &[])),
+                // Argo Rollouts' ReplicaSets carry their own hash label.
+                pod(owned(
+                    "canary-x",
+                    Some(("argoproj.io/v1alpha1", "Rollout", "canary")),
+                    &[("rollouts-pod-template-hash", "abc")],
+                )),
+                pod(owned("etcd-node-1", Some(("v1", "Node", "node-1")), &[])),
+                // A kind of the same name in another group is not the workload the checks judge.
+                pod(owned("fake-x", Some(("example.com/v1", "StatefulSet", "fake")), &[])),
+                // An owner that is not the controller does not make the pod someone else's.
+                pod(ObjectMeta {
+                    owner_references: Some(vec![OwnerReference {
+                        api_version: "apps/v1".into(),
+                        kind: "StatefulSet".into(),
+                        name: "db".into(),
+                        controller: Some(false),
+                        ..Default::default()
+                    }]),
+                    ..owned("adopted", None, &[])
+                }),
+            ],
+            ..Default::default()
+        };
+        let names: Vec<String> = pod_templates(&view, &[WorkloadKind::Pod])
+            .iter()
+            .map(|t| t.resource().name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "rs-x",
+                "other-x",
+                "bare-hash",
+                "glued",
+                "empty",
+                "rc-x",
+                "canary-x",
+                "etcd-node-1",
+                "fake-x",
+                "adopted"
+            ]
+        );
     }
 }
