@@ -222,6 +222,22 @@ pub const DEFAULT_SECRET_LIKE_NAMES: &[&str] = &[
     "CREDENTIAL",
     "_KEY$",
 ];
+/// Default fragments of names that look secret-like but hold something else: a public half of a key pair, where a
+/// secret is (`POSTGRES_PASSWORD_FILE`, `TOKEN_URL`, `TLS_SECRET_NAME`) or how long one lives (`TOKEN_TTL`).
+pub const DEFAULT_NOT_SECRET_LIKE_NAMES: &[&str] = &[
+    "PUBLIC",
+    "PUBLISHABLE",
+    "_FILE$",
+    "_PATH$",
+    "_DIR$",
+    "_URL$",
+    "_URI$",
+    "_ENDPOINT$",
+    "_NAME$",
+    "_TTL$",
+    "_TIMEOUT$",
+    "_EXPIRY$",
+];
 
 /// Parameters of the confidentiality check.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -248,6 +264,14 @@ pub struct ConfidentialityCheck {
     /// _KEY$.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_like_names: Option<Vec<String>>,
+
+    /// Fragments, matched like `secretLikeNames`, of names that are not secrets even though they look like one:
+    /// they name where a secret is or describe it. A name matching any of them never fails. Default: PUBLIC,
+    /// PUBLISHABLE, _FILE$, _PATH$, _DIR$, _URL$, _URI$, _ENDPOINT$, _NAME$, _TTL$, _TIMEOUT$, _EXPIRY$
+    /// (`POSTGRES_PASSWORD_FILE`, `OAUTH_TOKEN_URL`, `TLS_SECRET_NAME`, `PUBLIC_KEY`). Set `[]` to judge every
+    /// secret-like name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_secret_like_names: Option<Vec<String>>,
 
     /// Secrets holding confidential information, as `namespace/name`. A workload outside the confidential
     /// namespaces that references one (volume, projected volume, env or envFrom) fails unless it matches
@@ -285,6 +309,10 @@ impl ConfidentialityCheck {
     /// `secretLikeNames` with its default applied.
     pub fn effective_secret_like_names(&self) -> Vec<String> {
         strings_or(&self.secret_like_names, DEFAULT_SECRET_LIKE_NAMES)
+    }
+    /// `notSecretLikeNames` with its default applied.
+    pub fn effective_not_secret_like_names(&self) -> Vec<String> {
+        strings_or(&self.not_secret_like_names, DEFAULT_NOT_SECRET_LIKE_NAMES)
     }
     /// `kinds` with its default applied.
     pub fn effective_kinds(&self) -> Vec<WorkloadKind> {

@@ -75,12 +75,10 @@ pub fn check(
     }
     let env_literals = params.env_literals.unwrap_or(true);
     if env_literals || !secrets.is_empty() {
-        let names: Vec<String> = params
-            .effective_secret_like_names()
-            .iter()
-            .map(|n| n.to_ascii_uppercase())
-            .filter(|n| !n.trim_end_matches('$').is_empty())
-            .collect();
+        let names = SecretLikeNames {
+            secret: fragments(params.effective_secret_like_names()),
+            not_secret: fragments(params.effective_not_secret_like_names()),
+        };
         for template in in_scope(view, scope, &params.effective_kinds(), &mut report) {
             report.evaluated += 1;
             if env_literals {
@@ -124,23 +122,61 @@ fn isolation(
     }
 }
 
-/// True when an environment variable name contains one of the (uppercased) secret-like fragments; a fragment
-/// ending in `$` must end the name.
-pub fn is_secret_like(name: &str, fragments: &[String]) -> bool {
-    let upper = name.to_ascii_uppercase();
+/// Name fragments uppercased, with those that would match every name (empty, or only `$`) dropped.
+fn fragments(names: Vec<String>) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| n.to_ascii_uppercase())
+        .filter(|n| !n.trim_end_matches('$').is_empty())
+        .collect()
+}
+
+/// Which environment variable names hold secrets: `secretLikeNames` minus `notSecretLikeNames`.
+pub struct SecretLikeNames {
+    /// Uppercased fragments of secret names.
+    pub secret: Vec<String>,
+    /// Uppercased fragments of names that look secret-like but are not.
+    pub not_secret: Vec<String>,
+}
+
+impl SecretLikeNames {
+    /// True when `name` matches a secret fragment and no not-secret fragment.
+    pub fn matches(&self, name: &str) -> bool {
+        let upper = name.to_ascii_uppercase();
+        contains_fragment(&upper, &self.secret) && !contains_fragment(&upper, &self.not_secret)
+    }
+}
+
+/// True when an (uppercased) name contains one of the (uppercased) fragments; a fragment ending in `$` must end the
+/// name.
+fn contains_fragment(upper: &str, fragments: &[String]) -> bool {
     fragments.iter().any(|f| match f.strip_suffix('$') {
         Some(suffix) => !suffix.is_empty() && upper.ends_with(suffix),
         None => !f.is_empty() && upper.contains(f.as_str()),
     })
 }
 
-fn secret_literals(template: &PodTemplate<'_>, fragments: &[String], report: &mut CheckReport) {
+/// True when a literal value could be a credential: not empty, and not made only of `$(VAR)` references, which the
+/// kubelet expands from other variables (a value built from a `secretKeyRef` variable is no literal).
+fn is_literal_credential(value: &str) -> bool {
+    let mut rest = value.trim();
+    if rest.is_empty() {
+        return false;
+    }
+    while let Some(after) = rest.strip_prefix("$(") {
+        match after.find(')') {
+            Some(end) if end > 0 => rest = after[end + 1..].trim_start(),
+            _ => return true,
+        }
+    }
+    !rest.is_empty()
+}
+
+fn secret_literals(template: &PodTemplate<'_>, names: &SecretLikeNames, report: &mut CheckReport) {
     let mut offenders: Vec<String> = Vec::new();
     for (word, c) in all_containers(template) {
         for e in c.env.iter().flatten() {
-            if e.value.as_deref().is_some_and(|v| !v.is_empty())
-                && is_secret_like(&e.name, fragments)
-            {
+            if e.value.as_deref().is_some_and(is_literal_credential) && names.matches(&e.name) {
                 offenders.push(format!("{} in {word} {}", e.name, c.name));
             }
         }
@@ -311,26 +347,78 @@ mod tests {
         );
     }
 
+    fn default_names() -> SecretLikeNames {
+        let params = ConfidentialityCheck::default();
+        SecretLikeNames {
+            secret: fragments(params.effective_secret_like_names()),
+            not_secret: fragments(params.effective_not_secret_like_names()),
+        }
+    }
+
     #[test]
     fn key_names_are_secret_like_only_at_the_end() {
-        let defaults = ConfidentialityCheck::default()
-            .effective_secret_like_names()
-            .iter()
-            .map(|n| n.to_ascii_uppercase())
-            .collect::<Vec<_>>();
+        let names = default_names();
         for name in [
             "ENCRYPTION_KEY",
             "signing_key",
             "STRIPE_KEY",
             "AWS_SECRET_ACCESS_KEY",
         ] {
-            assert!(is_secret_like(name, &defaults), "{name}");
+            assert!(names.matches(name), "{name}");
         }
         for name in ["KEY_PREFIX", "CACHE_KEYSPACE", "MONKEY", "LOG_LEVEL"] {
-            assert!(!is_secret_like(name, &defaults), "{name}");
+            assert!(!names.matches(name), "{name}");
         }
         // A fragment with nothing to match would match every name.
-        assert!(!is_secret_like("LOG_LEVEL", &["$".into(), String::new()]));
+        let empty = SecretLikeNames {
+            secret: fragments(vec!["$".into(), String::new()]),
+            not_secret: Vec::new(),
+        };
+        assert!(!empty.matches("LOG_LEVEL"));
+    }
+
+    #[test]
+    fn names_that_say_where_a_secret_is_are_not_secrets() {
+        let names = default_names();
+        for name in [
+            "POSTGRES_PASSWORD_FILE",
+            "vault_token_path",
+            "SECRETS_DIR",
+            "OAUTH_TOKEN_URL",
+            "TOKEN_ENDPOINT",
+            "TLS_SECRET_NAME",
+            "JWT_PUBLIC_KEY",
+            "STRIPE_PUBLISHABLE_KEY",
+            "SESSION_TOKEN_TTL",
+            "TOKEN_TIMEOUT",
+            "PASSWORD_EXPIRY",
+            "OIDC_ISSUER_URI",
+        ] {
+            assert!(!names.matches(name), "{name}");
+        }
+        // The fragment must end the name: a secret named after a file or path is still a secret.
+        for name in ["FILE_ENCRYPTION_KEY", "PATH_TOKEN", "NAME_SERVICE_PASSWORD"] {
+            assert!(names.matches(name), "{name}");
+        }
+        // `notSecretLikeNames: []` judges every secret-like name.
+        let strict = SecretLikeNames {
+            not_secret: Vec::new(),
+            ..default_names()
+        };
+        assert!(strict.matches("JWT_PUBLIC_KEY"));
+    }
+
+    #[test]
+    fn references_to_other_variables_are_not_literals() {
+        for value in ["$(DB_PASSWORD)", " $(A)$(B) ", "$(A) $(B)"] {
+            assert!(!is_literal_credential(value), "{value:?}");
+        }
+        assert!(!is_literal_credential(""));
+        assert!(!is_literal_credential("   "));
+        // Anything written beside a reference, an unterminated or empty reference, or a plain `$` is literal.
+        for value in ["hunter2", "$(A)x", "pre$(A)", "$(A", "$()", "$", "$$(A)"] {
+            assert!(is_literal_credential(value), "{value:?}");
+        }
     }
 
     #[test]
@@ -354,6 +442,8 @@ mod tests {
                         {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
                         {"name": "EMPTY_TOKEN", "value": ""},
                         {"name": "LOG_LEVEL", "value": "debug"},
+                        {"name": "POSTGRES_PASSWORD_FILE", "value": "/run/secrets/db"},
+                        {"name": "DSN_PASSWORD", "value": "$(DB_PASSWORD)"},
                     ])),
                     json!({}),
                 ),
