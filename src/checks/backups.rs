@@ -45,7 +45,8 @@ pub fn gvks(params: &BackupsCheck) -> Vec<Gvk> {
 }
 
 /// Which namespaces a Velero object backs up: `includedNamespaces` (unset or empty: all; `*`: all) minus
-/// `excludedNamespaces`, both read from `spec` (a Backup) or `spec.template` (a Schedule).
+/// `excludedNamespaces`, both read from `spec` (a Backup) or `spec.template` (a Schedule). Entries are Velero's
+/// namespace glob patterns (`app-*`, `ns?`, `ns[1-3]`, since Velero 1.18); an exclusion wins over an inclusion.
 fn covers(spec: Option<&Value>, namespace: &str) -> bool {
     let list = |field: &str| -> Vec<String> {
         spec.and_then(|s| s.get(field))
@@ -60,10 +61,22 @@ fn covers(spec: Option<&Value>, namespace: &str) -> bool {
     };
     let included = list("includedNamespaces");
     let excluded = list("excludedNamespaces");
-    if excluded.iter().any(|n| n == namespace || n == "*") {
+    if excluded.iter().any(|p| namespace_matches(p, namespace)) {
         return false;
     }
-    included.is_empty() || included.iter().any(|n| n == namespace || n == "*")
+    included.is_empty() || included.iter().any(|p| namespace_matches(p, namespace))
+}
+
+/// Whether a Velero namespace pattern names `namespace`. A pattern that is not a valid glob (Velero rejects such a
+/// Backup before it runs) can only be the namespace's own name.
+fn namespace_matches(pattern: &str, namespace: &str) -> bool {
+    if pattern == namespace || pattern == "*" {
+        return true;
+    }
+    if !pattern.contains(['*', '?', '[']) {
+        return false;
+    }
+    glob::Pattern::new(pattern).is_ok_and(|p| p.matches(namespace))
 }
 
 fn string_at<'a>(o: &'a DynamicObject, pointer: &str) -> Option<&'a str> {
@@ -536,6 +549,47 @@ mod tests {
                 ("Namespace scratch", FAIL, "no-completed-backup"),
             ],
         );
+    }
+
+    #[test]
+    fn namespace_glob_patterns_cover_what_they_match() {
+        let mut f = fixture(&["app-prod", "app-dev", "ns1", "ns10", "nsb", "billing"]);
+        let included = json!(["app-*", "ns?", "[a-c]illing"]);
+        f.schedules = vec![object(
+            "Schedule",
+            "globs",
+            json!({"template": {"includedNamespaces": included, "excludedNamespaces": ["*-dev", "ns[a-z]"]}}),
+            json!({}),
+        )];
+        f.backups = vec![object(
+            "Backup",
+            "globs-1",
+            json!({"includedNamespaces": included, "excludedNamespaces": ["*-dev", "ns[a-z]"]}),
+            json!({"phase": "Completed", "completionTimestamp": "2026-06-01T00:00:00Z"}),
+        )];
+        let r = run(&f, &BackupsCheck::default());
+        // app-dev and nsb are excluded (exclusion wins), ns10 is two characters after "ns".
+        assert_report(
+            &r,
+            6,
+            &[
+                ("Namespace app-dev", FAIL, "no-backup-schedule"),
+                ("Namespace app-dev", FAIL, "no-completed-backup"),
+                ("Namespace ns10", FAIL, "no-backup-schedule"),
+                ("Namespace ns10", FAIL, "no-completed-backup"),
+                ("Namespace nsb", FAIL, "no-backup-schedule"),
+                ("Namespace nsb", FAIL, "no-completed-backup"),
+            ],
+        );
+    }
+
+    #[test]
+    fn malformed_patterns_match_only_their_own_name() {
+        assert!(!namespace_matches("ns[1", "ns1"));
+        assert!(namespace_matches("ns[1", "ns[1"));
+        assert!(!namespace_matches("shop", "shop-2"));
+        assert!(namespace_matches("*", "anything"));
+        assert!(!namespace_matches("", "shop"));
     }
 
     #[test]
