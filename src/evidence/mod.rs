@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod collect;
 pub mod document;
+pub mod flush;
 pub mod ledger;
 pub mod manifest;
 pub mod offline;

@@ -125,6 +125,16 @@ pub enum StoreError {
         #[source]
         source: object_store::Error,
     },
+    /// An object was written to a local directory but could not be flushed to disk.
+    #[error(
+        "evidence object {path} was written but could not be flushed to disk ({source}); it is not counted as stored: check that the evidence volume is writable and not full, the snapshot is retried"
+    )]
+    Flush {
+        /// The object's file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
     /// The local directory could not be created.
     #[error("cannot create evidence directory {path}: {source}")]
     Directory {
@@ -149,6 +159,7 @@ impl StoreError {
                 _ => "unavailable",
             },
             StoreError::Directory { .. } => "directory",
+            StoreError::Flush { .. } => "disk",
         }
     }
 }
@@ -175,6 +186,8 @@ pub struct EvidenceStoreClient {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     uri: String,
+    /// The directory of a local store, whose writes are flushed to disk ([`super::flush`]).
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl EvidenceStoreClient {
@@ -197,6 +210,7 @@ impl EvidenceStoreClient {
                     store: Arc::new(fs),
                     prefix: String::new(),
                     uri,
+                    local_root: Some(dir.clone()),
                 })
             }
             StoreLocation::S3(s3) => {
@@ -254,6 +268,7 @@ impl EvidenceStoreClient {
                     store: Arc::new(store),
                     prefix: s3.prefix.clone(),
                     uri,
+                    local_root: None,
                 })
             }
         }
@@ -265,6 +280,7 @@ impl EvidenceStoreClient {
             store,
             prefix: String::new(),
             uri: uri.into(),
+            local_root: None,
         }
     }
 
@@ -299,7 +315,7 @@ impl EvidenceStoreClient {
             mode: PutMode::Create,
             ..PutOptions::default()
         };
-        match self
+        let created = match self
             .store
             .put_opts(&self.path(relative), PutPayload::from(bytes), opts)
             .await
@@ -308,8 +324,27 @@ impl EvidenceStoreClient {
             Err(object_store::Error::AlreadyExists { .. }) => {
                 Err(StoreError::AlreadyExists(self.object_uri(relative)))
             }
-            Err(e) => Err(self.backend(e)),
-        }
+            Err(e) => return Err(self.backend(e)),
+        };
+        // An object that already exists may be one a crashed writer never flushed: flush it too.
+        self.flush(relative).await?;
+        created
+    }
+
+    /// Flushes a local store's object to disk; S3 acknowledges a PUT only once it is durable.
+    async fn flush(&self, relative: &str) -> Result<(), StoreError> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(());
+        };
+        let relative = relative.to_string();
+        let path = root.join(&relative).display().to_string();
+        tokio::task::spawn_blocking(move || super::flush::flush(&root, &relative))
+            .await
+            .map_err(|e| StoreError::Flush {
+                path: path.clone(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(|source| StoreError::Flush { path, source })
     }
 
     /// Reads `relative`.
