@@ -275,7 +275,11 @@ mod tests {
                     &[("pod-template-hash", "7d9f8")],
                 )),
                 pod(owned("db-0", Some(("apps/v1", "StatefulSet", "db")), &[])),
-                pod(owned("agent-x", Some(("apps/v1", "DaemonSet", "agent")), &[])),
+                pod(owned(
+                    "agent-x",
+                    Some(("apps/v1", "DaemonSet", "agent")),
+                    &[],
+                )),
                 pod(owned("once-x", Some(("batch/v1", "Job", "once")), &[])),
                 pod(meta("debug", None)),
                 // A pod without spec (malformed dump) is skipped, not a panic.
@@ -326,7 +330,11 @@ mod tests {
                     Some(("apps/v1", "ReplicaSet", "api-")),
                     &[("pod-template-hash", "")],
                 )),
-                pod(owned("rc-x", Some(("v1", "ReplicationController", "rc")), &[])),
+                pod(owned(
+                    "rc-x",
+                    Some(("v1", "ReplicationController", "rc")),
+                    &[],
+                )),
                 // Argo Rollouts' ReplicaSets carry their own hash label.
                 pod(owned(
                     "canary-x",
@@ -335,7 +343,11 @@ mod tests {
                 )),
                 pod(owned("etcd-node-1", Some(("v1", "Node", "node-1")), &[])),
                 // A kind of the same name in another group is not the workload the checks judge.
-                pod(owned("fake-x", Some(("example.com/v1", "StatefulSet", "fake")), &[])),
+                pod(owned(
+                    "fake-x",
+                    Some(("example.com/v1", "StatefulSet", "fake")),
+                    &[],
+                )),
                 // An owner that is not the controller does not make the pod someone else's.
                 pod(ObjectMeta {
                     owner_references: Some(vec![OwnerReference {
