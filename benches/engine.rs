@@ -14,6 +14,9 @@
 //!   object it reads changed: `LiveView::snapshot` of its reads, the change swapped in (an updated version of one
 //!   object, alternating between two versions so that every iteration is a change), and the control's
 //!   `IncrementalEvaluator` (a full evaluation for the controls that judge the cluster as a whole).
+//! - `library-context/<control>/<Kind>/<n>`: the same after one object of the control's namespace-local context
+//!   changed (`evaluate::namespace_local_context`): an application Namespace, a PodDisruptionBudget, a
+//!   ServiceAccount, a NetworkPolicy, a token Secret; every judged object of that namespace is judged again.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -23,7 +26,7 @@ use criterion::{
 };
 use k8s_openapi::jiff::Timestamp;
 use soc2_operator::api::Control;
-use soc2_operator::evaluate::{evaluate, required_kinds, subject_kinds};
+use soc2_operator::evaluate::{evaluate, namespace_local_context, required_kinds, subject_kinds};
 use soc2_operator::incremental::IncrementalEvaluator;
 use soc2_operator::validation::validate;
 use soc2_operator::view::live::LiveView;
@@ -191,49 +194,77 @@ fn library(c: &mut Criterion) {
         for c in &controls {
             let v = validate(&c.spec).expect("valid control");
             let reads = required_kinds(&v);
-            let subjects = subject_kinds(&v);
             // The object that changes: one the control judges one by one, else any object it reads.
-            let kind = subjects.first().copied().or_else(|| {
+            let kind = subject_kinds(&v).first().copied().or_else(|| {
                 reads.kinds.iter().copied().find(|k| {
                     !matches!(k, ResourceKind::Namespace | ResourceKind::ControlException)
                 })
             });
-            let snapshot = view.snapshot(&reads);
-            let Some(versions) = kind.and_then(|k| Versions::of(&snapshot, k)) else {
-                continue;
-            };
-            let mut evaluator = IncrementalEvaluator::default();
-            evaluator
-                .evaluate(name(c), &v, &snapshot, now)
-                .expect("evaluates");
-            drop(snapshot);
-            let mut probe = view.snapshot(&reads);
-            versions.swap_in(&mut probe, 1);
-            let (_, path) = evaluator
-                .evaluate(name(c), &v, &probe, now)
-                .expect("evaluates");
-            eprintln!(
-                "{}: a change to one {kind:?} is evaluated as {path:?}",
-                name(c)
-            );
-            drop(probe);
-            let mut turn = 1usize;
-            group.bench_function(BenchmarkId::new(name(c), n), |b| {
-                b.iter(|| {
-                    let v = validate(&c.spec).expect("valid control");
-                    let mut snapshot = view.snapshot(&required_kinds(&v));
-                    turn += 1;
-                    versions.swap_in(&mut snapshot, turn);
-                    black_box(
-                        evaluator
-                            .evaluate(name(c), &v, &snapshot, now)
-                            .expect("evaluates"),
-                    )
-                })
-            });
+            if let Some(kind) = kind {
+                bench_change(&mut group, &view, c, kind, name(c).to_string(), n, now);
+            }
+        }
+        group.finish();
+
+        let mut group = c.benchmark_group("library-context");
+        group.sampling_mode(SamplingMode::Flat);
+        for c in &controls {
+            let v = validate(&c.spec).expect("valid control");
+            for kind in namespace_local_context(&v) {
+                let id = format!("{}/{kind:?}", name(c));
+                bench_change(&mut group, &view, c, kind, id, n, now);
+            }
         }
         group.finish();
     }
+}
+
+/// Benchmarks the reconcile of `control` after one object of `kind` changed: a snapshot of its reads with the
+/// change swapped in, and its primed `IncrementalEvaluator`. Prints the path the first change takes.
+fn bench_change(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    view: &LiveView,
+    control: &Control,
+    kind: ResourceKind,
+    id: String,
+    n: usize,
+    now: Timestamp,
+) {
+    let v = validate(&control.spec).expect("valid control");
+    let reads = required_kinds(&v);
+    let snapshot = view.snapshot(&reads);
+    let Some(versions) = Versions::of(&snapshot, kind) else {
+        return;
+    };
+    let mut evaluator = IncrementalEvaluator::default();
+    evaluator
+        .evaluate(name(control), &v, &snapshot, now)
+        .expect("evaluates");
+    drop(snapshot);
+    let mut probe = view.snapshot(&reads);
+    versions.swap_in(&mut probe, 1);
+    let (_, path) = evaluator
+        .evaluate(name(control), &v, &probe, now)
+        .expect("evaluates");
+    eprintln!(
+        "{}: a change to one {kind:?} is evaluated as {path:?}",
+        name(control)
+    );
+    drop(probe);
+    let mut turn = 1usize;
+    group.bench_function(BenchmarkId::new(id, n), |b| {
+        b.iter(|| {
+            let v = validate(&control.spec).expect("valid control");
+            let mut snapshot = view.snapshot(&required_kinds(&v));
+            turn += 1;
+            versions.swap_in(&mut snapshot, turn);
+            black_box(
+                evaluator
+                    .evaluate(name(control), &v, &snapshot, now)
+                    .expect("evaluates"),
+            )
+        })
+    });
 }
 
 /// Two updated versions of one object: swapped into a snapshot in turn, each is a change from the one before.
@@ -253,12 +284,24 @@ enum AnyVersion {
     Job(std::sync::Arc<k8s_openapi::api::batch::v1::Job>),
     NetworkPolicy(std::sync::Arc<k8s_openapi::api::networking::v1::NetworkPolicy>),
     Pod(std::sync::Arc<k8s_openapi::api::core::v1::Pod>),
+    Namespace(std::sync::Arc<k8s_openapi::api::core::v1::Namespace>),
+    PodDisruptionBudget(std::sync::Arc<k8s_openapi::api::policy::v1::PodDisruptionBudget>),
+    ServiceAccount(std::sync::Arc<k8s_openapi::api::core::v1::ServiceAccount>),
+    Secret(std::sync::Arc<k8s_openapi::api::core::v1::Secret>),
 }
 
 fn updated<K: kube::Resource + Clone>(
     objects: &[std::sync::Arc<K>],
 ) -> Option<(String, [std::sync::Arc<K>; 2])> {
-    let first = objects.first()?;
+    updated_where(objects, |_| true)
+}
+
+/// Like [`updated`], for the first object that `pick` accepts.
+fn updated_where<K: kube::Resource + Clone>(
+    objects: &[std::sync::Arc<K>],
+    pick: impl Fn(&K) -> bool,
+) -> Option<(String, [std::sync::Arc<K>; 2])> {
+    let first = objects.iter().find(|o| pick(o))?;
     let uid = first.meta().uid.clone()?;
     let version = |v: &str| {
         let mut o = first.as_ref().clone();
@@ -303,6 +346,15 @@ impl Versions {
             ResourceKind::Job => pick!(jobs, Job),
             ResourceKind::NetworkPolicy => pick!(network_policies, NetworkPolicy),
             ResourceKind::Pod => pick!(pods, Pod),
+            ResourceKind::PodDisruptionBudget => pick!(pod_disruption_budgets, PodDisruptionBudget),
+            ResourceKind::ServiceAccount => pick!(service_accounts, ServiceAccount),
+            ResourceKind::ServiceAccountTokenSecret => pick!(service_account_token_secrets, Secret),
+            ResourceKind::Namespace => {
+                // An application namespace: the one of the first Deployment.
+                let home = s.deployments.first()?.metadata.namespace.clone();
+                let (uid, [a, b]) = updated_where(&s.namespaces, |n| n.metadata.name == home)?;
+                (uid, [AnyVersion::Namespace(a), AnyVersion::Namespace(b)])
+            }
             _ => return None,
         };
         Some(Versions { uid, versions })
@@ -320,6 +372,10 @@ impl Versions {
             AnyVersion::Job(o) => replace(&mut s.jobs, uid, o),
             AnyVersion::NetworkPolicy(o) => replace(&mut s.network_policies, uid, o),
             AnyVersion::Pod(o) => replace(&mut s.pods, uid, o),
+            AnyVersion::Namespace(o) => replace(&mut s.namespaces, uid, o),
+            AnyVersion::PodDisruptionBudget(o) => replace(&mut s.pod_disruption_budgets, uid, o),
+            AnyVersion::ServiceAccount(o) => replace(&mut s.service_accounts, uid, o),
+            AnyVersion::Secret(o) => replace(&mut s.service_account_token_secrets, uid, o),
         }
     }
 }

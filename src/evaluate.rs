@@ -258,6 +258,47 @@ pub fn subject_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
     kinds
 }
 
+/// The context kinds (read, not judged one by one) whose objects matter only to the judged objects of their own
+/// namespace: a Namespace (its labels select the scope, carry the Pod Security level or the classification), and,
+/// per check, the ServiceAccounts a workload runs as, the PodDisruptionBudgets and NetworkPolicies that cover its
+/// pods. When only such objects change, an incremental evaluation judges again the objects of the namespaces they
+/// belong to (and what the check says about those context objects) instead of the whole control. Empty for checks
+/// whose judged objects are cluster-scoped (bindings) or that judge the cluster as a whole. `tests/incremental.rs`
+/// proves the promise for every control of the library against full evaluations.
+pub fn namespace_local_context(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
+    let mut kinds = match control.kind {
+        CheckKind::PodSecurity
+        | CheckKind::ImageProvenance
+        | CheckKind::Exposure
+        | CheckKind::ChangeApproval
+        | CheckKind::EncryptionInTransit
+        | CheckKind::JobHealth => vec![ResourceKind::Namespace],
+        CheckKind::ServiceAccountHygiene => vec![
+            ResourceKind::Namespace,
+            ResourceKind::ServiceAccount,
+            ResourceKind::ServiceAccountTokenSecret,
+        ],
+        CheckKind::Confidentiality => vec![ResourceKind::Namespace, ResourceKind::NetworkPolicy],
+        CheckKind::Availability => {
+            vec![ResourceKind::Namespace, ResourceKind::PodDisruptionBudget]
+        }
+        CheckKind::MfaAccess
+        | CheckKind::RbacLeastPrivilege
+        | CheckKind::Logging
+        | CheckKind::EncryptionAtRest
+        | CheckKind::Cel
+        | CheckKind::RequiredResources
+        | CheckKind::NetworkIsolation
+        | CheckKind::Backups => Vec::new(),
+    };
+    let subjects = subject_kinds(control);
+    if subjects.is_empty() {
+        return Vec::new();
+    }
+    kinds.retain(|k| !subjects.contains(k));
+    kinds
+}
+
 /// Evaluates `control` named `name` against `view` at time `now`.
 pub fn evaluate(
     name: &str,
@@ -319,10 +360,10 @@ pub fn run_part(
     now: Timestamp,
     part: Part,
 ) -> Result<CheckReport, SpecError> {
-    let scope = ScopeMatcher::new(control.spec.scope.as_ref(), view)?;
     if part == Part::Together && control.kind != CheckKind::RbacLeastPrivilege {
         return Ok(CheckReport::default());
     }
+    let scope = ScopeMatcher::new(control.spec.scope.as_ref(), view)?;
     let check = &control.spec.check;
     let selects_namespaces = control
         .spec

@@ -4,8 +4,11 @@
 //! the objects it judged, its findings grouped by resource ([`FindingIndex`]) and the context they were judged in
 //! (every other object it reads, the active exceptions). When the next snapshot differs from that only in some
 //! judged objects, the check runs again on a snapshot holding just those objects and the context, and their groups
-//! are replaced. Anything else (the spec, the context, an unreadable kind, too many changes, a finding that breaks
-//! the one-by-one promise) makes a full evaluation, which primes the state again. Both paths produce the same
+//! are replaced. When context objects that matter only to their own namespace changed too
+//! ([`crate::evaluate::namespace_local_context`]: a Namespace's labels, a PodDisruptionBudget, a ServiceAccount),
+//! every judged object of those namespaces is judged again, and what the check says about those context objects is
+//! replaced. Anything else (the spec, other context, the control's exceptions, an unreadable kind, too many
+//! changes, a finding that breaks the one-by-one promise) makes a full evaluation, which primes the state again. Both paths produce the same
 //! evaluation: `tests/incremental.rs` compares them after random changes for every control of the library.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -16,7 +19,9 @@ use rustc_hash::FxHashMap;
 
 use crate::api::ControlSpec;
 use crate::checks::Finding;
-use crate::evaluate::{Evaluation, Part, conclude, related, run_part, subject_kinds};
+use crate::evaluate::{
+    Evaluation, Part, conclude, namespace_local_context, related, run_part, subject_kinds,
+};
 use crate::finding_index::FindingIndex;
 use crate::validation::{SpecError, ValidatedControl};
 use crate::view::{AnyObject, ClusterSnapshot, Gvk, ResourceKind, ResourceRef};
@@ -34,7 +39,8 @@ pub enum Path {
     Full(&'static str),
     /// Nothing the control reads changed since the last evaluation.
     Unchanged,
-    /// The check ran again for this many changed (added, updated or deleted) objects.
+    /// The check ran again for this many judged objects: those added, updated or deleted, and those of the
+    /// namespaces whose context changed.
     Incremental(usize),
 }
 
@@ -62,7 +68,9 @@ struct State {
     context: ClusterSnapshot,
     context_addresses: BTreeMap<ResourceKind, Vec<usize>>,
     dynamic_addresses: BTreeMap<Gvk, Vec<usize>>,
-    /// The exceptions active for the control (namespace/name) when the state was made.
+    /// The addresses of the exceptions naming the control, and the keys (namespace/name) of those active when
+    /// the state was made. Exceptions for other controls are not this control's context.
+    exception_addresses: Vec<usize>,
     active_exceptions: Vec<String>,
     /// Findings (before exceptions) about objects that are not judged one by one: the same whatever changes among
     /// the judged objects, so a re-run for some of them reports them again, and they are left as they are.
@@ -77,10 +85,32 @@ struct State {
     index: FindingIndex,
 }
 
+/// Namespaces whose context changed: every judged object in them is judged again.
+type Dirty = BTreeSet<String>;
+
 /// A judged object, and the last update that saw it.
 struct Subject {
     object: AnyObject,
     seen: u64,
+    /// A hash of its namespace: finding a namespace's objects among all judged ones then reads no object (each
+    /// read would be a cache miss, and at 100k objects they add up to milliseconds).
+    namespace_hash: u64,
+}
+
+impl Subject {
+    fn new(object: AnyObject, seen: u64) -> Subject {
+        let namespace_hash = namespace_hash(object.home_namespace());
+        Subject {
+            object,
+            seen,
+            namespace_hash,
+        }
+    }
+}
+
+fn namespace_hash(namespace: Option<&str>) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(namespace)
 }
 
 /// One control's incremental evaluator.
@@ -116,8 +146,8 @@ impl IncrementalEvaluator {
             None => "first evaluation",
             Some(state) => match state.reusable(name, control, view, now) {
                 Err(reason) => reason,
-                Ok(()) => {
-                    let (state, path) = state.update(control, view, now)?;
+                Ok(dirty) => {
+                    let (state, path) = state.update(control, view, now, dirty)?;
                     match path {
                         Ok(path) => {
                             let evaluation = conclude(name, control, &state.index, state.evaluated);
@@ -152,7 +182,7 @@ impl State {
         for kind in &subject_kinds {
             for object in view.objects(*kind) {
                 judged.insert(object.resource_ref());
-                subjects.insert(object.address(), Subject { object, seen: 0 });
+                subjects.insert(object.address(), Subject::new(object, 0));
             }
         }
         let base: BTreeSet<Finding> = report
@@ -179,6 +209,7 @@ impl State {
             epoch: 0,
             context_addresses,
             dynamic_addresses,
+            exception_addresses: exception_addresses(name, view),
             active_exceptions: active_exceptions(name, view, now),
             base,
             together_refs,
@@ -190,14 +221,15 @@ impl State {
         })
     }
 
-    /// `Err(reason)` when anything but the judged objects differs from what the state was made from.
+    /// `Err(reason)` when anything but the judged objects and namespace-local context differs from what the state
+    /// was made from; `Ok(Some(namespaces))` when namespace-local context of those namespaces changed.
     fn reusable(
         &self,
         name: &str,
         control: &ValidatedControl<'_>,
         view: &ClusterSnapshot,
         now: Timestamp,
-    ) -> Result<(), &'static str> {
+    ) -> Result<Option<Dirty>, &'static str> {
         if self.name != name || self.spec != *control.spec {
             return Err("the control changed");
         }
@@ -213,8 +245,11 @@ impl State {
             return Err("a kind the control reads became readable or unreadable");
         }
         let (kinds, dynamic) = context_addresses(view, &self.subject_kinds);
-        if kinds != self.context_addresses || dynamic != self.dynamic_addresses {
+        if dynamic != self.dynamic_addresses {
             return Err("an object the control reads as context changed");
+        }
+        if exception_addresses(name, view) != self.exception_addresses {
+            return Err("an exception for the control changed");
         }
         if active_exceptions(name, view, now) != self.active_exceptions {
             return Err("the active exceptions changed");
@@ -225,7 +260,49 @@ impl State {
         if self.valid_until.is_some_and(|until| now > until) {
             return Err("a finding that depends on time may have changed");
         }
-        Ok(())
+        if kinds == self.context_addresses {
+            return Ok(None);
+        }
+        let local = namespace_local_context(control);
+        let mut dirty = Dirty::new();
+        let all: BTreeSet<ResourceKind> = kinds
+            .keys()
+            .chain(self.context_addresses.keys())
+            .copied()
+            .collect();
+        for kind in all {
+            let new = kinds.get(&kind).map(Vec::as_slice).unwrap_or_default();
+            let old = self
+                .context_addresses
+                .get(&kind)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            if new == old {
+                continue;
+            }
+            if !local.contains(&kind) {
+                return Err("an object the control reads as context changed");
+            }
+            // Added or updated objects are in the view, removed or replaced ones in the remembered context.
+            for (snapshot, other) in [(view, old), (&self.context, new)] {
+                for index in 0..snapshot.count(kind) {
+                    let Some(address) = snapshot.address_at(kind, index) else {
+                        continue;
+                    };
+                    if other.binary_search(&address).is_ok() {
+                        continue;
+                    }
+                    let object = snapshot.object_at(kind, index);
+                    match object.as_ref().and_then(AnyObject::home_namespace) {
+                        Some(ns) => {
+                            dirty.insert(ns.to_string());
+                        }
+                        None => return Err("an object the control reads as context changed"),
+                    }
+                }
+            }
+        }
+        Ok(Some(dirty))
     }
 
     /// Re-runs the check for the judged objects that changed. The inner `Err(reason)` asks for a full evaluation
@@ -235,6 +312,7 @@ impl State {
         control: &ValidatedControl<'_>,
         view: &ClusterSnapshot,
         now: Timestamp,
+        dirty: Option<Dirty>,
     ) -> Result<(State, Result<Path, &'static str>), SpecError> {
         self.evaluated_at = now;
         // Addresses only: the objects themselves are touched only when they changed.
@@ -267,11 +345,31 @@ impl State {
                 .collect()
         };
         let changed = fresh.len() + gone.len();
-        if changed == 0 {
+        if changed == 0 && dirty.is_none() {
             return Ok((self, Ok(Path::Unchanged)));
         }
-        if changed > ALWAYS_INCREMENTAL
-            && changed > current.max(self.subjects.len()) / FULL_ABOVE_ONE_IN
+        // Unchanged objects in a namespace whose context changed are judged again, in both runs.
+        let in_dirty = |ns: Option<&str>| {
+            dirty
+                .as_ref()
+                .is_some_and(|d| ns.is_some_and(|n| d.contains(n)))
+        };
+        let epoch = self.epoch;
+        let dirty_subjects: Vec<AnyObject> = match &dirty {
+            Some(d) => {
+                let hashes: Vec<u64> = d.iter().map(|n| namespace_hash(Some(n))).collect();
+                self.subjects
+                    .values()
+                    .filter(|s| s.seen == epoch && hashes.contains(&s.namespace_hash))
+                    .filter(|s| in_dirty(s.object.home_namespace()))
+                    .map(|s| s.object.clone())
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let rejudging = changed + dirty_subjects.len();
+        if rejudging > ALWAYS_INCREMENTAL
+            && rejudging > current.max(self.subjects.len()) / FULL_ABOVE_ONE_IN
         {
             return Ok((self, Err("many judged objects changed")));
         }
@@ -285,12 +383,14 @@ impl State {
         let mut seen: HashSet<usize> = HashSet::new();
         let unchanged: Vec<AnyObject> = related(control, view, &changed_objects)
             .into_iter()
+            .chain(dirty_subjects)
             .filter(|o| !fresh_addresses.contains(&o.address()) && seen.insert(o.address()))
             .collect();
         old.extend(unchanged.iter().cloned());
         let mut rejudged = fresh.clone();
         rejudged.extend(unchanged);
-        let old_view = view.with_only(&self.subject_kinds, &old);
+        // The old objects as they were judged: with the context remembered, not the view's.
+        let old_view = self.context.with_only(&self.subject_kinds, &old);
         let new_view = view.with_only(&self.subject_kinds, &rejudged);
         let old_report = run_part(control, &old_view, now, Part::OneByOne)?;
         let new_report = run_part(control, &new_view, now, Part::OneByOne)?;
@@ -324,16 +424,39 @@ impl State {
         else {
             return Ok((self, Err("the evaluated count no longer adds up")));
         };
+        // What the check says about a context object of a changed namespace replaces what it said before.
+        let about_dirty = |r: &ResourceRef| {
+            in_dirty(if r.kind == "Namespace" && r.namespace.is_none() {
+                Some(r.name.as_str())
+            } else {
+                r.namespace.as_deref()
+            })
+        };
         let mut findings: Vec<Finding> = Vec::new();
+        let mut dirty_base: Vec<Finding> = Vec::new();
         for f in new_report.findings {
             if new_refs.contains(&f.resource) {
                 findings.push(f);
+            } else if about_dirty(&f.resource) {
+                dirty_base.push(f);
             } else if !self.base.contains(&f) {
                 return Ok((
                     self,
                     Err("a finding about another object than the one judged"),
                 ));
             }
+        }
+        let mut cleared: Vec<ResourceRef> = Vec::new();
+        if dirty.is_some() {
+            self.base.retain(|f| {
+                let stale = about_dirty(&f.resource);
+                if stale {
+                    cleared.push(f.resource.clone());
+                }
+                !stale
+            });
+            self.base.extend(dirty_base.iter().cloned());
+            findings.extend(dirty_base);
         }
         crate::exceptions::apply(&self.name, &mut findings, &new_view, now);
         let mut together_findings = together.findings;
@@ -342,7 +465,7 @@ impl State {
         for f in findings.into_iter().chain(together_findings) {
             by_resource.entry(f.resource.clone()).or_default().push(f);
         }
-        for r in old_refs.iter().chain(&self.together_refs) {
+        for r in old_refs.iter().chain(&self.together_refs).chain(&cleared) {
             self.index.replace(r, Vec::new());
         }
         for (r, findings) in by_resource {
@@ -352,13 +475,8 @@ impl State {
             self.subjects.remove(a);
         }
         for object in fresh {
-            self.subjects.insert(
-                object.address(),
-                Subject {
-                    object,
-                    seen: self.epoch,
-                },
-            );
+            self.subjects
+                .insert(object.address(), Subject::new(object, self.epoch));
         }
         self.evaluated = evaluated;
         if let Some(until) = new_report.valid_until {
@@ -366,7 +484,12 @@ impl State {
         }
         self.together_refs = together_refs;
         self.together_evaluated = together.evaluated;
-        Ok((self, Ok(Path::Incremental(changed))))
+        if dirty.is_some() {
+            self.context = view.with_only(&self.subject_kinds, &[]);
+            (self.context_addresses, self.dynamic_addresses) =
+                context_addresses(view, &self.subject_kinds);
+        }
+        Ok((self, Ok(Path::Incremental(rejudging))))
     }
 
     /// True when every finding is about one of `judged` or is a base finding.
@@ -387,7 +510,7 @@ fn context_addresses(
 ) {
     let kinds = crate::view::ALL_KINDS
         .iter()
-        .filter(|k| !judged.contains(k))
+        .filter(|k| !judged.contains(k) && **k != ResourceKind::ControlException)
         .map(|k| (*k, view.addresses(*k)))
         .filter(|(_, a)| !a.is_empty())
         .collect();
@@ -404,6 +527,18 @@ fn context_addresses(
         })
         .collect();
     (kinds, dynamic)
+}
+
+/// The addresses of the exceptions that name the control, whatever their state.
+fn exception_addresses(name: &str, view: &ClusterSnapshot) -> Vec<usize> {
+    let mut addresses: Vec<usize> = view
+        .control_exceptions
+        .iter()
+        .filter(|e| e.spec.control == name)
+        .map(|e| std::sync::Arc::as_ptr(e) as usize)
+        .collect();
+    addresses.sort_unstable();
+    addresses
 }
 
 fn active_exceptions(name: &str, view: &ClusterSnapshot, now: Timestamp) -> Vec<String> {

@@ -1,9 +1,10 @@
 //! Incremental evaluation equals full evaluation: every control of the shipped library, over a synthetic cluster,
 //! after each of a few hundred random changes (updates that take another object's spec, labels or annotations;
 //! additions; deletions; resyncs that only replace the object; changes to namespaces, PodDisruptionBudgets,
-//! ServiceAccounts, NetworkPolicies, roles and exceptions), gives the same findings, counts, verdict and digest both
-//! ways. And the incremental path is really taken: a change to one object a control judges one by one is applied
-//! as such, never as a full re-evaluation.
+//! ServiceAccounts, NetworkPolicies, token Secrets, roles and exceptions), gives the same findings, counts, verdict
+//! and digest both ways. And the incremental path is really taken: a change to one object a control judges one by
+//! one, or to one object of its namespace-local context, is applied as such, never as a full re-evaluation; and a
+//! change to an exception for another control leaves a control alone.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use soc2_operator::api::{Control, ControlException};
-use soc2_operator::evaluate::{evaluate, subject_kinds};
+use soc2_operator::evaluate::{evaluate, namespace_local_context, subject_kinds};
 use soc2_operator::incremental::{IncrementalEvaluator, Path};
 use soc2_operator::validation::validate;
 use soc2_operator::view::{ClusterSnapshot, Gvk, ResourceKind};
@@ -39,7 +40,7 @@ fn now() -> Timestamp {
 #[derive(Debug, Clone)]
 struct Change {
     kind: ResourceKind,
-    what: &'static str,
+    what: String,
     single: bool,
 }
 
@@ -143,6 +144,9 @@ fn change_kind(
         ResourceKind::NetworkPolicy => change(&mut view.network_policies, rng, serial),
         ResourceKind::ClusterRole => change(&mut view.cluster_roles, rng, serial),
         ResourceKind::Role => change(&mut view.roles, rng, serial),
+        ResourceKind::ServiceAccountTokenSecret => {
+            change(&mut view.service_account_token_secrets, rng, serial)
+        }
         _ => None,
     }
 }
@@ -234,6 +238,8 @@ fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
         .map(|_| IncrementalEvaluator::default())
         .collect();
     let subjects: Vec<Vec<ResourceKind>> = validated.iter().map(subject_kinds).collect();
+    let local_context: Vec<Vec<ResourceKind>> =
+        validated.iter().map(namespace_local_context).collect();
     // Mostly kinds controls judge one by one; now and then context that forces a full evaluation.
     let kinds = [
         ResourceKind::Deployment,
@@ -254,9 +260,13 @@ fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
         ResourceKind::NetworkPolicy,
         ResourceKind::ClusterRole,
         ResourceKind::Role,
+        ResourceKind::Namespace,
+        ResourceKind::ServiceAccountTokenSecret,
     ];
     let mut rng = Rng::new(0xdecaf);
     let mut paths: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    // Per control, how often a change to its namespace-local context was applied incrementally.
+    let mut local_paths: BTreeMap<&str, usize> = BTreeMap::new();
     let mut excepted = 0;
     let mut previous: Option<Change> = None;
     for round in 0..240u64 {
@@ -277,23 +287,44 @@ fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
                 names[i]
             );
             excepted += full.summary.excepted;
+            // An exception for another control changed: not this control's context.
+            if let Some(p) = &previous
+                && p.kind == ResourceKind::ControlException
+                && !subjects[i].is_empty()
+                && p.what != names[i]
+            {
+                assert!(
+                    !matches!(path, Path::Full(reason) if reason.contains("exception")),
+                    "{} after an exception for {} changed took {path:?}",
+                    names[i],
+                    p.what
+                );
+            }
             let counts = paths.entry(names[i].as_str()).or_default();
+            if let (Some(p), Path::Incremental(_)) = (&previous, &path)
+                && p.single
+                && local_context[i].contains(&p.kind)
+            {
+                *local_paths.entry(names[i].as_str()).or_default() += 1;
+            }
             match path {
                 Path::Incremental(_) => counts.0 += 1,
                 Path::Full(_) => counts.1 += 1,
                 Path::Unchanged => {}
             }
-            // One judged object changed and nothing else: applied incrementally, never whole.
+            // One judged object, or one object of namespace-local context, changed and nothing else: applied
+            // incrementally, never whole (unless time or a namespace's many objects call for it).
             if let Some(p) = &previous
                 && p.single
                 && round > 0
-                && subjects[i].contains(&p.kind)
+                && (subjects[i].contains(&p.kind) || local_context[i].contains(&p.kind))
             {
                 assert!(
                     matches!(
                         path,
                         Path::Incremental(_)
                             | Path::Full("a finding that depends on time may have changed")
+                            | Path::Full("many judged objects changed")
                     ),
                     "{} after round {round} ({} of a {:?}) took {path:?}",
                     names[i],
@@ -323,7 +354,7 @@ fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
             view.cron_jobs[i] = Arc::new(serde_json::from_value(c).expect("cron job"));
             previous = Some(Change {
                 kind: ResourceKind::CronJob,
-                what: "a CronJob ran",
+                what: "a CronJob ran".into(),
                 single: !context_changed,
             });
             continue;
@@ -335,15 +366,28 @@ fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
                 .push(cluster_admin_binding(&format!("break-glass-{round}")));
             previous = Some(Change {
                 kind: ResourceKind::ClusterRoleBinding,
-                what: "add a cluster-admin binding",
+                what: "add a cluster-admin binding".into(),
                 single: !context_changed,
+            });
+            continue;
+        }
+        // Now and then an exception is written again (a new version, same content).
+        if round % 29 == 13 {
+            let i = rng.below(view.control_exceptions.len());
+            let again = Arc::new((*view.control_exceptions[i]).clone());
+            let control = again.spec.control.clone();
+            view.control_exceptions[i] = again;
+            previous = Some(Change {
+                kind: ResourceKind::ControlException,
+                what: control,
+                single: false,
             });
             continue;
         }
         let kind = kinds[rng.below(kinds.len())];
         previous = change_kind(&mut view, kind, &mut rng, round).map(|(what, single)| Change {
             kind,
-            what,
+            what: what.into(),
             single: single && !context_changed,
         });
     }
@@ -369,6 +413,16 @@ fn incremental_evaluation_equals_full_evaluation_after_random_changes() {
         );
     }
     assert!(excepted > 0, "the exceptions waived something");
+    eprintln!("namespace-local context changes applied incrementally: {local_paths:?}");
+    // Every control with namespace-local context applied a change to it incrementally at least once.
+    for (i, name) in names.iter().enumerate() {
+        if !local_context[i].is_empty() {
+            assert!(
+                local_paths.get(name.as_str()).copied().unwrap_or(0) > 0,
+                "{name}: {local_paths:?}"
+            );
+        }
+    }
     // Every control judged one by one took the incremental path at least once.
     for (i, name) in names.iter().enumerate() {
         if !subjects[i].is_empty() {

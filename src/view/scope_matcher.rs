@@ -53,14 +53,18 @@ impl ScopeMatcher {
             .as_ref()
             .map(|s| compile_selector(s, "spec.scope.objectSelector"))
             .transpose()?;
-        let namespace_labels = view
-            .namespaces
-            .iter()
-            .filter_map(|ns| {
-                let name = ns.metadata.name.clone()?;
-                Some((name, ns.metadata.labels.clone().unwrap_or_default()))
-            })
-            .collect();
+        // Only a namespace selector reads labels; copying every namespace's would cost more than most checks.
+        let namespace_labels = if namespace_selector.is_some() {
+            view.namespaces
+                .iter()
+                .filter_map(|ns| {
+                    let name = ns.metadata.name.clone()?;
+                    Some((name, ns.metadata.labels.clone().unwrap_or_default()))
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
         Ok(ScopeMatcher {
             include: scope.namespaces.map(|v| v.into_iter().collect()),
             exclude: scope

@@ -52,6 +52,17 @@ macro_rules! typed_kinds {
                     $( AnyObject::$kind(o) => ResourceRef::of(o.as_ref()), )*
                 }
             }
+
+            /// The namespace the object belongs to: its own for a namespaced object, its name for a Namespace,
+            /// none for other cluster-scoped objects.
+            pub fn home_namespace(&self) -> Option<&str> {
+                if let AnyObject::Namespace(o) = self {
+                    return o.metadata.name.as_deref();
+                }
+                match self {
+                    $( AnyObject::$kind(o) => kube::Resource::meta(o.as_ref()).namespace.as_deref(), )*
+                }
+            }
         }
 
         impl ClusterSnapshot {
