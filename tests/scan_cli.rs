@@ -172,8 +172,8 @@ fn examples_give_exactly_the_planted_findings() {
     assert!(digest.chars().all(|c| c.is_ascii_hexdigit()));
     let change = by_name("change-approval");
     assert_eq!(
-        change["evaluation"]["summary"]["evaluated"], 18,
-        "5 workloads + 2 collector DaemonSets + 3 approved CronJobs (batch.yaml) + 6 availability.yaml workloads + 2 exposure.yaml DaemonSets"
+        change["evaluation"]["summary"]["evaluated"], 19,
+        "5 workloads + 2 collector DaemonSets + 3 approved CronJobs (batch.yaml) + 6 availability.yaml workloads + 2 exposure.yaml DaemonSets + 1 pod-security.yaml Deployment"
     );
 }
 
