@@ -88,6 +88,12 @@ struct State {
 /// Namespaces whose context changed: every judged object in them is judged again.
 type Dirty = BTreeSet<String>;
 
+/// A change of namespace-local context: the namespaces it touched, and the context's addresses after it.
+struct ContextChange {
+    namespaces: Dirty,
+    addresses: BTreeMap<ResourceKind, Vec<usize>>,
+}
+
 /// A judged object, and the last update that saw it.
 struct Subject {
     object: AnyObject,
@@ -146,8 +152,8 @@ impl IncrementalEvaluator {
             None => "first evaluation",
             Some(state) => match state.reusable(name, control, view, now) {
                 Err(reason) => reason,
-                Ok(dirty) => {
-                    let (state, path) = state.update(control, view, now, dirty)?;
+                Ok(context_change) => {
+                    let (state, path) = state.update(control, view, now, context_change)?;
                     match path {
                         Ok(path) => {
                             let evaluation = conclude(name, control, &state.index, state.evaluated);
@@ -229,7 +235,7 @@ impl State {
         control: &ValidatedControl<'_>,
         view: &ClusterSnapshot,
         now: Timestamp,
-    ) -> Result<Option<Dirty>, &'static str> {
+    ) -> Result<Option<ContextChange>, &'static str> {
         if self.name != name || self.spec != *control.spec {
             return Err("the control changed");
         }
@@ -263,6 +269,21 @@ impl State {
         if kinds == self.context_addresses {
             return Ok(None);
         }
+        let namespaces = self.changed_namespaces(control, view, &kinds)?;
+        Ok(Some(ContextChange {
+            namespaces,
+            addresses: kinds,
+        }))
+    }
+
+    /// The namespaces of the context objects that differ between `view` (whose context addresses are `kinds`) and
+    /// the remembered context; `Err` when one of them is not namespace-local context.
+    fn changed_namespaces(
+        &self,
+        control: &ValidatedControl<'_>,
+        view: &ClusterSnapshot,
+        kinds: &BTreeMap<ResourceKind, Vec<usize>>,
+    ) -> Result<Dirty, &'static str> {
         let local = namespace_local_context(control);
         let mut dirty = Dirty::new();
         let all: BTreeSet<ResourceKind> = kinds
@@ -302,7 +323,7 @@ impl State {
                 }
             }
         }
-        Ok(Some(dirty))
+        Ok(dirty)
     }
 
     /// Re-runs the check for the judged objects that changed. The inner `Err(reason)` asks for a full evaluation
@@ -312,8 +333,12 @@ impl State {
         control: &ValidatedControl<'_>,
         view: &ClusterSnapshot,
         now: Timestamp,
-        dirty: Option<Dirty>,
+        context_change: Option<ContextChange>,
     ) -> Result<(State, Result<Path, &'static str>), SpecError> {
+        let (dirty, new_addresses) = match context_change {
+            Some(c) => (Some(c.namespaces), Some(c.addresses)),
+            None => (None, None),
+        };
         self.evaluated_at = now;
         // Addresses only: the objects themselves are touched only when they changed.
         self.epoch = self.epoch.wrapping_add(1);
@@ -484,10 +509,10 @@ impl State {
         }
         self.together_refs = together_refs;
         self.together_evaluated = together.evaluated;
-        if dirty.is_some() {
+        // Dynamic addresses were found equal: only the typed context moves on.
+        if let Some(addresses) = new_addresses {
             self.context = view.with_only(&self.subject_kinds, &[]);
-            (self.context_addresses, self.dynamic_addresses) =
-                context_addresses(view, &self.subject_kinds);
+            self.context_addresses = addresses;
         }
         Ok((self, Ok(Path::Incremental(rejudging))))
     }
