@@ -18,6 +18,9 @@ use soc2_operator::evidence::{
 use soc2_operator::scan::load_paths;
 use soc2_operator::view::ClusterSnapshot;
 
+#[path = "evidence/auditor.rs"]
+mod auditor;
+
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
 }
@@ -565,7 +568,11 @@ fn soc2ctl_verify_exit_codes_distinguish_intact_tampered_and_unreadable() {
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("signatures checked"));
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("checked against the trusted public key"),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
 
     let html = dir.path().join("r.html");
     let report = std::process::Command::new(env!("CARGO_BIN_EXE_soc2ctl"))

@@ -58,10 +58,22 @@ enum Command {
     },
     /// Verify an evidence store: every document hash, chain link and signature.
     ///
-    /// Exit code: 0 intact, 1 tampered (the first broken object is named), 2 unreadable or usage error.
+    /// Prints the chain head (sequence and SHA-256) and every signing key id. Compare the head with one published
+    /// elsewhere (EvidenceStore status.chainHead and status.lastSnapshot.sequence, a ticket) with --expect-head and
+    /// --expect-sequence: a truncated or rewritten chain then fails.
+    ///
+    /// Exit code: 0 intact, 1 tampered or not matching the published head (the first broken object is named),
+    /// 2 unreadable or usage error.
     Verify {
         #[command(flatten)]
         store: StoreArgs,
+        /// SHA-256 of a chain head published elsewhere: the chain must contain that manifest (at
+        /// --expect-sequence when given).
+        #[arg(long, value_name = "SHA256")]
+        expect_head: Option<String>,
+        /// Sequence of a chain head published elsewhere: the chain must reach it.
+        #[arg(long, value_name = "N")]
+        expect_sequence: Option<u64>,
     },
     /// Render a Type I (--at) or Type II (--from/--to) report from an evidence store.
     ///
@@ -206,6 +218,51 @@ fn verify(store: &StoreArgs) -> Result<(EvidenceStoreClient, VerifyOutcome), Exi
     Ok((client, outcome))
 }
 
+/// What `verify` prints: the verdict, the head, the keys, and what was (not) checked.
+fn print_verification(outcome: &VerifyOutcome) {
+    if outcome.is_intact() {
+        println!(
+            "intact: {} snapshot(s), {} document(s), every hash and chain link verified",
+            outcome.snapshots.len(),
+            outcome.documents_checked
+        );
+    } else {
+        println!(
+            "TAMPERED: {} broken object(s) in {} snapshot(s); first: {}",
+            outcome.problems.len(),
+            outcome.snapshots.len(),
+            outcome.problems[0]
+        );
+        for p in &outcome.problems {
+            println!("  {p}");
+        }
+    }
+    match outcome.head() {
+        Some(h) => println!(
+            "head: sequence {}, SHA-256 {} (snapshot {}, taken {})",
+            h.manifest.sequence, h.digest, h.manifest.snapshot_id, h.manifest.taken_at
+        ),
+        None => println!("head: none (the store holds no snapshot)"),
+    }
+    println!(
+        "signing keys: {} ({} unsigned manifest(s))",
+        if outcome.key_ids.is_empty() {
+            "none".to_string()
+        } else {
+            outcome.key_ids.join(", ")
+        },
+        outcome.unsigned
+    );
+    if outcome.signatures_checked {
+        println!("signatures: checked against the trusted public key(s) given");
+    } else {
+        println!(
+            "signatures: NOT checked against a trusted key (pass --public-key): only hashes and links were \
+             checked, and anyone with write access to the store could have rewritten the chain"
+        );
+    }
+}
+
 fn window(w: &WindowArgs) -> Result<(Option<Timestamp>, Timestamp), ExitCode> {
     let to = match &w.to {
         Some(t) => evidence::cli::parse_time(t, true).map_err(fail_input)?,
@@ -253,31 +310,34 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             println!("{}", key.public_key_hex());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { store } => {
+        Command::Verify {
+            store,
+            expect_head,
+            expect_sequence,
+        } => {
+            let expect_head = expect_head
+                .as_deref()
+                .map(evidence::cli::parse_digest)
+                .transpose()
+                .map_err(fail_input)?;
             let (_, outcome) = verify(&store)?;
-            let signatures = if outcome.signatures_checked {
-                "signatures checked"
+            print_verification(&outcome);
+            let published = if expect_head.is_some() || expect_sequence.is_some() {
+                let check =
+                    outcome.contains_published_head(expect_head.as_deref(), expect_sequence);
+                match &check {
+                    Ok(()) => println!("published head: found in the chain"),
+                    Err(why) => println!("published head: NOT MATCHED: {why}"),
+                }
+                check.is_ok()
             } else {
-                "signatures NOT checked (pass --public-key)"
+                true
             };
-            if outcome.is_intact() {
-                println!(
-                    "intact: {} snapshot(s), {} document(s), every hash and chain link verified, {signatures}",
-                    outcome.snapshots.len(),
-                    outcome.documents_checked
-                );
-                return Ok(ExitCode::SUCCESS);
+            if outcome.is_intact() && published {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(1))
             }
-            println!(
-                "TAMPERED: {} broken object(s) in {} snapshot(s); first: {}",
-                outcome.problems.len(),
-                outcome.snapshots.len(),
-                outcome.problems[0]
-            );
-            for p in &outcome.problems {
-                println!("  {p}");
-            }
-            Ok(ExitCode::from(1))
         }
         Command::Report {
             store,

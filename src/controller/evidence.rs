@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{Control, EvidenceStore, EvidenceStoreSpec, EvidenceStoreStatus, LastSnapshot};
 use crate::evaluate::required_kinds;
-use crate::evidence::collect::{OperationBaseline, control_documents};
+use crate::evidence::collect::{OperationBaseline, control_documents_at};
 use crate::evidence::schedule::{Schedule, snapshot_id};
 use crate::evidence::snapshot::{
     ChainHead, SnapshotError, SnapshotInput, SnapshotOutcome, write_snapshot, write_snapshot_after,
@@ -444,9 +444,10 @@ async fn attempt(
     ctx.view.ensure(&kinds);
     ctx.view.wait_synced(&kinds, ctx.sync_timeout).await;
     let id = snapshot_id(tick);
-    let mut documents = control_documents(
+    let mut documents = control_documents_at(
         &id,
         &controls,
+        tick,
         Timestamp::now(),
         |k| ctx.view.snapshot(k),
         Some(&ctx.ledger),

@@ -20,10 +20,18 @@ pub struct S3Flags {
 /// The location for `uri` (a directory or `s3://bucket/prefix`) with `flags` applied.
 pub fn location(uri: &str, flags: &S3Flags) -> Result<StoreLocation, StoreError> {
     let mut location = StoreLocation::parse(uri)?;
-    if let StoreLocation::S3(s3) = &mut location {
-        s3.endpoint = flags.endpoint.clone();
-        s3.region = flags.region.clone();
-        s3.path_style = flags.path_style;
+    match &mut location {
+        StoreLocation::S3(s3) => {
+            s3.endpoint = flags.endpoint.clone();
+            s3.region = flags.region.clone();
+            s3.path_style = flags.path_style;
+        }
+        // Reports and OSCAL exports name the store as a URI; a file URI must carry an absolute path.
+        StoreLocation::Filesystem(dir) => {
+            if let Ok(absolute) = std::path::absolute(&*dir) {
+                *dir = absolute;
+            }
+        }
     }
     Ok(location)
 }
@@ -63,9 +71,40 @@ pub fn parse_time(s: &str, end_of_day: bool) -> Result<Timestamp, String> {
     }
 }
 
+/// A chain head published elsewhere, as `--expect-head` takes it: 64 hex characters.
+pub fn parse_digest(s: &str) -> Result<String, String> {
+    let t = s.trim().trim_start_matches("sha256:").to_ascii_lowercase();
+    if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(t)
+    } else {
+        Err(format!(
+            "--expect-head {s:?} is not a SHA-256 (64 hex characters, as EvidenceStore status.chainHead shows it)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_stores_are_named_by_absolute_file_uris() {
+        let l = location("relative/chain", &S3Flags::default()).unwrap();
+        let uri = l.uri();
+        assert!(uri.starts_with("file:///"), "{uri}");
+        assert!(uri.ends_with("/relative/chain"), "{uri}");
+    }
+
+    #[test]
+    fn published_heads_parse() {
+        let d = "AB".repeat(32);
+        assert_eq!(parse_digest(&d).unwrap(), "ab".repeat(32));
+        assert_eq!(
+            parse_digest(&format!("sha256:{d}")).unwrap(),
+            "ab".repeat(32)
+        );
+        assert!(parse_digest("abc").unwrap_err().contains("64 hex"));
+    }
 
     #[test]
     fn parses_dates_and_times() {

@@ -1,13 +1,24 @@
 //! The per-control evidence document: what a control said, what the operator found, and proof it kept running.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::Control;
+use crate::api::{Control, ControlException};
 use crate::evaluate::Evaluation;
+use crate::exceptions::key;
+use crate::view::ResourceRef;
 
-/// Version of the document and manifest format; readers refuse versions they do not know.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the document and manifest format written; readers refuse versions they do not know.
+///
+/// 2 added to manifests the public key beside each signature and the schedule the writer kept (none for ad-hoc
+/// scans), and to documents the exceptions applied with the findings each waived.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// Every format version this program reads.
+pub const READABLE_FORMAT_VERSIONS: [u32; 2] = [1, 2];
 
 /// Which cluster the evidence is about.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -28,11 +39,15 @@ pub struct OperationRecord {
     /// When the controller last evaluated the control, if it ever did in this process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_evaluated_at: Option<String>,
-    /// When the previous snapshot was taken; evaluations are counted from then.
+    /// The schedule tick of the previous snapshot; evaluations are counted from then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_snapshot_at: Option<String>,
-    /// True when the controller did not evaluate the control at all during the window (a period when the control
-    /// did not run, apart from the snapshot's own evaluation).
+    /// How often the controller re-evaluates the control when nothing changes (its `spec.interval`), in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<u64>,
+    /// True when the controller did not evaluate the control at all during a window longer than its interval (the
+    /// control did not run between the previous snapshot and this one; the snapshot's own evaluation is the only
+    /// one at its end). A window shorter than the interval needs no evaluation and is never flagged.
     pub not_evaluated_in_window: bool,
 }
 
@@ -63,8 +78,9 @@ pub struct ControlDocument {
     /// Why the control could not be evaluated, when its spec is invalid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invalid: Option<String>,
-    /// Exceptions the evaluation applied, as the evaluation carries them (empty when it carries none).
-    pub exceptions_applied: Vec<Value>,
+    /// The ControlExceptions that waived findings in this evaluation, with the findings each waived.
+    #[serde(default)]
+    pub exceptions_applied: Vec<AppliedException>,
     /// Proof of operation since the previous snapshot.
     pub operation: OperationRecord,
     /// Enforcement at admission for Warn and Enforce controls: whether the webhook was in force for this control
@@ -129,13 +145,17 @@ impl ControlDocument {
         evaluated_at: &str,
         control: &Control,
         result: Result<&Evaluation, String>,
+        exceptions: &[Arc<ControlException>],
         operation: OperationRecord,
     ) -> Result<Self, serde_json::Error> {
+        let exceptions_applied = match &result {
+            Ok(e) => AppliedException::of(e, exceptions),
+            Err(_) => Vec::new(),
+        };
         let (evaluation, invalid) = match result {
             Ok(e) => (serde_json::to_value(e)?, None),
             Err(reason) => (Value::Null, Some(reason)),
         };
-        let exceptions_applied = exceptions_in(&evaluation);
         Ok(ControlDocument {
             format_version: FORMAT_VERSION,
             snapshot_id: snapshot_id.to_string(),
@@ -175,12 +195,72 @@ impl ControlDocument {
     }
 }
 
-/// Exceptions carried by an evaluation, under whichever field name the evaluation uses for them.
-fn exceptions_in(evaluation: &Value) -> Vec<Value> {
-    ["exceptionsApplied", "exceptions", "appliedExceptions"]
-        .iter()
-        .find_map(|k| evaluation.get(*k).and_then(Value::as_array).cloned())
-        .unwrap_or_default()
+/// A ControlException as an auditor reads it in the evidence: who approved what, why, until when, and which
+/// findings it waived in this evaluation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedException {
+    /// `namespace/name` of the ControlException, as the findings reference it.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Who approved it.
+    pub approved_by: String,
+    /// The approval ticket.
+    pub ticket: String,
+    /// Why the risk is accepted and which compensating controls apply. Empty when the exception was no longer in
+    /// the cluster when the evidence was collected.
+    pub justification: String,
+    /// When it expires (RFC 3339); the waived findings fail again from then.
+    pub expires_at: String,
+    /// The findings it waived.
+    pub waived: Vec<WaivedFinding>,
+}
+
+/// One finding an exception waived.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct WaivedFinding {
+    /// The resource.
+    pub resource: ResourceRef,
+    /// The rule that failed.
+    pub rule: String,
+}
+
+impl AppliedException {
+    /// The exceptions `evaluation` applied, sorted by name; `exceptions` (the ControlExceptions the evaluation
+    /// saw) supply what the findings' references do not carry.
+    pub fn of(evaluation: &Evaluation, exceptions: &[Arc<ControlException>]) -> Vec<Self> {
+        let mut applied: BTreeMap<&str, AppliedException> = BTreeMap::new();
+        for finding in &evaluation.findings {
+            let Some(reference) = &finding.exception else {
+                continue;
+            };
+            let entry = applied.entry(&reference.name).or_insert_with(|| {
+                let source = exceptions.iter().find(|e| key(e) == reference.name);
+                AppliedException {
+                    name: reference.name.clone(),
+                    namespace: reference
+                        .name
+                        .split_once('/')
+                        .map(|(ns, _)| ns.to_string())
+                        .unwrap_or_default(),
+                    approved_by: reference.approved_by.clone(),
+                    ticket: reference.ticket.clone(),
+                    justification: source
+                        .map(|e| e.spec.justification.clone())
+                        .unwrap_or_default(),
+                    expires_at: reference.expires_at.clone(),
+                    waived: Vec::new(),
+                }
+            });
+            entry.waived.push(WaivedFinding {
+                resource: finding.resource.clone(),
+                rule: finding.rule.clone(),
+            });
+        }
+        applied.into_values().collect()
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,18 @@ pub struct SnapshotGap {
     pub reason: Option<String>,
 }
 
+/// The snapshot schedule as the EvidenceStore declared it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleRecord {
+    /// `spec.schedule.interval`, e.g. `1h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// `spec.schedule.cron`, evaluated in UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+}
+
 /// An ed25519 signature over the manifest's canonical JSON without its `signature` field.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -56,6 +68,10 @@ pub struct Signature {
     pub algorithm: String,
     /// Hex SHA-256 of the public key, so auditors know which key to check against.
     pub key_id: String,
+    /// Hex of the public key (format 2). It proves only that the manifest is unchanged since it was signed by
+    /// this key; who holds the key is proved by the auditor's trusted keys (`soc2ctl verify --public-key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
     /// Hex of the 64-byte signature.
     pub value: String,
 }
@@ -87,6 +103,10 @@ pub struct Manifest {
     /// Missed ticks since the previous snapshot, when there were any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gap: Option<SnapshotGap>,
+    /// The schedule the writer keeps (format 2); absent for ad-hoc snapshots (`soc2ctl scan --evidence`), which
+    /// show the controls at a point in time but never their operation over a period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleRecord>,
     /// The signature, when a signing key is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,

@@ -1,12 +1,14 @@
 //! `soc2ctl scan --evidence DIR`: the bundle format written from an offline scan of manifests.
 
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::jiff::{Timestamp, Unit};
 
 use super::collect::{OperationBaseline, control_documents};
 use super::document::ClusterIdentity;
-use super::schedule::snapshot_id;
+use super::schedule::ad_hoc_snapshot_id;
 use super::signing::SigningKey;
-use super::snapshot::{SnapshotError, SnapshotInput, SnapshotOutcome, write_snapshot};
+use super::snapshot::{
+    ChainHead, SnapshotError, SnapshotInput, SnapshotOutcome, chain_head, write_snapshot_after,
+};
 use super::store::EvidenceStoreClient;
 use crate::api::Control;
 use crate::view::{CONTROL_PLANE_NAMESPACE, ClusterSnapshot};
@@ -25,7 +27,9 @@ pub fn offline_identity(snapshot: &ClusterSnapshot) -> ClusterIdentity {
     }
 }
 
-/// Evaluates `controls` against `snapshot` and appends one snapshot to `store`, taken at `now` (whole seconds).
+/// Evaluates `controls` against `snapshot` and appends one ad-hoc snapshot to `store`, taken at `now` (to the
+/// millisecond, so two scans in one second are two snapshots). A scan whose time is not after the chain head is
+/// an error ([`SnapshotError::NotAfterHead`]), never a silent no-op: the caller said it wrote evidence.
 pub async fn write_scan_snapshot(
     store: &EvidenceStoreClient,
     snapshot: &ClusterSnapshot,
@@ -33,8 +37,8 @@ pub async fn write_scan_snapshot(
     now: Timestamp,
     signing_key: Option<&SigningKey>,
 ) -> Result<SnapshotOutcome, SnapshotError> {
-    let tick = Timestamp::from_second(now.as_second()).unwrap_or(now);
-    let id = snapshot_id(tick);
+    let tick = now.round(Unit::Millisecond).unwrap_or(now);
+    let id = ad_hoc_snapshot_id(tick);
     let documents = control_documents(
         &id,
         controls,
@@ -43,8 +47,19 @@ pub async fn write_scan_snapshot(
         None,
         &mut OperationBaseline::default(),
     )?;
-    write_snapshot(
+    // An ad-hoc snapshot is its own moment: one not later than the head is refused, never dropped.
+    let head = chain_head(store).await?;
+    if let Some(h) = &head
+        && h.manifest
+            .taken_at
+            .parse::<Timestamp>()
+            .is_ok_and(|head_at| head_at >= tick)
+    {
+        return Err(not_after(h, tick));
+    }
+    let outcome = write_snapshot_after(
         store,
+        head,
         SnapshotInput {
             source: "soc2ctl scan".into(),
             cluster: offline_identity(snapshot),
@@ -55,5 +70,19 @@ pub async fn write_scan_snapshot(
             signing_key,
         },
     )
-    .await
+    .await?;
+    match outcome {
+        SnapshotOutcome::Written(_) => Ok(outcome),
+        // Another scan wrote the same millisecond: ours is not in the chain.
+        SnapshotOutcome::AlreadyTaken(head) => Err(not_after(&head, tick)),
+    }
+}
+
+fn not_after(head: &ChainHead, at: Timestamp) -> SnapshotError {
+    SnapshotError::NotAfterHead {
+        head: head.manifest.snapshot_id.clone(),
+        sequence: head.manifest.sequence,
+        head_at: head.manifest.taken_at.clone(),
+        at: at.to_string(),
+    }
 }

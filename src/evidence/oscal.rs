@@ -1,5 +1,6 @@
 //! OSCAL assessment-results export (OSCAL 1.1): observations (one per control, from its samples) -> findings
-//! (one per Trust Services Criterion) -> status. Missing data counts as not satisfied.
+//! (one per Trust Services Criterion) -> status; each approved exception is a risk with status
+//! `deviation-approved`. Missing data, time not covered and tampered evidence count as not satisfied.
 
 use serde_json::{Value, json};
 
@@ -30,7 +31,14 @@ fn control_id(criterion: &str) -> String {
     criterion.to_ascii_lowercase()
 }
 
-/// The assessment-results document for `report`.
+/// Whether the report shows `criterion`'s controls operating as designed: intact evidence, every sample compliant
+/// (exceptions applied) and, for Type II, the whole period covered by scheduled samples.
+fn satisfied(report: &Report, criterion: &super::report::CriterionReport) -> bool {
+    let period = report.kind == "Type I" || report.coverage.complete();
+    criterion.samples > 0 && criterion.every_sample_compliant && period && report.chain.intact
+}
+
+/// The assessment-results document for `report`, exported at `report.generated_at`.
 pub fn export(report: &Report) -> Value {
     let root = uuid(&[
         "assessment-results",
@@ -38,19 +46,35 @@ pub fn export(report: &Report) -> Value {
         &report.from,
         &report.to,
     ]);
+    let plan = uuid(&[&root, "assessment-plan"]);
+    let observation_uuid = |control: &str| uuid(&[&root, "observation", control]);
+    let risk_uuid = |control: &str, exception: &str| uuid(&[&root, "risk", control, exception]);
     let observations: Vec<Value> = report
         .controls
         .iter()
         .map(|c| {
             let mut description = format!(
-                "Control {} ({}) was sampled {} time(s) between {} and {}; compliant in {}.",
-                c.control, c.title, c.samples, report.from, report.to, c.compliant_samples
+                "Control {} ({}) was sampled {} time(s) between {} and {}; compliant in {} ({} through \
+                 exceptions), compliant for {} of covered time.",
+                c.control,
+                c.title,
+                c.samples,
+                report.from,
+                report.to,
+                c.compliant_samples,
+                c.excepted_samples,
+                super::report::pct(c.compliant_share)
             );
             for w in &c.failing_windows {
                 description.push_str(&format!(
-                    " Failing from {} to {}.",
+                    " Failing from {} {} ({} of {} resources).",
                     w.start,
-                    w.end.as_deref().unwrap_or("the end of the period")
+                    w.end
+                        .as_deref()
+                        .map(|e| format!("to {e}"))
+                        .unwrap_or_else(|| format!("and still at the last sample ({})", w.last_failing_sample)),
+                    w.max_failed,
+                    w.population
                 ));
             }
             for p in &c.not_running {
@@ -60,18 +84,56 @@ pub fn export(report: &Report) -> Value {
                 ));
             }
             json!({
-                "uuid": uuid(&[&root, "observation", &c.control]),
+                "uuid": observation_uuid(&c.control),
                 "title": format!("{}: {}", c.control, c.title),
                 "description": description,
                 "methods": ["TEST"],
                 "types": ["control-objective"],
-                "collected": report.to,
+                "collected": c.timeline.last().map(|s| s.at.clone()).unwrap_or_else(|| report.generated_at.clone()),
                 "relevant-evidence": [{
                     "href": report.store,
                     "description": format!(
-                        "soc2-operator evidence snapshots (integrity: {})", report.integrity
+                        "soc2-operator evidence snapshots (integrity: {}; head sequence {}, SHA-256 {})",
+                        report.integrity,
+                        report.chain.head_sequence.unwrap_or(0),
+                        report.chain.head_digest.as_deref().unwrap_or("none")
                     ),
                 }],
+            })
+        })
+        .collect();
+    let risks: Vec<Value> = report
+        .controls
+        .iter()
+        .flat_map(|c| {
+            c.exceptions.iter().map(move |e| {
+                let mut risk = json!({
+                    "uuid": risk_uuid(&c.control, &e.name),
+                    "title": format!("Approved exception {} to control {}", e.name, c.control),
+                    "description": if e.justification.is_empty() {
+                        "(justification not recorded)".to_string()
+                    } else {
+                        e.justification.clone()
+                    },
+                    "statement": format!(
+                        "Approved by {} (ticket {}); waived findings on {}{} in {} sample(s) from {} to {}; expires {}.{}",
+                        e.approved_by,
+                        e.ticket,
+                        e.waived.join(", "),
+                        if e.more_waived > 0 { format!(" and {} more", e.more_waived) } else { String::new() },
+                        e.samples,
+                        e.first_seen,
+                        e.last_seen,
+                        e.expires_at,
+                        e.after_expiry.as_deref().map(|a| format!(" {a}.")).unwrap_or_default()
+                    ),
+                    "status": "deviation-approved",
+                    "related-observations": [{"observation-uuid": observation_uuid(&c.control)}],
+                });
+                if e.expires_at.parse::<k8s_openapi::jiff::Timestamp>().is_ok() {
+                    risk["deadline"] = Value::String(e.expires_at.clone());
+                }
+                risk
             })
         })
         .collect();
@@ -79,26 +141,40 @@ pub fn export(report: &Report) -> Value {
         .criteria
         .iter()
         .map(|k| {
-            let complete = k.samples > 0
-                && k.compliant_samples == k.samples
-                && report.missed_snapshots.is_empty()
-                && report.integrity == "intact";
-            let state = if complete { "satisfied" } else { "not-satisfied" };
+            let state = if satisfied(report, k) { "satisfied" } else { "not-satisfied" };
             let related: Vec<Value> = k
                 .controls
                 .iter()
-                .map(|c| json!({"observation-uuid": uuid(&[&root, "observation", c])}))
+                .map(|c| json!({"observation-uuid": observation_uuid(c)}))
                 .collect();
+            let related_risks: Vec<Value> = report
+                .controls
+                .iter()
+                .filter(|c| k.controls.contains(&c.control))
+                .flat_map(|c| c.exceptions.iter().map(|e| json!({"risk-uuid": risk_uuid(&c.control, &e.name)})))
+                .collect();
+            let coverage = if report.kind == "Type I" {
+                "a Type I statement at one point in time".to_string()
+            } else if report.coverage.ad_hoc {
+                "ad-hoc snapshots only, which cannot show operation over the period".to_string()
+            } else {
+                format!(
+                    "{} of {} seconds of the period covered, {} interval(s) not covered",
+                    report.coverage.covered_seconds,
+                    report.coverage.period_seconds,
+                    report.coverage.not_covered.len()
+                )
+            };
             let mut f = json!({
                 "uuid": uuid(&[&root, "finding", &k.criterion]),
                 "title": format!("Trust Services Criterion {}", k.criterion),
                 "description": format!(
-                    "{} of {} sample(s) across control(s) {} were compliant; {} missed snapshot period(s); \
-                     evidence integrity {}.",
+                    "{} of {} sample(s) across control(s) {} were compliant (exceptions applied); compliant for {} \
+                     of covered time; {coverage}; evidence integrity {}.",
                     k.compliant_samples,
                     k.samples,
                     k.controls.join(", "),
-                    report.missed_snapshots.len(),
+                    super::report::pct(k.compliant_share),
                     report.integrity
                 ),
                 "target": {
@@ -109,6 +185,9 @@ pub fn export(report: &Report) -> Value {
             });
             if !related.is_empty() {
                 f["related-observations"] = Value::Array(related);
+            }
+            if !related_risks.is_empty() {
+                f["related-risks"] = Value::Array(related_risks);
             }
             f
         })
@@ -135,20 +214,50 @@ pub fn export(report: &Report) -> Value {
     if !observations.is_empty() {
         result["observations"] = Value::Array(observations);
     }
+    if !risks.is_empty() {
+        result["risks"] = Value::Array(risks);
+    }
     if !findings.is_empty() {
         result["findings"] = Value::Array(findings);
     }
+    let procedures: Vec<String> = report
+        .controls
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ({}): {}",
+                c.control,
+                c.criteria.join(", "),
+                c.test_procedure
+                    .as_deref()
+                    .unwrap_or("evaluated continuously by soc2-operator")
+            )
+        })
+        .collect();
     json!({
         "assessment-results": {
             "uuid": root,
             "metadata": {
                 "title": format!("SOC 2 {} assessment results from soc2-operator evidence", report.kind),
-                "last-modified": report.to,
+                "last-modified": report.generated_at,
                 "version": env!("CARGO_PKG_VERSION"),
                 "oscal-version": OSCAL_VERSION,
             },
-            "import-ap": {"href": report.store},
+            "import-ap": {"href": format!("#{plan}")},
             "results": [result],
+            "back-matter": {
+                "resources": [{
+                    "uuid": plan,
+                    "title": "Assessment plan: continuous testing of SOC 2 controls by soc2-operator",
+                    "description": format!(
+                        "Each control is evaluated by the operator against the live cluster on its interval and \
+                         on every change, and snapshotted to the hash-chained evidence store {} on its schedule. \
+                         Test procedures: {}",
+                        report.store,
+                        procedures.join(" | ")
+                    ),
+                }],
+            },
         }
     })
 }

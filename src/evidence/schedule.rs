@@ -7,6 +7,8 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::jiff::tz::TimeZone;
 
+use super::manifest::ScheduleRecord;
+
 /// Most ticks counted between two snapshots; a longer gap is reported as at least this many.
 const MAX_COUNTED_TICKS: u64 = 100_000;
 
@@ -55,6 +57,25 @@ impl Schedule {
                 .map_err(|e| ScheduleError::Cron(c.into(), e.to_string())),
             _ => Err(ScheduleError::Ambiguous),
         }
+    }
+
+    /// The schedule as recorded in manifests.
+    pub fn record(&self) -> ScheduleRecord {
+        match self {
+            Schedule::Interval(d) => ScheduleRecord {
+                interval: Some(humantime::format_duration(*d).to_string()),
+                cron: None,
+            },
+            Schedule::Cron(c) => ScheduleRecord {
+                interval: None,
+                cron: Some(c.as_str().to_string()),
+            },
+        }
+    }
+
+    /// The schedule a manifest recorded.
+    pub fn from_record(record: &ScheduleRecord) -> Result<Self, ScheduleError> {
+        Schedule::parse(record.interval.as_deref(), record.cron.as_deref())
     }
 
     /// The latest tick at or before `now`.
@@ -117,6 +138,12 @@ pub fn snapshot_id(tick: Timestamp) -> String {
     tick.strftime("%Y%m%dT%H%M%SZ").to_string()
 }
 
+/// The snapshot id of an ad-hoc snapshot (`soc2ctl scan --evidence`) taken at `at`, to the millisecond
+/// (`20260101T120000.250Z`), so that two scans in the same second are two snapshots.
+pub fn ad_hoc_snapshot_id(at: Timestamp) -> String {
+    at.strftime("%Y%m%dT%H%M%S.%3fZ").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +204,35 @@ mod tests {
             Err(ScheduleError::Ambiguous)
         ));
         assert_eq!(snapshot_id(ts("2026-01-01T12:00:00Z")), "20260101T120000Z");
+        assert_eq!(
+            ad_hoc_snapshot_id(ts("2026-01-01T12:00:00.25Z")),
+            "20260101T120000.250Z"
+        );
+        assert_eq!(
+            ad_hoc_snapshot_id(ts("2026-01-01T12:00:00Z")),
+            "20260101T120000.000Z"
+        );
+    }
+
+    #[test]
+    fn schedules_round_trip_through_their_record() {
+        for (interval, cron) in [
+            (Some("1h"), None),
+            (Some("90m"), None),
+            (None, Some("0 */6 * * *")),
+        ] {
+            let s = Schedule::parse(interval, cron).unwrap();
+            let again = Schedule::from_record(&s.record()).unwrap();
+            let t = ts("2026-01-01T13:10:00Z");
+            assert_eq!(s.next_after(t), again.next_after(t));
+        }
+        assert_eq!(
+            Schedule::parse(Some("60m"), None)
+                .unwrap()
+                .record()
+                .interval
+                .as_deref(),
+            Some("1h")
+        );
     }
 }

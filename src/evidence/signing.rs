@@ -76,10 +76,56 @@ impl SigningKey {
         manifest.signature = Some(Signature {
             algorithm: "ed25519".into(),
             key_id: self.key_id(),
+            public_key: Some(self.public_key_hex()),
             value: hex::encode(sig.to_bytes()),
         });
         Ok(())
     }
+}
+
+/// Checks `manifest`'s signature against the public key it carries, without trusting that key: proves the
+/// manifest was not changed after it was signed (a signature kept from an earlier version of the content fails),
+/// never who signed it. `Ok(false)` when there is nothing to check (unsigned, or a format 1 signature without
+/// its public key).
+pub fn check_embedded(manifest: &Manifest) -> Result<bool, String> {
+    let Some(sig) = &manifest.signature else {
+        return Ok(false);
+    };
+    let Some(public) = &sig.public_key else {
+        return Ok(false);
+    };
+    let raw = key_bytes("the public key", public.as_bytes()).map_err(|e| e.to_string())?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&raw)
+        .map_err(|_| "the public key it carries is not a valid ed25519 key".to_string())?;
+    if sha256_hex(&key.to_bytes()) != sig.key_id {
+        return Err(format!(
+            "the signature names key id {} but carries a public key with a different id",
+            sig.key_id
+        ));
+    }
+    verify_with(&key, sig, manifest).map(|()| true)
+}
+
+fn verify_with(
+    key: &ed25519_dalek::VerifyingKey,
+    sig: &Signature,
+    manifest: &Manifest,
+) -> Result<(), String> {
+    if sig.algorithm != "ed25519" {
+        return Err(format!(
+            "unsupported signature algorithm {:?}",
+            sig.algorithm
+        ));
+    }
+    let raw: [u8; 64] = hex::decode(&sig.value)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or("the signature is not 64 hex-encoded bytes")?;
+    let bytes = manifest
+        .signed_bytes()
+        .map_err(|e| format!("cannot serialize the manifest: {e}"))?;
+    key.verify(&bytes, &ed25519_dalek::Signature::from_bytes(&raw))
+        .map_err(|_| "the signature does not match the manifest's content".to_string())
 }
 
 /// Public keys a verifier trusts.
@@ -107,12 +153,6 @@ impl VerifyingKeys {
         let Some(sig) = &manifest.signature else {
             return Err("the manifest is not signed".into());
         };
-        if sig.algorithm != "ed25519" {
-            return Err(format!(
-                "unsupported signature algorithm {:?}",
-                sig.algorithm
-            ));
-        }
         let Some(key) = self
             .0
             .iter()
@@ -123,15 +163,7 @@ impl VerifyingKeys {
                 sig.key_id
             ));
         };
-        let raw: [u8; 64] = hex::decode(&sig.value)
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .ok_or("the signature is not 64 hex-encoded bytes")?;
-        let bytes = manifest
-            .signed_bytes()
-            .map_err(|e| format!("cannot serialize the manifest: {e}"))?;
-        key.verify(&bytes, &ed25519_dalek::Signature::from_bytes(&raw))
-            .map_err(|_| "the signature does not match the manifest's content".to_string())
+        verify_with(key, sig, manifest)
     }
 }
 
@@ -142,7 +174,7 @@ mod tests {
 
     pub(crate) fn manifest() -> Manifest {
         Manifest {
-            format_version: 1,
+            format_version: 2,
             sequence: 1,
             snapshot_id: "20260101T000000Z".into(),
             taken_at: "2026-01-01T00:00:00Z".into(),
@@ -156,6 +188,7 @@ mod tests {
             documents: vec![],
             previous: None,
             gap: None,
+            schedule: None,
             signature: None,
         }
     }
@@ -186,6 +219,40 @@ mod tests {
                 .unwrap_err()
                 .contains("not among the trusted")
         );
+    }
+
+    #[test]
+    fn the_embedded_key_proves_the_content_unchanged_since_signing() {
+        let key = SigningKey::from_seed(&[7u8; 32]).unwrap();
+        let mut m = manifest();
+        assert_eq!(check_embedded(&m), Ok(false), "unsigned: nothing to check");
+        key.sign(&mut m).unwrap();
+        assert_eq!(check_embedded(&m), Ok(true));
+        // A forger who rewrites the content and keeps the old signature is caught without any trusted key.
+        let mut forged = m.clone();
+        forged.source = "forged".into();
+        assert!(
+            check_embedded(&forged)
+                .unwrap_err()
+                .contains("does not match")
+        );
+        // Swapping in another public key under the old key id is caught too.
+        let other = SigningKey::from_seed(&[8u8; 32]).unwrap();
+        let mut swapped = m.clone();
+        if let Some(sig) = swapped.signature.as_mut() {
+            sig.public_key = Some(other.public_key_hex());
+        }
+        assert!(
+            check_embedded(&swapped)
+                .unwrap_err()
+                .contains("different id")
+        );
+        // A format 1 signature carries no public key: not checkable without trusted keys.
+        let mut v1 = m.clone();
+        if let Some(sig) = v1.signature.as_mut() {
+            sig.public_key = None;
+        }
+        assert_eq!(check_embedded(&v1), Ok(false));
     }
 
     #[test]

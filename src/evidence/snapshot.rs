@@ -39,6 +39,22 @@ pub enum SnapshotError {
         /// Why.
         reason: String,
     },
+    /// An ad-hoc snapshot would not be later than the chain head: it would not be written, and saying it was
+    /// would lose it.
+    #[error(
+        "nothing was written: the chain head {head} (sequence {sequence}) was taken at {head_at}, not before this \
+         snapshot's time {at}; check this machine's clock, or wait and scan again"
+    )]
+    NotAfterHead {
+        /// The head's snapshot id.
+        head: String,
+        /// Its sequence.
+        sequence: u64,
+        /// When it was taken.
+        head_at: String,
+        /// This snapshot's time.
+        at: String,
+    },
     /// Serialization failed.
     #[error("cannot serialize evidence: {0}")]
     Serialize(#[from] serde_json::Error),
@@ -51,6 +67,7 @@ impl SnapshotError {
             SnapshotError::Store(e) => e.category(),
             SnapshotError::Conflict { .. } => "conflict",
             SnapshotError::Head { .. } => "corrupt_chain",
+            SnapshotError::NotAfterHead { .. } => "clock",
             SnapshotError::Serialize(_) => "serialize",
         }
     }
@@ -65,7 +82,8 @@ pub struct SnapshotInput<'a> {
     pub cluster: ClusterIdentity,
     /// The schedule tick this snapshot is for.
     pub tick: Timestamp,
-    /// One document per control; their `snapshot_id` must be [`snapshot_id`]`(tick)`.
+    /// One document per control, all with the snapshot's id: [`snapshot_id`]`(tick)` for a scheduled snapshot,
+    /// [`super::schedule::ad_hoc_snapshot_id`]`(tick)` for an ad-hoc one.
     pub documents: Vec<ControlDocument>,
     /// The schedule, to count missed ticks since the previous snapshot.
     pub schedule: Option<&'a Schedule>,
@@ -147,7 +165,7 @@ pub async fn write_snapshot_after(
     head: Option<ChainHead>,
     input: SnapshotInput<'_>,
 ) -> Result<SnapshotOutcome, SnapshotError> {
-    let id = snapshot_id(input.tick);
+    let id = input_id(&input);
     if let Some(h) = &head
         && h.manifest.snapshot_id >= id
     {
@@ -213,6 +231,7 @@ pub async fn write_snapshot_after(
         documents,
         previous,
         gap,
+        schedule: input.schedule.map(Schedule::record),
         signature: None,
     };
     if let Some(key) = input.signing_key {
@@ -245,6 +264,16 @@ pub async fn write_snapshot_after(
         Err(StoreError::AlreadyExists(_)) => lost_race(store, &path, id).await,
         Err(e) => Err(e.into()),
     }
+}
+
+/// The snapshot id of `input`: the one its documents carry (an ad-hoc scan's is to the millisecond), else the
+/// schedule tick's.
+fn input_id(input: &SnapshotInput<'_>) -> String {
+    input
+        .documents
+        .first()
+        .map(|d| d.snapshot_id.clone())
+        .unwrap_or_else(|| snapshot_id(input.tick))
 }
 
 /// Another writer holds `path`: the tick is taken if it is the same snapshot, a conflict otherwise.

@@ -2,9 +2,9 @@
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::document::{ControlDocument, FORMAT_VERSION};
+use super::document::{ControlDocument, READABLE_FORMAT_VERSIONS};
 use super::manifest::Manifest;
-use super::signing::VerifyingKeys;
+use super::signing::{VerifyingKeys, check_embedded};
 use super::store::{EvidenceStoreClient, StoreError};
 use crate::canonical::sha256_hex;
 
@@ -31,6 +31,9 @@ impl std::fmt::Display for VerifyProblem {
 pub struct LoadedSnapshot {
     /// Its manifest.
     pub manifest: Manifest,
+    /// SHA-256 of the manifest's stored bytes (what the next manifest links to, and what a published chain head
+    /// names).
+    pub digest: String,
     /// Its documents that could be read and matched their digest, in manifest order.
     pub documents: Vec<ControlDocument>,
 }
@@ -44,6 +47,13 @@ pub struct VerifyOutcome {
     pub documents_checked: usize,
     /// Whether signatures were checked (trusted keys were given).
     pub signatures_checked: bool,
+    /// Every signing key id seen, in chain order of first use.
+    pub key_ids: Vec<String>,
+    /// Manifests carrying no signature.
+    pub unsigned: usize,
+    /// Signed manifests whose signature was checked against the public key they carry (format 2), which proves
+    /// them unchanged since signing even without trusted keys.
+    pub self_checked: usize,
     /// Everything broken, in chain order; empty when the chain is intact.
     pub problems: Vec<VerifyProblem>,
 }
@@ -52,6 +62,53 @@ impl VerifyOutcome {
     /// True when nothing is broken.
     pub fn is_intact(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// The newest snapshot read (the chain head).
+    pub fn head(&self) -> Option<&LoadedSnapshot> {
+        self.snapshots.last()
+    }
+
+    /// Whether the chain contains the manifest a head published elsewhere names: `digest` (hex SHA-256 of the
+    /// manifest's bytes) and/or `sequence`. `Err` says what does not match: the chain was truncated below the
+    /// published head, or rewritten at or before it.
+    pub fn contains_published_head(
+        &self,
+        digest: Option<&str>,
+        sequence: Option<u64>,
+    ) -> Result<(), String> {
+        let head = self.head().map(|h| h.manifest.sequence).unwrap_or(0);
+        if let Some(n) = sequence
+            && head < n
+        {
+            return Err(format!(
+                "the chain ends at sequence {head} but the published head is sequence {n}: manifests after \
+                 {head} were removed (truncated)"
+            ));
+        }
+        let Some(digest) = digest.map(str::to_ascii_lowercase) else {
+            return Ok(());
+        };
+        match sequence {
+            Some(n) => match self.snapshots.iter().find(|s| s.manifest.sequence == n) {
+                Some(s) if s.digest == digest => Ok(()),
+                Some(s) => Err(format!(
+                    "manifest {n} has SHA-256 {} but the published head is {digest}: the chain was rewritten \
+                     at or before sequence {n}",
+                    s.digest
+                )),
+                None => Err(format!(
+                    "manifest {n} cannot be read: the published head {digest} is not in the chain"
+                )),
+            },
+            None => match self.snapshots.iter().find(|s| s.digest == digest) {
+                Some(_) => Ok(()),
+                None => Err(format!(
+                    "no manifest has SHA-256 {digest}: the published head was removed or rewritten (the chain \
+                     head is now sequence {head})"
+                )),
+            },
+        }
     }
 }
 
@@ -171,6 +228,7 @@ pub async fn verify_chain(
         let documents = check_documents(&mut out, store, &manifest, documents);
         out.snapshots.push(LoadedSnapshot {
             manifest: manifest.clone(),
+            digest: digest.clone(),
             documents,
         });
         previous = Some((manifest, digest));
@@ -220,15 +278,13 @@ fn check_manifest(
     seq: u64,
     keys: &VerifyingKeys,
 ) {
-    let mut bad = |reason: String| {
-        out.problems.push(VerifyProblem {
-            object: store.object_uri(path),
-            reason,
-        })
-    };
-    if manifest.format_version != FORMAT_VERSION {
+    let mut reasons = Vec::new();
+    let mut self_checked = false;
+    let mut bad = |reason: String| reasons.push(reason);
+    if !READABLE_FORMAT_VERSIONS.contains(&manifest.format_version) {
         bad(format!(
-            "format version {} is not supported (this soc2ctl reads {FORMAT_VERSION})",
+            "format version {} is not supported (this soc2ctl reads {READABLE_FORMAT_VERSIONS:?}): use a newer \
+             soc2ctl",
             manifest.format_version
         ));
     }
@@ -255,10 +311,10 @@ fn check_manifest(
             } else if link.sequence != prev.sequence || link.snapshot_id != prev.snapshot_id {
                 bad("previous link names a different sequence or snapshot".into());
             }
-            if manifest.snapshot_id <= prev.snapshot_id {
+            if !later_than(manifest, prev) {
                 bad(format!(
-                    "snapshot {} is not later than the previous snapshot {}",
-                    manifest.snapshot_id, prev.snapshot_id
+                    "snapshot {} (taken {}) is not later than the previous snapshot {} (taken {})",
+                    manifest.snapshot_id, manifest.taken_at, prev.snapshot_id, prev.taken_at
                 ));
             }
         }
@@ -267,6 +323,57 @@ fn check_manifest(
         && let Err(reason) = keys.check(manifest)
     {
         bad(format!("signature invalid: {reason}"));
+    }
+    match check_embedded(manifest) {
+        Ok(true) => self_checked = true,
+        Ok(false) => {}
+        Err(reason) => bad(format!(
+            "signature invalid against the public key it carries: {reason} (the manifest was changed after it \
+             was signed)"
+        )),
+    }
+    match (
+        &manifest.signature,
+        previous.and_then(|(p, _)| p.signature.as_ref()),
+    ) {
+        // Without trusted keys the chain vouches for itself only while one key signs all of it: a new key or an
+        // unsigned manifest after signed ones is how a rewrite by someone without the key looks.
+        (Some(sig), Some(prev)) if sig.key_id != prev.key_id && keys.is_empty() => bad(format!(
+            "signed by key id {} but the previous manifest by key id {}: the signing key changed; if the key \
+             was rotated, verify with both public keys (--public-key twice)",
+            sig.key_id, prev.key_id
+        )),
+        (None, Some(prev)) if keys.is_empty() => bad(format!(
+            "is not signed although the previous manifest is (key id {}): manifests stopped being signed",
+            prev.key_id
+        )),
+        _ => {}
+    }
+    if self_checked {
+        out.self_checked += 1;
+    }
+    match &manifest.signature {
+        Some(sig) if !out.key_ids.contains(&sig.key_id) => out.key_ids.push(sig.key_id.clone()),
+        Some(_) => {}
+        None => out.unsigned += 1,
+    }
+    out.problems
+        .extend(reasons.into_iter().map(|reason| VerifyProblem {
+            object: store.object_uri(path),
+            reason,
+        }));
+}
+
+/// Whether `manifest` was taken after `previous`: by time when both times parse (ad-hoc ids carry milliseconds,
+/// scheduled ids do not, so the ids alone do not order a mixed chain), else by id.
+fn later_than(manifest: &Manifest, previous: &Manifest) -> bool {
+    use k8s_openapi::jiff::Timestamp;
+    match (
+        manifest.taken_at.parse::<Timestamp>(),
+        previous.taken_at.parse::<Timestamp>(),
+    ) {
+        (Ok(a), Ok(b)) => a > b,
+        _ => manifest.snapshot_id > previous.snapshot_id,
     }
 }
 

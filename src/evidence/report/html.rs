@@ -1,0 +1,457 @@
+//! The report as one self-contained HTML page (inline CSS and SVG, no script, no network), for reading on screen
+//! and on paper: an integrity box, the coverage of the period, and per control a timeline strip of its samples
+//! above its failing windows, exceptions and periods it did not run.
+
+use std::fmt::Write;
+
+use super::{ControlReport, Report, SampleState, pct};
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+const STYLE: &str = "\
+:root{--ok:#1a7f37;--bad:#c62828;--exc:#b26a00;--none:#9e9e9e;--ink:#1f2328;--muted:#57606a;--line:#d0d7de}\
+*{box-sizing:border-box}\
+body{font-family:-apple-system,BlinkMacSystemFont,\"Segoe UI\",Roboto,\"Helvetica Neue\",Arial,sans-serif;\
+font-size:16px;line-height:1.5;color:var(--ink);margin:0 auto;padding:2rem 1.5rem;max-width:72rem}\
+h1{font-size:1.9rem;margin:0 0 .25rem}h2{font-size:1.35rem;margin:2rem 0 .5rem;border-bottom:1px solid var(--line)}\
+h3{font-size:1.1rem;margin:0 0 .25rem}p{margin:.4rem 0}.muted{color:var(--muted)}\
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em;overflow-wrap:anywhere}\
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem;table-layout:auto}\
+th,td{border:1px solid var(--line);padding:.35rem .6rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
+th{background:#f6f8fa;font-weight:600}\
+.meta td:first-child{width:12rem;font-weight:600;background:#f6f8fa}\
+.box{border:2px solid;border-radius:6px;padding:.75rem 1rem;margin:1rem 0}\
+.box.ok{border-color:var(--ok);background:#f0fff4}.box.bad{border-color:var(--bad);background:#fff5f5}\
+.box h2{border:0;margin:0 0 .25rem}.ok-text{color:var(--ok);font-weight:600}.bad-text{color:var(--bad);font-weight:600}\
+section.control{border-top:1px solid var(--line);padding:1rem 0;break-inside:avoid-page}\
+blockquote{margin:.5rem 0;padding:.25rem .75rem;border-left:4px solid var(--line);color:var(--muted)}\
+.timeline{display:block;width:100%;height:22px;margin:.5rem 0}\
+.legend{display:flex;flex-wrap:wrap;gap:1rem;margin:.5rem 0;font-size:.9rem}\
+.legend span::before{content:\"\";display:inline-block;width:.9rem;height:.9rem;margin-right:.35rem;vertical-align:-2px}\
+.legend .compliant::before{background:var(--ok)}.legend .excepted::before{background:var(--exc)}\
+.legend .failing::before{background:var(--bad)}.legend .not-covered::before{background:var(--none)}\
+rect.compliant{fill:var(--ok)}rect.excepted{fill:var(--exc)}rect.failing{fill:var(--bad)}rect.not-covered{fill:var(--none)}\
+@media print{body{max-width:none;padding:0;font-size:11pt}*{-webkit-print-color-adjust:exact;print-color-adjust:exact}\
+h2{break-after:avoid}table{break-inside:auto}tr{break-inside:avoid}}";
+
+fn state_class(s: SampleState) -> &'static str {
+    match s {
+        SampleState::Compliant => "compliant",
+        SampleState::Excepted => "excepted",
+        SampleState::Failing => "failing",
+        SampleState::NotCovered => "not-covered",
+    }
+}
+
+fn state_label(s: SampleState) -> &'static str {
+    match s {
+        SampleState::Compliant => "compliant",
+        SampleState::Excepted => "compliant through exceptions",
+        SampleState::Failing => "failing",
+        SampleState::NotCovered => "no evidence",
+    }
+}
+
+/// The timeline strip: one cell per sample, consecutive samples in the same state drawn as one run (each run
+/// says how many samples it holds), and a gap cell wherever the period is not covered between samples.
+fn timeline(b: &mut String, r: &Report, c: &ControlReport) {
+    // Gaps in the period's coverage, placed before the first sample whose time is at or after the gap's end.
+    let gaps: Vec<(&str, &str)> = r
+        .coverage
+        .not_covered
+        .iter()
+        .map(|n| (n.from.as_str(), n.to.as_str()))
+        .collect();
+    struct Run {
+        state: SampleState,
+        from: String,
+        to: String,
+        samples: usize,
+        gap: bool,
+    }
+    let mut runs: Vec<Run> = Vec::new();
+    let mut g = 0;
+    for cell in &c.timeline {
+        while g < gaps.len() && gaps[g].1 <= cell.at.as_str() {
+            runs.push(Run {
+                state: SampleState::NotCovered,
+                from: gaps[g].0.into(),
+                to: gaps[g].1.into(),
+                samples: 0,
+                gap: true,
+            });
+            g += 1;
+        }
+        match runs.last_mut() {
+            Some(last) if !last.gap && last.state == cell.state => {
+                last.to = cell.at.clone();
+                last.samples += 1;
+            }
+            _ => runs.push(Run {
+                state: cell.state,
+                from: cell.at.clone(),
+                to: cell.at.clone(),
+                samples: 1,
+                gap: false,
+            }),
+        }
+    }
+    for gap in &gaps[g..] {
+        runs.push(Run {
+            state: SampleState::NotCovered,
+            from: gap.0.into(),
+            to: gap.1.into(),
+            samples: 0,
+            gap: true,
+        });
+    }
+    // Width in sample units; a gap counts as one unit so that it shows.
+    let units: usize = runs.iter().map(|r| r.samples.max(1)).sum::<usize>().max(1);
+    let _ = write!(
+        b,
+        "<svg class=\"timeline\" role=\"img\" aria-label=\"Samples of {} over the period\" viewBox=\"0 0 {units} 1\" \
+         preserveAspectRatio=\"none\" data-control=\"{}\" data-samples=\"{}\">",
+        esc(&c.control),
+        esc(&c.control),
+        c.timeline.len()
+    );
+    let mut x = 0;
+    for run in &runs {
+        let w = run.samples.max(1);
+        let what = if run.gap {
+            "not covered by any sample".to_string()
+        } else {
+            format!("{} sample(s) {}", run.samples, state_label(run.state))
+        };
+        let _ = write!(
+            b,
+            "<rect class=\"{cls}\" x=\"{x}\" y=\"0\" width=\"{w}\" height=\"1\" data-state=\"{cls}\" \
+             data-samples=\"{n}\" data-from=\"{from}\" data-to=\"{to}\"><title>{from} to {to}: {what}</title></rect>",
+            cls = if run.gap {
+                "not-covered"
+            } else {
+                state_class(run.state)
+            },
+            n = run.samples,
+            from = esc(&run.from),
+            to = esc(&run.to),
+            what = esc(&what),
+        );
+        x += w;
+    }
+    b.push_str("</svg>");
+}
+
+/// A table of intervals (from, to, why); nothing when there are none.
+fn intervals<'a>(
+    b: &mut String,
+    first: &str,
+    rows: impl Iterator<Item = (&'a str, &'a str, &'a str)>,
+) {
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
+        return;
+    }
+    let _ = write!(
+        b,
+        "<table><tr><th>{}</th><th>To</th><th>Why</th></tr>",
+        esc(first)
+    );
+    for (from, to, why) in rows {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td class=\"bad-text\">{}</td></tr>",
+            esc(from),
+            esc(to),
+            esc(why)
+        );
+    }
+    b.push_str("</table>");
+}
+
+fn legend(b: &mut String) {
+    b.push_str(
+        "<div class=\"legend\" aria-label=\"Legend\"><span class=\"compliant\">Compliant</span>\
+         <span class=\"excepted\">Compliant through an approved exception</span><span class=\"failing\">Failing \
+         (or undecided)</span><span class=\"not-covered\">Not covered by evidence</span></div>",
+    );
+}
+
+fn integrity(b: &mut String, r: &Report) {
+    let c = &r.chain;
+    let (cls, verdict) = if c.intact {
+        (
+            "ok",
+            "<span class=\"ok-text\">Intact</span>: every document hash and chain link verified",
+        )
+    } else {
+        (
+            "bad",
+            "<span class=\"bad-text\">TAMPERED</span>: the chain does not verify",
+        )
+    };
+    let signatures = if c.signatures_checked {
+        "<span class=\"ok-text\">checked</span> against the trusted public keys given".to_string()
+    } else if c.key_ids.is_empty() {
+        "<span class=\"bad-text\">none</span>: the manifests are not signed".to_string()
+    } else {
+        "<span class=\"bad-text\">not checked</span>: no trusted public key was given, so only hashes and links \
+         were checked; anyone with write access to the store could have rewritten the chain"
+            .to_string()
+    };
+    let _ = write!(
+        b,
+        "<div class=\"box {cls}\" id=\"integrity\"><h2>Evidence integrity</h2><p>{verdict}.</p><table class=\"meta\">\
+         <tr><td>Head</td><td>sequence {seq}, SHA-256 <code>{digest}</code></td></tr>\
+         <tr><td>Signing keys</td><td>{keys}</td></tr><tr><td>Signatures</td><td>{signatures}</td></tr>\
+         <tr><td>Manifests</td><td>{n} in the chain, {unsigned} unsigned</td></tr></table>",
+        seq = c
+            .head_sequence
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "none".into()),
+        digest = esc(c.head_digest.as_deref().unwrap_or("none")),
+        keys = if c.key_ids.is_empty() {
+            "none".to_string()
+        } else {
+            c.key_ids
+                .iter()
+                .map(|k| format!("<code>{}</code>", esc(k)))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        },
+        n = c.manifests,
+        unsigned = c.unsigned,
+    );
+    if !c.problems.is_empty() {
+        b.push_str("<table><tr><th>Broken object</th></tr>");
+        for p in &c.problems {
+            let _ = write!(b, "<tr><td class=\"bad-text\">{}</td></tr>", esc(p));
+        }
+        b.push_str("</table>");
+    }
+    b.push_str(
+        "<p class=\"muted\">Compare the head with the one published elsewhere (EvidenceStore status, a ticket): \
+         <code>soc2ctl verify STORE --expect-head SHA256 --expect-sequence N</code>.</p></div>",
+    );
+}
+
+fn coverage(b: &mut String, r: &Report) {
+    let c = &r.coverage;
+    let _ = write!(
+        b,
+        "<h2 id=\"coverage\">Coverage</h2><p id=\"coverage-line\">"
+    );
+    if r.kind == "Type I" {
+        let _ = write!(
+            b,
+            "A Type I statement on the snapshot of {}.",
+            esc(c.first_sample.as_deref().unwrap_or("none"))
+        );
+    } else if c.ad_hoc {
+        let _ = write!(
+            b,
+            "<span class=\"bad-text\">Ad-hoc snapshots only</span>: taken without a schedule, they support Type I \
+             statements at the moments they were taken, never the operation of a control over the period."
+        );
+    } else {
+        let share = if c.period_seconds > 0 {
+            c.covered_seconds as f64 * 100.0 / c.period_seconds as f64
+        } else {
+            0.0
+        };
+        let _ = write!(
+            b,
+            "Samples cover <strong>{share:.1}%</strong> of the period: first sample {}, last sample {}, schedule {}; \
+             a sample covers until the next scheduled snapshot (tolerance: {}).",
+            esc(c.first_sample.as_deref().unwrap_or("none")),
+            esc(c.last_sample.as_deref().unwrap_or("none")),
+            esc(c.schedule.as_deref().unwrap_or("none")),
+            esc(&c.tolerance),
+        );
+    }
+    b.push_str("</p>");
+    if let Some(note) = &c.clamped {
+        let _ = write!(b, "<p><strong>Note:</strong> {}.</p>", esc(note));
+    }
+    if r.kind == "Type II" {
+        b.push_str("<h2 id=\"not-covered\">Not covered</h2>");
+        if c.not_covered.is_empty() {
+            b.push_str("<p class=\"ok-text\">Every part of the period is covered by a sample.</p>");
+        }
+        intervals(
+            b,
+            "From",
+            c.not_covered
+                .iter()
+                .map(|n| (n.from.as_str(), n.to.as_str(), n.reason.as_str())),
+        );
+    }
+}
+
+fn control(b: &mut String, r: &Report, c: &ControlReport) {
+    let _ = write!(
+        b,
+        "<section class=\"control\" id=\"control-{id}\"><h3>{name} — {title}</h3><p class=\"muted\">Criteria {criteria}. \
+         Compliant for <strong>{share}</strong> of covered time; {ok} of {n} samples compliant ({exc} only through \
+         exceptions); last verdict {last}.</p>",
+        id = esc(&c.control),
+        name = esc(&c.control),
+        title = esc(&c.title),
+        criteria = esc(&c.criteria.join(", ")),
+        share = esc(&pct(c.compliant_share)),
+        ok = c.compliant_samples,
+        n = c.samples,
+        exc = c.excepted_samples,
+        last = esc(&c.last_verdict),
+    );
+    timeline(b, r, c);
+    if let Some(p) = &c.test_procedure {
+        let _ = write!(
+            b,
+            "<blockquote><strong>Test procedure.</strong> {}</blockquote>",
+            esc(p)
+        );
+    }
+    if !c.failing_windows.is_empty() {
+        b.push_str(
+            "<table><tr><th>Failing from</th><th>To</th><th>Time to remediate</th><th>Failing resources \
+             (of the population evaluated)</th></tr>",
+        );
+        for w in &c.failing_windows {
+            let more = if w.more_resources > 0 {
+                format!(" and {} more", w.more_resources)
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>up to {} of {} failing: {}{}</td></tr>",
+                esc(&w.start),
+                esc(&w.end.clone().unwrap_or_else(|| format!(
+                    "still failing at the last sample ({})",
+                    w.last_failing_sample
+                ))),
+                esc(w.time_to_remediate.as_deref().unwrap_or("not remediated")),
+                w.max_failed,
+                w.population,
+                esc(&w.failing_resources.join(", ")),
+                esc(&more),
+            );
+        }
+        b.push_str("</table>");
+    }
+    if !c.exceptions.is_empty() {
+        b.push_str(
+            "<table><tr><th>Exception</th><th>Approved by / ticket</th><th>Expires</th><th>Applied</th>\
+             <th>Waived</th><th>Justification</th></tr>",
+        );
+        for e in &c.exceptions {
+            let more = if e.more_waived > 0 {
+                format!(" and {} more", e.more_waived)
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{} / {}</td><td>{}{}</td><td>{} sample(s), {} to {}</td><td>{}{}</td><td>{}</td></tr>",
+                esc(&e.name),
+                esc(&e.approved_by),
+                esc(&e.ticket),
+                esc(&e.expires_at),
+                e.after_expiry
+                    .as_deref()
+                    .map(|a| format!("<br><span class=\"bad-text\">{}</span>", esc(a)))
+                    .unwrap_or_default(),
+                e.samples,
+                esc(&e.first_seen),
+                esc(&e.last_seen),
+                esc(&e.waived.join(", ")),
+                esc(&more),
+                esc(if e.justification.is_empty() {
+                    "(not recorded)"
+                } else {
+                    &e.justification
+                }),
+            );
+        }
+        b.push_str("</table>");
+    }
+    intervals(
+        b,
+        "Did not run from",
+        c.not_running
+            .iter()
+            .map(|p| (p.from.as_str(), p.to.as_str(), p.reason.as_str())),
+    );
+    b.push_str("</section>");
+}
+
+/// Self-contained HTML (inline CSS and SVG, no scripts, no network), printable.
+pub fn render_html(r: &Report) -> String {
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
+         <title>SOC 2 {kind} evidence report</title><style>{STYLE}</style></head><body>\
+         <h1>SOC 2 {kind} evidence report</h1><p class=\"muted\">Period {from} to {to} · generated {generated}</p>\
+         <table class=\"meta\"><tr><td>Evidence store</td><td class=\"mono\">{store}</td></tr>\
+         <tr><td>Cluster</td><td class=\"mono\">{clusters}</td></tr><tr><td>Snapshots in the period</td><td>{n}</td></tr>\
+         </table>",
+        kind = esc(&r.kind),
+        from = esc(&r.from),
+        to = esc(&r.to),
+        generated = esc(&r.generated_at),
+        store = esc(&r.store),
+        clusters = esc(&r.clusters.join(", ")),
+        n = r.snapshots,
+    );
+    integrity(&mut b, r);
+    let _ = write!(b, "<h2>Summary</h2><p>{}</p>", esc(&r.summary));
+    coverage(&mut b, r);
+    b.push_str(
+        "<h2>Criteria</h2><table><tr><th>Criterion</th><th>Controls</th><th>Compliant (share of covered time)</th>\
+         <th>Samples compliant</th></tr>",
+    );
+    for k in &r.criteria {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{} of {}</td></tr>",
+            esc(&k.criterion),
+            esc(&k.controls.join(", ")),
+            if k.every_sample_compliant {
+                "ok-text"
+            } else {
+                "bad-text"
+            },
+            esc(&pct(k.compliant_share)),
+            k.compliant_samples,
+            k.samples,
+        );
+    }
+    b.push_str("</table>");
+    if !r.missed_snapshots.is_empty() {
+        b.push_str("<h2>Missed snapshots</h2>");
+        intervals(
+            &mut b,
+            "From",
+            r.missed_snapshots
+                .iter()
+                .map(|p| (p.from.as_str(), p.to.as_str(), p.reason.as_str())),
+        );
+    }
+    b.push_str("<h2>Controls</h2>");
+    legend(&mut b);
+    for c in &r.controls {
+        control(&mut b, r, c);
+    }
+    b.push_str("</body></html>\n");
+    b
+}
