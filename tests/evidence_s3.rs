@@ -1,6 +1,7 @@
 //! Evidence on S3-compatible storage, against a real moto server on 127.0.0.1 started by each test: snapshot,
-//! list, verify, conditional-create conflict, Object Lock retention on write, and an outage mid-snapshot.
-//! Skipped (with a message) when `moto_server` is not installed; `.ci/run` installs it.
+//! list, verify, conditional-create conflict, Object Lock retention on write, an outage mid-snapshot, object
+//! versions and delete markers, and misconfigured stores (missing bucket, bucket without Object Lock, access denied,
+//! no credentials at all). Skipped (with a message) when `moto_server` is not installed; `.ci/run` installs it.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use soc2_operator::evidence::schedule::{Schedule, snapshot_id};
 use soc2_operator::evidence::snapshot::{
     SnapshotError, SnapshotInput, SnapshotOutcome, chain_head, write_snapshot,
 };
-use soc2_operator::evidence::store::{ObjectLock, S3Credentials, S3Location};
+use soc2_operator::evidence::store::{Misconfiguration, ObjectLock, S3Credentials, S3Location};
+use soc2_operator::evidence::versions::ObjectVersions;
 use soc2_operator::evidence::{
     ClusterIdentity, EvidenceStoreClient, StoreError, StoreLocation, VerifyingKeys, verify_chain,
 };
@@ -398,9 +400,10 @@ async fn an_outage_mid_snapshot_leaves_no_partial_snapshot_and_the_next_one_reco
     assert!(out.is_intact(), "{:?}", out.problems);
 }
 
-/// An S3 endpoint that refuses every request the way a signature-checking store refuses a wrong secret key (403
-/// `SignatureDoesNotMatch`). moto checks no signatures, so this stands in for one; it needs no moto.
-async fn refusing_store() -> u16 {
+/// An S3 endpoint that refuses every request with 403 and S3 error `code`: `SignatureDoesNotMatch` is how a
+/// signature-checking store refuses a wrong secret key, `AccessDenied` how S3 refuses valid credentials that a
+/// policy does not allow. moto checks neither signatures nor policies, so this stands in; it needs no moto.
+async fn refusing_store(code: &'static str, message: &'static str) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -432,9 +435,10 @@ async fn refusing_store() -> u16 {
                         }
                     }
                 }
-                let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SignatureDoesNotMatch</Code>\
-                            <Message>The request signature we calculated does not match the signature you provided.\
-                            </Message></Error>";
+                let body = format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>\
+                     <Message>{message}</Message></Error>"
+                );
                 let response = format!(
                     "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
                      Connection: close\r\n\r\n{body}",
@@ -450,7 +454,11 @@ async fn refusing_store() -> u16 {
 
 #[tokio::test]
 async fn a_wrong_secret_key_is_reported_as_credentials_not_as_an_outage() {
-    let port = refusing_store().await;
+    let port = refusing_store(
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided.",
+    )
+    .await;
     let store = EvidenceStoreClient::connect(&location(port, "evidence", None)).unwrap();
     let hourly = Schedule::parse(Some("1h"), None).unwrap();
     // A snapshot starts by listing the manifests: object_store reports a refused listing as a generic error.
@@ -470,4 +478,289 @@ async fn a_wrong_secret_key_is_reported_as_credentials_not_as_an_outage() {
     assert_eq!(err.category(), "credentials", "{err}");
     let err = store.get("manifests/000000000001.json").await.unwrap_err();
     assert_eq!(err.category(), "credentials", "{err}");
+    let err = store.versions("manifests").await.unwrap_err();
+    assert_eq!(err.category(), "credentials", "{err}");
+    assert!(err.retry_slowly(), "{err}");
+}
+
+/// The versions of every object under `dir`, as (path, versions, delete markers, latest is a delete marker).
+async fn versions_of(store: &EvidenceStoreClient, dir: &str) -> Vec<(String, usize, usize, bool)> {
+    store
+        .versions(dir)
+        .await
+        .unwrap()
+        .expect("a versioned bucket keeps versions")
+        .into_iter()
+        .map(|v: ObjectVersions| {
+            (
+                v.path,
+                v.versions,
+                v.delete_markers,
+                v.latest_is_delete_marker,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn versions_show_overwrites_and_delete_markers_a_listing_hides() {
+    let _serial = SERIAL.lock().await;
+    let Some(moto) = moto().await else { return };
+    // Object Lock implies versioning; no retention on these writes, so raw overwrites and deletes are allowed.
+    bucket(moto.port, "versioned", true).await;
+    let store = EvidenceStoreClient::connect(&location(moto.port, "versioned", None)).unwrap();
+    for path in [
+        "manifests/000000000001.json",
+        "manifests/000000000002.json",
+        "objects/a.json",
+        "objects/b.json",
+        "objects/c.json",
+    ] {
+        store.create(path, b"{}".to_vec()).await.unwrap();
+    }
+    // Keys that share a prefix string but not the directory, and a key outside the store prefix.
+    for key in [
+        "/versioned/cluster-a/manifests-old/x.json",
+        "/versioned/cluster-ab/manifests/000000000001.json",
+    ] {
+        let (status, text) = http(moto.port, "PUT", key, &[]).await.unwrap();
+        assert_eq!(status, 200, "{text}");
+    }
+    // Overwrite the first manifest; put a delete marker on the newest one (a DELETE without versionId).
+    let (status, text) = http(
+        moto.port,
+        "PUT",
+        "/versioned/cluster-a/manifests/000000000001.json",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = http(
+        moto.port,
+        "DELETE",
+        "/versioned/cluster-a/manifests/000000000002.json",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 204, "{text}");
+
+    // The listing no longer shows the newest manifest; its versions do.
+    assert_eq!(
+        store.list("manifests").await.unwrap(),
+        vec!["manifests/000000000001.json"]
+    );
+    let manifests = vec![
+        ("manifests/000000000001.json".to_string(), 2, 0, false),
+        ("manifests/000000000002.json".to_string(), 1, 1, true),
+    ];
+    assert_eq!(versions_of(&store, "manifests").await, manifests);
+    assert_eq!(
+        versions_of(&store, "manifests/000000000002.json").await,
+        manifests[1..].to_vec()
+    );
+    let mut everything = manifests.clone();
+    everything.insert(0, ("manifests-old/x.json".to_string(), 1, 0, false));
+    for name in ["a", "b", "c"] {
+        everything.push((format!("objects/{name}.json"), 1, 0, false));
+    }
+    everything.sort();
+    assert_eq!(versions_of(&store, "").await, everything);
+
+    // Ten entries in pages of 3 (a page boundary falls inside one key's versions): the same answer.
+    let paged = EvidenceStoreClient::connect(&location(moto.port, "versioned", None))
+        .unwrap()
+        .with_versions_page_size(3);
+    assert_eq!(versions_of(&paged, "").await, everything);
+    let paged = EvidenceStoreClient::connect(&location(moto.port, "versioned", None))
+        .unwrap()
+        .with_versions_page_size(1);
+    assert_eq!(versions_of(&paged, "manifests").await, manifests);
+}
+
+#[tokio::test]
+async fn stores_without_versioning_report_no_versions() {
+    let _serial = SERIAL.lock().await;
+    // A local directory, and any backend handed in: no versions, no server needed.
+    let dir = tempfile::tempdir().unwrap();
+    let fs = EvidenceStoreClient::connect(&StoreLocation::Filesystem(dir.path().into())).unwrap();
+    fs.create("manifests/000000000001.json", b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(fs.versions("manifests").await.unwrap(), None);
+    let memory = EvidenceStoreClient::from_object_store(
+        Arc::new(object_store::memory::InMemory::new()),
+        "memory://",
+    );
+    assert_eq!(memory.versions("").await.unwrap(), None);
+
+    // A bucket whose versioning was never enabled keeps one version per key: no versions either.
+    let Some(moto) = moto().await else { return };
+    bucket(moto.port, "unversioned", false).await;
+    let store = EvidenceStoreClient::connect(&location(moto.port, "unversioned", None)).unwrap();
+    store
+        .create("manifests/000000000001.json", b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(store.versions("manifests").await.unwrap(), None);
+}
+
+/// Asserts `err` is the misconfiguration `expected`, categorised `configuration`, with the fix in its message.
+fn assert_misconfigured(err: &StoreError, expected: &Misconfiguration, fix: &str) {
+    assert!(
+        matches!(err, StoreError::Misconfigured { problem, .. } if problem == expected),
+        "{err:?}"
+    );
+    assert_eq!(err.category(), "configuration", "{err}");
+    assert!(err.retry_slowly(), "{err}");
+    assert!(err.to_string().contains(fix), "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_bucket_is_a_configuration_error_that_names_the_fix() {
+    let _serial = SERIAL.lock().await;
+    let Some(moto) = moto().await else { return };
+    let store = EvidenceStoreClient::connect(&location(moto.port, "no-such-bucket", None)).unwrap();
+    let expected = Misconfiguration::NoSuchBucket {
+        bucket: "no-such-bucket".into(),
+    };
+    let fix = "bucket no-such-bucket does not exist: create it (with Object Lock enabled if spec.s3.objectLock is set) or fix spec.s3.bucket";
+    let err = store
+        .create("objects/x.json", b"{}".to_vec())
+        .await
+        .unwrap_err();
+    assert_misconfigured(&err, &expected, fix);
+    // A 404 on a read is a missing bucket, not a missing object.
+    let err = store.get("manifests/000000000001.json").await.unwrap_err();
+    assert_misconfigured(&err, &expected, fix);
+    let err = store.list("manifests").await.unwrap_err();
+    assert_misconfigured(&err, &expected, fix);
+    let err = store.versions("manifests").await.unwrap_err();
+    assert_misconfigured(&err, &expected, fix);
+    // What the operator loop sees.
+    let hourly = Schedule::parse(Some("1h"), None).unwrap();
+    let err = snapshot(&store, "2026-01-01T00:00:00Z", &hourly, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), "configuration", "{err}");
+    assert!(err.to_string().contains(fix), "{err}");
+}
+
+#[tokio::test]
+async fn a_bucket_without_object_lock_is_a_configuration_error_when_object_lock_is_set() {
+    let _serial = SERIAL.lock().await;
+    let Some(moto) = moto().await else { return };
+    bucket(moto.port, "no-lock", false).await;
+    let lock = ObjectLock {
+        mode: "GOVERNANCE".into(),
+        days: 1,
+    };
+    let store = EvidenceStoreClient::connect(&location(moto.port, "no-lock", Some(lock))).unwrap();
+    let err = store
+        .create("objects/x.json", b"{}".to_vec())
+        .await
+        .unwrap_err();
+    assert_misconfigured(
+        &err,
+        &Misconfiguration::NoObjectLock {
+            bucket: "no-lock".into(),
+        },
+        "bucket no-lock has no Object Lock configuration but spec.s3.objectLock is set: create the bucket with Object Lock enabled or remove spec.s3.objectLock",
+    );
+    // Reads carry no retention and still work.
+    assert_eq!(store.list("manifests").await.unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn access_denied_is_a_configuration_error() {
+    let port = refusing_store(
+        "AccessDenied",
+        "User: arn:aws:iam::1:user/x is not authorized to perform: s3:PutObject",
+    )
+    .await;
+    let store = EvidenceStoreClient::connect(&location(port, "evidence", None)).unwrap();
+    let expected = Misconfiguration::AccessDenied {
+        bucket: "evidence".into(),
+        detail: "403 AccessDenied: User: arn:aws:iam::1:user/x is not authorized to perform: s3:PutObject"
+            .into(),
+    };
+    let fix = "access to bucket evidence was denied";
+    let err = store
+        .create("objects/x.json", b"{}".to_vec())
+        .await
+        .unwrap_err();
+    assert_misconfigured(&err, &expected, fix);
+    let err = store.get("manifests/000000000001.json").await.unwrap_err();
+    assert_misconfigured(&err, &expected, fix);
+    let err = store.list("manifests").await.unwrap_err();
+    assert_misconfigured(&err, &expected, fix);
+    let err = store.versions("manifests").await.unwrap_err();
+    assert_misconfigured(&err, &expected, fix);
+}
+
+/// Set in the child process [`no_credentials_at_all_says_where_to_put_them`] starts.
+const NO_CREDENTIALS_CHILD: &str = "SOC2_TEST_NO_CREDENTIALS_CHILD";
+
+/// With no credentials anywhere, object_store's ambient chain ends at instance metadata. The test runs itself again
+/// in a child process with an empty environment (no AWS_* variables, so no keys, web identity or container
+/// credentials) and the metadata endpoint on a closed loopback port, so nothing outside 127.0.0.1 is contacted.
+#[tokio::test]
+async fn no_credentials_at_all_says_where_to_put_them() {
+    if std::env::var_os(NO_CREDENTIALS_CHILD).is_none() {
+        let metadata = format!("http://127.0.0.1:{}", free_port());
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "no_credentials_at_all_says_where_to_put_them",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env_clear()
+            .env(NO_CREDENTIALS_CHILD, &metadata)
+            .env("AWS_METADATA_ENDPOINT", &metadata)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "{text}");
+        return;
+    }
+    let metadata = std::env::var(NO_CREDENTIALS_CHILD).unwrap();
+    // The store itself is a closed loopback port too: the request fails before it is sent.
+    let mut location = location(free_port(), "evidence", None);
+    if let StoreLocation::S3(s3) = &mut location {
+        s3.credentials = None;
+    }
+    let store = EvidenceStoreClient::connect(&location).unwrap();
+    let expected = Misconfiguration::NoCredentials {
+        metadata_endpoint: metadata.clone(),
+    };
+    let fix = "no S3 credentials were found";
+    let where_to = "set spec.s3.credentialsSecret (a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) or provide ambient credentials (AWS_* environment variables, web identity / IRSA, or instance metadata)";
+    let check = |err: StoreError| {
+        assert!(
+            matches!(&err, StoreError::Misconfigured { problem, .. } if *problem == expected),
+            "{err:?}"
+        );
+        assert_eq!(err.category(), "credentials", "{err}");
+        assert!(err.retry_slowly(), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains(fix) && message.contains(where_to),
+            "{message}"
+        );
+    };
+    check(
+        store
+            .create("objects/x.json", b"{}".to_vec())
+            .await
+            .unwrap_err(),
+    );
+    check(store.list("manifests").await.unwrap_err());
+    check(store.versions("manifests").await.unwrap_err());
 }

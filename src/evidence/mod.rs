@@ -1,9 +1,10 @@
 //! Evidence: signed, hash-chained snapshots of every control's evaluation, written to object storage.
 //!
 //! This module owns the bundle format ([`document`], [`manifest`]), signing ([`signing`]), the stores
-//! ([`store`]: a local directory or S3-compatible storage through one `object_store` code path), taking a
-//! snapshot ([`snapshot`]), and what auditors run on it ([`verify`], [`report`], [`oscal`]). It must not know
-//! about the Kubernetes API: the operator loop (`crate::controller::evidence`) feeds it evaluations.
+//! ([`store`]: a local directory or S3-compatible storage through one `object_store` code path; [`versions`]: what
+//! a versioned bucket keeps beside the newest objects), taking a snapshot ([`snapshot`]), and what auditors run on
+//! it ([`verify`], [`report`], [`oscal`]). It must not know about the Kubernetes API: the operator loop
+//! (`crate::controller::evidence`) feeds it evaluations.
 //!
 //! Layout under a store's prefix:
 //! ```text
@@ -25,6 +26,7 @@ pub mod signing;
 pub mod snapshot;
 pub mod store;
 pub mod verify;
+pub mod versions;
 
 pub use document::{ClusterIdentity, ControlDocument, OperationRecord};
 pub use ledger::EvaluationLedger;

@@ -2,18 +2,23 @@
 //!
 //! Every write is a conditional create: evidence is never overwritten, so a second writer for the same
 //! manifest sequence gets [`StoreError::AlreadyExists`] instead of forking the chain.
+//!
+//! Errors say what to fix: a missing bucket, a bucket without Object Lock, refused access and missing credentials
+//! are [`StoreError::Misconfigured`] (see [`StoreError::retry_slowly`]), not outages.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
     BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
     RetryConfig,
 };
+
+use super::versions::{DEFAULT_PAGE_SIZE, ObjectVersions, S3Access};
 
 /// Object Lock retention applied to every object written (S3 only).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,6 +148,57 @@ pub enum StoreError {
         /// The error.
         source: std::io::Error,
     },
+    /// The store refuses the request because of how the bucket, its policy or the credentials are set up: it will
+    /// keep refusing until someone changes them.
+    #[error("evidence store {uri}: {problem}")]
+    Misconfigured {
+        /// Store URI.
+        uri: String,
+        /// What is wrong and how to fix it.
+        problem: Misconfiguration,
+        /// The store's answer (boxed: it is rare and large).
+        #[source]
+        source: Box<object_store::Error>,
+    },
+}
+
+/// A store set up so that every request fails the same way; each message says what to change.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Misconfiguration {
+    /// The bucket does not exist (404 `NoSuchBucket`).
+    #[error(
+        "bucket {bucket} does not exist: create it (with Object Lock enabled if spec.s3.objectLock is set) or fix spec.s3.bucket"
+    )]
+    NoSuchBucket {
+        /// The bucket.
+        bucket: String,
+    },
+    /// Writes carry Object Lock retention but the bucket was created without Object Lock (400 `InvalidRequest`).
+    #[error(
+        "bucket {bucket} has no Object Lock configuration but spec.s3.objectLock is set: create the bucket with Object Lock enabled or remove spec.s3.objectLock"
+    )]
+    NoObjectLock {
+        /// The bucket.
+        bucket: String,
+    },
+    /// The credentials are valid but not allowed to use the bucket (403 `AccessDenied`): an IAM or bucket policy.
+    #[error(
+        "access to bucket {bucket} was denied ({detail}): allow these credentials s3:ListBucket, s3:GetObject and s3:PutObject on the bucket (s3:PutObjectRetention with spec.s3.objectLock; s3:GetBucketVersioning and s3:ListBucketVersions for version checks), or set spec.s3.credentialsSecret to credentials that are allowed"
+    )]
+    AccessDenied {
+        /// The bucket.
+        bucket: String,
+        /// S3's message.
+        detail: String,
+    },
+    /// No credentials were configured and the last source of the ambient chain, instance metadata, gave none.
+    #[error(
+        "no S3 credentials were found (none configured, and instance metadata at {metadata_endpoint} provided none): set spec.s3.credentialsSecret (a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) or provide ambient credentials (AWS_* environment variables, web identity / IRSA, or instance metadata)"
+    )]
+    NoCredentials {
+        /// The instance metadata endpoint that was tried.
+        metadata_endpoint: String,
+    },
 }
 
 impl StoreError {
@@ -160,8 +216,80 @@ impl StoreError {
             },
             StoreError::Directory { .. } => "directory",
             StoreError::Flush { .. } => "disk",
+            StoreError::Misconfigured { problem, .. } => match problem {
+                // Like a wrong secret key: the fix is other credentials.
+                Misconfiguration::NoCredentials { .. } => "credentials",
+                // The credentials work; the bucket or its policy must change.
+                Misconfiguration::NoSuchBucket { .. }
+                | Misconfiguration::NoObjectLock { .. }
+                | Misconfiguration::AccessDenied { .. } => "configuration",
+            },
         }
     }
+
+    /// Whether the error lasts until someone changes the spec, the bucket, its policy or the credentials
+    /// (categories `configuration`, `credentials` and `location`): a caller should retry it slowly (minutes, and on
+    /// a spec or Secret change) rather than with the short backoff meant for outages.
+    pub fn retry_slowly(&self) -> bool {
+        matches!(
+            self.category(),
+            "configuration" | "credentials" | "location"
+        )
+    }
+}
+
+/// What is wrong with an S3 store, read from the error `object_store` (or a versions request) returned.
+///
+/// `object_store` keeps S3's XML error body only in its messages, so the code and message are read from the text of
+/// the error chain.
+fn misconfiguration(source: &object_store::Error, s3: &S3Access) -> Option<Misconfiguration> {
+    let mut texts = Vec::new();
+    let mut cause: Option<&dyn std::error::Error> = Some(source);
+    while let Some(e) = cause {
+        texts.push(e.to_string());
+        cause = e.source();
+    }
+    // Only the ambient chain's last resort asks instance metadata, so a failure there means nothing else was found.
+    let metadata = format!("{}/latest/", s3.metadata_endpoint.trim_end_matches('/'));
+    if texts.iter().any(|t| t.contains(&metadata)) {
+        return Some(Misconfiguration::NoCredentials {
+            metadata_endpoint: s3.metadata_endpoint.clone(),
+        });
+    }
+    let (code, message) = texts.iter().find_map(|t| s3_error_code(t))?;
+    let bucket = s3.bucket.clone();
+    let squashed: String = message
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    match code.as_str() {
+        "NoSuchBucket" => Some(Misconfiguration::NoSuchBucket { bucket }),
+        // AWS: "Bucket is missing Object Lock Configuration"; moto: "Bucket is missing ObjectLockConfiguration".
+        "InvalidRequest" if squashed.contains("objectlockconfiguration") => {
+            Some(Misconfiguration::NoObjectLock { bucket })
+        }
+        "AccessDenied" => Some(Misconfiguration::AccessDenied {
+            bucket,
+            detail: if message.is_empty() {
+                "403 AccessDenied".into()
+            } else {
+                format!("403 AccessDenied: {message}")
+            },
+        }),
+        _ => None,
+    }
+}
+
+/// The `<Code>` and `<Message>` of an S3 XML error found in `text`.
+fn s3_error_code(text: &str) -> Option<(String, String)> {
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(text[start..end].trim().to_string())
+    };
+    Some((element("Code")?, element("Message").unwrap_or_default()))
 }
 
 /// Whether the store answered 401 or 403. `object_store` maps those to `Unauthenticated`/`PermissionDenied` for
@@ -188,6 +316,8 @@ pub struct EvidenceStoreClient {
     uri: String,
     /// The directory of a local store, whose writes are flushed to disk ([`super::flush`]).
     local_root: Option<std::path::PathBuf>,
+    /// An S3 store's client and addressing, for the requests `object_store` has no API for and for error messages.
+    s3: Option<S3Access>,
 }
 
 impl EvidenceStoreClient {
@@ -211,6 +341,7 @@ impl EvidenceStoreClient {
                     prefix: String::new(),
                     uri,
                     local_root: Some(dir.clone()),
+                    s3: None,
                 })
             }
             StoreLocation::S3(s3) => {
@@ -255,20 +386,40 @@ impl EvidenceStoreClient {
                         builder = builder.with_token(t);
                     }
                 }
+                // Requests other than PUTs (listing versions) must not carry the retention headers.
+                let http = S3Access::http_client(&options).map_err(backend)?;
                 if let Some(lock) = &s3.object_lock {
                     options = options.with_default_headers(lock_headers(lock)?);
                     // S3 requires an integrity checksum on PUTs with Object Lock retention.
                     builder = builder.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
                 }
-                let store = builder
-                    .with_client_options(options)
-                    .build()
-                    .map_err(backend)?;
+                let bucket_url = bucket_url(&builder, &s3.bucket);
+                let region = builder
+                    .get_config_value(&AmazonS3ConfigKey::Region)
+                    .unwrap_or_else(|| "us-east-1".into());
+                let metadata_endpoint = builder
+                    .get_config_value(&AmazonS3ConfigKey::MetadataEndpoint)
+                    .unwrap_or_else(|| DEFAULT_METADATA_ENDPOINT.into());
+                let store = Arc::new(
+                    builder
+                        .with_client_options(options)
+                        .build()
+                        .map_err(backend)?,
+                );
                 Ok(EvidenceStoreClient {
-                    store: Arc::new(store),
+                    store: store.clone(),
                     prefix: s3.prefix.clone(),
                     uri,
                     local_root: None,
+                    s3: Some(S3Access {
+                        s3: store,
+                        http,
+                        bucket: s3.bucket.clone(),
+                        bucket_url,
+                        region,
+                        metadata_endpoint,
+                        page_size: DEFAULT_PAGE_SIZE,
+                    }),
                 })
             }
         }
@@ -281,7 +432,17 @@ impl EvidenceStoreClient {
             prefix: String::new(),
             uri: uri.into(),
             local_root: None,
+            s3: None,
         }
+    }
+
+    /// Asks for at most `page_size` (1 to 1000) versions per `ListObjectVersions` page; tests use small pages to
+    /// cover pagination. No effect on stores other than S3.
+    pub fn with_versions_page_size(mut self, page_size: usize) -> Self {
+        if let Some(s3) = &mut self.s3 {
+            s3.page_size = page_size.clamp(1, DEFAULT_PAGE_SIZE);
+        }
+        self
     }
 
     /// The store's URI.
@@ -303,9 +464,18 @@ impl EvidenceStoreClient {
     }
 
     fn backend(&self, source: object_store::Error) -> StoreError {
-        StoreError::Backend {
-            uri: self.uri.clone(),
-            source,
+        let uri = self.uri.clone();
+        match self
+            .s3
+            .as_ref()
+            .and_then(|s3| misconfiguration(&source, s3))
+        {
+            Some(problem) => StoreError::Misconfigured {
+                uri,
+                problem,
+                source: Box::new(source),
+            },
+            None => StoreError::Backend { uri, source },
         }
     }
 
@@ -351,10 +521,16 @@ impl EvidenceStoreClient {
     pub async fn get(&self, relative: &str) -> Result<Vec<u8>, StoreError> {
         let result = match self.store.get(&self.path(relative)).await {
             Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(StoreError::NotFound(self.object_uri(relative)));
+            Err(e) => {
+                return Err(match self.backend(e) {
+                    // A missing bucket is a 404 too: only a missing object is NotFound.
+                    StoreError::Backend {
+                        source: object_store::Error::NotFound { .. },
+                        ..
+                    } => StoreError::NotFound(self.object_uri(relative)),
+                    other => other,
+                });
             }
-            Err(e) => return Err(self.backend(e)),
         };
         Ok(result.bytes().await.map_err(|e| self.backend(e))?.to_vec())
     }
@@ -380,6 +556,68 @@ impl EvidenceStoreClient {
         paths.sort();
         Ok(paths)
     }
+
+    /// The versions a versioned S3 bucket keeps of `relative` (an object) or of every object under it (a
+    /// directory; the whole store when empty), one entry per object sorted by path, relative to the store prefix.
+    /// Objects whose only trace is a delete marker are listed too: that is what a plain [`list`](Self::list) hides.
+    ///
+    /// `Ok(None)` when the store keeps no versions: a local directory, a backend given to
+    /// [`from_object_store`](Self::from_object_store), a bucket whose versioning was never enabled (an Object Lock
+    /// bucket always has it), or a store that does not implement versioning (s3s-fs). On S3 this needs
+    /// `s3:GetBucketVersioning` and `s3:ListBucketVersions`.
+    pub async fn versions(
+        &self,
+        relative: &str,
+    ) -> Result<Option<Vec<ObjectVersions>>, StoreError> {
+        let Some(s3) = &self.s3 else {
+            return Ok(None);
+        };
+        let key_prefix = self.path(relative).to_string();
+        let Some(objects) = s3
+            .versions(&key_prefix)
+            .await
+            .map_err(|e| self.backend(e))?
+        else {
+            return Ok(None);
+        };
+        let strip = format!("{}/", self.prefix);
+        Ok(Some(
+            objects
+                .into_iter()
+                .map(|(key, mut versions)| {
+                    versions.path = match self.prefix.is_empty() {
+                        true => key,
+                        false => key.strip_prefix(&strip).unwrap_or(&key).to_string(),
+                    };
+                    versions
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// `object_store`'s default instance metadata endpoint, the ambient credential chain's last resort.
+const DEFAULT_METADATA_ENDPOINT: &str = "http://169.254.169.254";
+
+/// The bucket's URL as `object_store` builds it from `builder`'s settings (its `S3Config::bucket_endpoint`, which it
+/// does not expose), without a trailing slash.
+fn bucket_url(builder: &AmazonS3Builder, bucket: &str) -> String {
+    let endpoint = builder
+        .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+        .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
+    let virtual_hosted = builder
+        .get_config_value(&AmazonS3ConfigKey::VirtualHostedStyleRequest)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let region = builder
+        .get_config_value(&AmazonS3ConfigKey::Region)
+        .unwrap_or_else(|| "us-east-1".into());
+    let url = match (endpoint, virtual_hosted) {
+        (Some(endpoint), true) => endpoint,
+        (Some(endpoint), false) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
+        (None, true) => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+        (None, false) => format!("https://s3.{region}.amazonaws.com/{bucket}"),
+    };
+    url.trim_end_matches('/').to_string()
 }
 
 /// The endpoint to hand `object_store` for `endpoint` (as configured: the service, without the bucket) and whether
@@ -583,6 +821,120 @@ mod tests {
         );
         assert!(url("http://127.0.0.1:9000", true).contains("http://127.0.0.1:9000/evidence"));
         assert!(url("http://127.0.0.1:9000", false).contains("http://127.0.0.1:9000/evidence"));
+    }
+
+    #[test]
+    fn versions_requests_go_to_the_bucket_url_object_store_uses() {
+        // object_store does not expose its bucket URL; its Debug output shows it.
+        for (endpoint, path_style) in [
+            (None, false),
+            (None, true),
+            (Some("https://s3.eu-central-1.amazonaws.com"), false),
+            (Some("http://minio.example.com:9000/"), true),
+            (Some("http://127.0.0.1:9000"), false),
+        ] {
+            let location = StoreLocation::S3(S3Location {
+                bucket: "evidence".into(),
+                prefix: "p".into(),
+                endpoint: endpoint.map(str::to_string),
+                region: Some("eu-central-1".into()),
+                path_style,
+                credentials: Some(S3Credentials {
+                    access_key_id: "k".into(),
+                    secret_access_key: "s".into(),
+                    session_token: None,
+                }),
+                ..S3Location::default()
+            });
+            let client = EvidenceStoreClient::connect(&location).unwrap();
+            let s3 = client.s3.as_ref().unwrap();
+            let debug = format!("{:?}", client.store);
+            assert!(
+                debug.contains(&format!("bucket_endpoint: \"{}\"", s3.bucket_url)),
+                "{endpoint:?} path_style {path_style}: {} not in {debug}",
+                s3.bucket_url
+            );
+            assert_eq!(s3.region, "eu-central-1");
+        }
+    }
+
+    #[test]
+    fn misconfigurations_are_read_from_s3_error_codes() {
+        let access = |endpoint: &str| {
+            let location = StoreLocation::S3(S3Location {
+                bucket: "evidence".into(),
+                endpoint: Some(endpoint.into()),
+                credentials: Some(S3Credentials {
+                    access_key_id: "k".into(),
+                    secret_access_key: "s".into(),
+                    session_token: None,
+                }),
+                ..S3Location::default()
+            });
+            EvidenceStoreClient::connect(&location).unwrap().s3.unwrap()
+        };
+        let s3 = access("http://127.0.0.1:9000");
+        let error = |text: &str| object_store::Error::Generic {
+            store: "S3",
+            source: text.to_string().into(),
+        };
+        let aws_lock = error(
+            "Server returned non-2xx status code: 400 Bad Request: <Error><Code>InvalidRequest</Code>\
+             <Message>Bucket is missing Object Lock Configuration</Message></Error>",
+        );
+        assert_eq!(
+            misconfiguration(&aws_lock, &s3),
+            Some(Misconfiguration::NoObjectLock {
+                bucket: "evidence".into()
+            })
+        );
+        // Other InvalidRequests, other codes and plain outages are not misconfigurations.
+        for text in [
+            "<Error><Code>InvalidRequest</Code><Message>Missing required header</Message></Error>",
+            "<Error><Code>SlowDown</Code></Error>",
+            "<Error><Code>SignatureDoesNotMatch</Code></Error>",
+            "Error performing GET http://127.0.0.1:9000/evidence - connection refused",
+        ] {
+            assert_eq!(misconfiguration(&error(text), &s3), None, "{text}");
+        }
+        assert_eq!(
+            misconfiguration(&error("<Code>AccessDenied</Code>"), &s3),
+            Some(Misconfiguration::AccessDenied {
+                bucket: "evidence".into(),
+                detail: "403 AccessDenied".into()
+            })
+        );
+        let no_credentials = error(
+            "Error performing PUT http://169.254.169.254/latest/api/token in 5s - HTTP error: error sending request",
+        );
+        assert_eq!(
+            misconfiguration(&no_credentials, &s3),
+            Some(Misconfiguration::NoCredentials {
+                metadata_endpoint: "http://169.254.169.254".into()
+            })
+        );
+        let err = StoreError::Misconfigured {
+            uri: "s3://evidence".into(),
+            problem: Misconfiguration::NoCredentials {
+                metadata_endpoint: "http://169.254.169.254".into(),
+            },
+            source: Box::new(no_credentials),
+        };
+        assert_eq!(err.category(), "credentials");
+        assert!(err.retry_slowly());
+        assert!(
+            err.to_string().starts_with(
+                "evidence store s3://evidence: no S3 credentials were found (none configured, and instance metadata at http://169.254.169.254 provided none): set spec.s3.credentialsSecret"
+            ),
+            "{err}"
+        );
+        // An outage is retried quickly.
+        let outage = StoreError::Backend {
+            uri: "s3://evidence".into(),
+            source: error("connection refused"),
+        };
+        assert_eq!(outage.category(), "unavailable");
+        assert!(!outage.retry_slowly());
     }
 
     #[test]
