@@ -184,3 +184,139 @@ async fn a_failing_store_turns_ready_false_and_warns_once() {
     assert_eq!(events[0].body["type"], "Warning");
     assert_eq!(events[0].body["regarding"]["kind"], "EvidenceStore");
 }
+
+const OBJECT: &str = "/apis/soc2.dev/v1alpha1/evidencestores/audit";
+
+/// Two snapshots already in `path`; returns the head's digest.
+async fn two_snapshots(path: &std::path::Path) -> String {
+    let client =
+        EvidenceStoreClient::connect(&StoreLocation::Filesystem(path.to_path_buf())).unwrap();
+    let c = control(
+        "change-approval",
+        1,
+        json!({"criteria": ["CC8.1"], "category": "Security", "title": "Changes are approved", "check": {"changeApproval": {}}}),
+    );
+    let mut digest = String::new();
+    for t in ["2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"] {
+        let out = soc2_operator::evidence::offline::write_scan_snapshot(
+            &client,
+            &soc2_operator::view::ClusterSnapshot::default(),
+            std::slice::from_ref(&c),
+            t.parse().unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+        digest = out.head().digest.clone();
+    }
+    digest
+}
+
+/// The EvidenceStore as the API server holds it after this store published sequence 3, with `annotations`.
+fn published(path: &str, annotations: Value) -> Value {
+    let mut obj = serde_json::to_value(store(path)).unwrap();
+    obj["metadata"]["annotations"] = annotations;
+    obj["status"] = json!({
+        "chainHead": "ab".repeat(32),
+        "lastSnapshot": {"uri": "file:///x/manifests/000000000003.json", "digest": "ab".repeat(32),
+                         "id": "20260101T020000Z", "sequence": 3, "time": "2026-01-01T02:00:00Z",
+                         "controls": 1, "findings": 0},
+    });
+    obj
+}
+
+/// Defect 3: after a restart (or fail-over) the loop finds the store's head behind the head the EvidenceStore
+/// published: it writes nothing, turns Ready False with reason ChainRegressed and warns, until a person restores
+/// the chain or accepts the store's head by annotation.
+#[tokio::test]
+async fn a_store_whose_head_went_back_is_not_written_until_a_person_acts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evidence");
+    let head = two_snapshots(&path).await;
+    let run = |object: Value, wait_for_event: bool| {
+        let path = path.clone();
+        async move {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let mut inner = answer(tx);
+            let respond = move |r: &Recorded| {
+                if r.method == Method::GET && r.path == OBJECT {
+                    return (StatusCode::OK, object.clone());
+                }
+                inner(r)
+            };
+            let ((), requests) = with_server(respond, "the snapshot loop", |client| {
+                let ctx = context(client);
+                let es: EvidenceStore =
+                    serde_json::from_value(published(path.to_str().unwrap(), json!({}))).unwrap();
+                async move {
+                    let task = tokio::spawn(run_store(ctx, es));
+                    let (mut status, mut event) = (false, !wait_for_event);
+                    while !(status && event) {
+                        let r = rx.recv().await.expect("a status patch or an event");
+                        status |= r.path == STATUS;
+                        event |= r.path == EVENTS;
+                    }
+                    task.abort();
+                }
+            })
+            .await;
+            requests
+        }
+    };
+
+    let requests = run(published(path.to_str().unwrap(), json!({})), true).await;
+    let patch = requests
+        .iter()
+        .find(|r| r.path == STATUS)
+        .expect("status written");
+    let status = &patch.body["status"];
+    assert_eq!(status["conditions"][0]["status"], "False");
+    assert_eq!(status["conditions"][0]["reason"], "ChainRegressed");
+    let message = status["conditions"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("sequence 2 but this EvidenceStore published sequence 3")
+            && message.contains(&format!("soc2.dev/accept-chain-head={head}")),
+        "{message}"
+    );
+    assert_eq!(
+        status["chainHead"],
+        "ab".repeat(32),
+        "the published head stays published"
+    );
+    let client = EvidenceStoreClient::connect(&StoreLocation::Filesystem(path.clone())).unwrap();
+    let out = verify_chain(&client, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(out.snapshots.len(), 2, "nothing was written");
+
+    // A person accepts the store's head: the next snapshot links to it and records why.
+    let requests = run(
+        published(
+            path.to_str().unwrap(),
+            json!({"soc2.dev/accept-chain-head": head}),
+        ),
+        false,
+    )
+    .await;
+    let patch = requests.iter().find(|r| r.path == STATUS).unwrap();
+    assert_eq!(
+        patch.body["status"]["conditions"][0]["reason"],
+        "SnapshotWritten"
+    );
+    let out = verify_chain(&client, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(out.is_intact(), "{:?}", out.problems);
+    assert_eq!(out.snapshots.len(), 3);
+    let reason = out.snapshots[2]
+        .manifest
+        .gap
+        .as_ref()
+        .and_then(|g| g.reason.clone())
+        .unwrap_or_default();
+    assert!(
+        reason.contains("accepted"),
+        "{:?}",
+        out.snapshots[2].manifest
+    );
+}

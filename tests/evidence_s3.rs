@@ -764,3 +764,109 @@ async fn no_credentials_at_all_says_where_to_put_them() {
     check(store.list("manifests").await.unwrap_err());
     check(store.versions("manifests").await.unwrap_err());
 }
+
+/// Defect 3: a delete marker on the head manifest (allowed even under Object Lock) hides it from listings. A writer
+/// that starts fresh (an operator restart or fail-over: no head in memory) lists, finds the previous head, and
+/// must not write the hidden sequence again; verify names the delete marker; removing the marker (restoring the
+/// head) lets snapshots continue.
+#[tokio::test]
+async fn a_hidden_head_is_never_rewritten_and_verify_names_it() {
+    let _serial = SERIAL.lock().await;
+    let Some(moto) = moto().await else { return };
+    bucket(moto.port, "locked-chain", true).await;
+    let store = EvidenceStoreClient::connect(&location(moto.port, "locked-chain", None)).unwrap();
+    let schedule = Schedule::parse(Some("1h"), None).unwrap();
+    for t in [
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T01:00:00Z",
+        "2026-01-01T02:00:00Z",
+    ] {
+        assert!(matches!(
+            snapshot(&store, t, &schedule, None).await.unwrap(),
+            SnapshotOutcome::Written(_)
+        ));
+    }
+    let head_key = "/locked-chain/cluster-a/manifests/000000000003.json";
+    let (status, text) = http(moto.port, "DELETE", head_key, &[]).await.unwrap();
+    assert_eq!(status, 204, "{text}");
+    assert_eq!(
+        chain_head(&store).await.unwrap().unwrap().manifest.sequence,
+        2,
+        "the listing no longer shows the head"
+    );
+
+    // A fresh writer (restart) would write sequence 3 again: refused, nothing written.
+    let err = snapshot(&store, "2026-01-01T03:00:00Z", &schedule, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SnapshotError::ManifestKeyUsed {
+                versions: 1,
+                delete_markers: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.category(), "chain_regressed");
+    assert!(err.to_string().contains("delete marker"), "{err}");
+    assert_eq!(
+        versions_of(&store, "manifests/000000000003.json").await,
+        vec![("manifests/000000000003.json".to_string(), 1, 1, true)],
+        "no new version was written"
+    );
+
+    let verified = verify_chain(&store, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(
+        verified
+            .problems
+            .iter()
+            .any(|p| p.object.ends_with("manifests/000000000003.json")
+                && p.reason.contains("hidden by a delete marker")),
+        "{:?}",
+        verified.problems
+    );
+
+    // Restoring the head (deleting the delete marker) lets the chain continue at sequence 4.
+    let listing = http(
+        moto.port,
+        "GET",
+        "/locked-chain?versions&prefix=cluster-a/manifests/000000000003.json",
+        &[],
+    )
+    .await
+    .unwrap()
+    .1;
+    let marker = listing
+        .split("<DeleteMarker>")
+        .nth(1)
+        .and_then(|m| m.split("<VersionId>").nth(1))
+        .and_then(|v| v.split("</VersionId>").next())
+        .expect("the delete marker's version id")
+        .to_string();
+    let (status, text) = http(
+        moto.port,
+        "DELETE",
+        &format!("{head_key}?versionId={marker}"),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 204, "{text}");
+    let next = snapshot(&store, "2026-01-01T03:00:00Z", &schedule, None)
+        .await
+        .unwrap();
+    assert_eq!(next.head().manifest.sequence, 4);
+    let verified = verify_chain(&store, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(
+        verified.is_intact(),
+        "a restored head leaves an intact chain: {:?}",
+        verified.problems
+    );
+}

@@ -23,7 +23,7 @@ use crate::evaluate::required_kinds;
 use crate::evidence::collect::{OperationBaseline, control_documents_at};
 use crate::evidence::schedule::{Schedule, snapshot_id};
 use crate::evidence::snapshot::{
-    ChainHead, SnapshotError, SnapshotInput, SnapshotOutcome, write_snapshot, write_snapshot_after,
+    ChainHead, SnapshotError, SnapshotInput, SnapshotOutcome, chain_head, write_snapshot_after,
 };
 use crate::evidence::store::{ObjectLock, S3Credentials, S3Location};
 use crate::evidence::{
@@ -94,6 +94,12 @@ enum AttemptError {
     },
     #[error("cannot read the cluster identity (kube-system namespace, /version): {0}")]
     Identity(kube::Error),
+    #[error(
+        "nothing was written: {why}. Restore the missing manifests (or the store) from where they were copied; if \
+         the regression is understood and accepted, annotate this EvidenceStore with {ACCEPT_HEAD_ANNOTATION}={accept} \
+         and the next snapshot links to the store's head and records the acceptance"
+    )]
+    ChainRegressed { why: String, accept: String },
 }
 
 impl AttemptError {
@@ -104,7 +110,59 @@ impl AttemptError {
             AttemptError::Secret { .. } | AttemptError::SecretKey { .. } => "secret",
             AttemptError::SigningKey { .. } => "signing_key",
             AttemptError::Identity(_) => "cluster_identity",
+            AttemptError::ChainRegressed { .. } => "chain_regressed",
         }
+    }
+
+    /// Errors only a person can fix (configuration, credentials, a regressed chain) are retried at the slowest
+    /// pace: retrying them quickly changes nothing and fills the store's logs.
+    fn retry_slowly(&self) -> bool {
+        match self {
+            AttemptError::Store(e) | AttemptError::Snapshot(SnapshotError::Store(e)) => {
+                e.retry_slowly()
+            }
+            AttemptError::Identity(_) => false,
+            AttemptError::Snapshot(e) => e.category() == "chain_regressed",
+            AttemptError::Secret { .. }
+            | AttemptError::SecretKey { .. }
+            | AttemptError::SigningKey { .. }
+            | AttemptError::ChainRegressed { .. } => true,
+        }
+    }
+
+    /// The Ready condition's reason and the Warning event's.
+    fn reason(&self) -> &'static str {
+        if self.category() == "chain_regressed" {
+            "ChainRegressed"
+        } else {
+            "SnapshotFailed"
+        }
+    }
+}
+
+/// Annotation by which a person accepts a chain whose head went back: its value is the SHA-256 of the store's
+/// current head manifest (`none` for an empty store), as the ChainRegressed condition names it.
+pub const ACCEPT_HEAD_ANNOTATION: &str = "soc2.dev/accept-chain-head";
+
+/// Why the head found in the store is behind the head this EvidenceStore published, if it is.
+fn regression(found: Option<&ChainHead>, published: &LastSnapshot) -> Option<String> {
+    let found_sequence = found.map_or(0, |h| h.manifest.sequence);
+    if found_sequence < published.sequence {
+        return Some(format!(
+            "the store's chain head is sequence {found_sequence} but this EvidenceStore published sequence {} \
+             (SHA-256 {}): manifests after {found_sequence} were deleted or hidden",
+            published.sequence, published.digest
+        ));
+    }
+    match found {
+        Some(h) if h.manifest.sequence == published.sequence && h.digest != published.digest => {
+            Some(format!(
+                "manifest {} in the store has SHA-256 {} but this EvidenceStore published {}: the chain head was \
+             rewritten",
+                published.sequence, h.digest, published.digest
+            ))
+        }
+        _ => None,
     }
 }
 
@@ -187,6 +245,10 @@ struct StoreState {
     last_tick: Option<Timestamp>,
     failures: u32,
     last_error: Option<String>,
+    /// The category of the last failure, so that a new kind of failure is announced by its own event.
+    last_category: Option<&'static str>,
+    /// A regression a person accepted (by annotation): recorded in the next manifest's gap.
+    accepted: Option<String>,
     ready: Option<Condition>,
     last_snapshot: Option<LastSnapshot>,
     /// The chain head after the last success, so the next snapshot need not list every manifest.
@@ -236,6 +298,8 @@ pub async fn run_store(ctx: Arc<EvidenceContext>, store: EvidenceStore) {
         baseline: OperationBaseline::default(),
         last_tick: None,
         last_error: None,
+        last_category: None,
+        accepted: None,
         head: None,
     };
     loop {
@@ -292,6 +356,9 @@ async fn take_with_retries(ctx: &EvidenceContext, state: &mut StoreState, tick: 
                 ctx.metrics
                     .observe_snapshot(&state.name, started.elapsed(), e.category());
                 failed(ctx, state, tick, &e).await;
+                if e.retry_slowly() {
+                    backoff = MAX_BACKOFF;
+                }
             }
         }
         let now = Timestamp::now();
@@ -409,9 +476,56 @@ fn selected_controls(ctx: &EvidenceContext, spec: &EvidenceStoreSpec) -> Vec<Con
     controls
 }
 
+/// The store's chain head by listing, refused when it is behind the head this EvidenceStore published (read fresh
+/// from the API server, so that a replica that just took over compares with what the previous leader published)
+/// unless a person accepted it by annotation.
+async fn listed_head(
+    ctx: &EvidenceContext,
+    state: &mut StoreState,
+    client: &EvidenceStoreClient,
+) -> Result<Option<ChainHead>, AttemptError> {
+    let found = chain_head(client).await?;
+    let api: Api<EvidenceStore> = Api::all(ctx.client.clone());
+    let current = match api.get(&state.name).await {
+        Ok(es) => Some(es),
+        Err(e) => {
+            tracing::warn!(store = %state.name, error = %e, "cannot read the EvidenceStore; comparing the chain head with the status read at start");
+            None
+        }
+    };
+    let published = current
+        .as_ref()
+        .and_then(|es| es.status.as_ref())
+        .and_then(|s| s.last_snapshot.clone())
+        .or_else(|| state.last_snapshot.clone());
+    let Some(published) = published else {
+        return Ok(found);
+    };
+    let Some(why) = regression(found.as_ref(), &published) else {
+        return Ok(found);
+    };
+    let accept = found
+        .as_ref()
+        .map_or_else(|| "none".to_string(), |h| h.digest.clone());
+    let accepted = current
+        .as_ref()
+        .and_then(|es| es.annotations().get(ACCEPT_HEAD_ANNOTATION))
+        .is_some_and(|a| a.trim() == accept);
+    if !accepted {
+        return Err(AttemptError::ChainRegressed { why, accept });
+    }
+    tracing::warn!(store = %state.name, %why, "chain regression accepted by annotation");
+    state.accepted = Some(format!(
+        "a chain regression was accepted by the annotation {ACCEPT_HEAD_ANNOTATION}={accept}: {why}"
+    ));
+    // The published head is what the regression is measured against: the accepted head replaces it.
+    state.last_snapshot = None;
+    Ok(found)
+}
+
 async fn attempt(
     ctx: &EvidenceContext,
-    state: &StoreState,
+    state: &mut StoreState,
     tick: Timestamp,
     baseline: &mut OperationBaseline,
 ) -> Result<(SnapshotOutcome, u32, u64), AttemptError> {
@@ -464,27 +578,33 @@ async fn attempt(
     }
     let findings = documents.iter().map(|d| d.failed()).sum();
     let count = u32::try_from(documents.len()).unwrap_or(u32::MAX);
+    // A known head avoids listing every manifest; a conflict means another writer moved it: list and retry once.
+    let head = match state.head.clone() {
+        Some(h) => Some(h),
+        None => listed_head(ctx, state, &client).await?,
+    };
+    let schedule = state.schedule.clone();
+    let gap_reason = match (&state.accepted, &state.last_error) {
+        (Some(a), Some(e)) => Some(format!("{a}; last error: {e}")),
+        (Some(a), None) => Some(a.clone()),
+        (None, e) => e.clone(),
+    };
+    let source = format!("EvidenceStore/{}", state.name);
     let input = |documents| SnapshotInput {
-        source: format!("EvidenceStore/{}", state.name),
+        source: source.clone(),
         cluster: cluster.clone(),
         tick,
         documents,
-        schedule: Some(&state.schedule),
-        gap_reason: state.last_error.clone(),
+        schedule: Some(&schedule),
+        gap_reason: gap_reason.clone(),
         signing_key: signing_key.as_ref(),
     };
-    // A known head avoids listing every manifest; a conflict means another writer moved it: list and retry once.
-    let outcome = match &state.head {
-        Some(head) => {
-            match write_snapshot_after(&client, Some(head.clone()), input(documents.clone())).await
-            {
-                Err(SnapshotError::Conflict { .. }) => {
-                    write_snapshot(&client, input(documents)).await?
-                }
-                other => other?,
-            }
+    let outcome = match write_snapshot_after(&client, head, input(documents.clone())).await {
+        Err(SnapshotError::Conflict { .. }) => {
+            let head = listed_head(ctx, state, &client).await?;
+            write_snapshot_after(&client, head, input(documents)).await?
         }
-        None => write_snapshot(&client, input(documents)).await?,
+        other => other?,
     };
     Ok((outcome, count, findings))
 }
@@ -559,6 +679,10 @@ async fn succeeded(
     let failures = state.failures;
     state.failures = 0;
     state.last_error = None;
+    state.last_category = None;
+    if matches!(outcome, SnapshotOutcome::Written(_)) {
+        state.accepted = None;
+    }
     let status = EvidenceStoreStatus {
         observed_generation: state.store.metadata.generation,
         uri: Some(uri),
@@ -590,8 +714,16 @@ async fn failed(
     error: &AttemptError,
 ) {
     state.failures += 1;
+    let retry = if error.retry_slowly() {
+        format!(
+            "retrying every {} until it is fixed",
+            humantime::format_duration(MAX_BACKOFF)
+        )
+    } else {
+        "retrying with backoff, the next snapshot links to the last good one".to_string()
+    };
     let message = format!(
-        "snapshot {} failed ({}): {error}; retrying with backoff, the next snapshot links to the last good one",
+        "snapshot {} failed ({}): {error}; {retry}",
         snapshot_id(tick),
         error.category()
     );
@@ -600,7 +732,7 @@ async fn failed(
     let cond = condition(
         state.ready.as_ref(),
         false,
-        "SnapshotFailed",
+        error.reason(),
         &message,
         state.store.metadata.generation,
     );
@@ -615,16 +747,19 @@ async fn failed(
         next_snapshot: state.schedule.next_after(tick).map(time),
     };
     write_status(ctx, &state.name, &status).await;
-    if state.failures == 1 {
+    // One Warning per kind of failure: the first, and each time the cause changes (an outage that turns into a
+    // regressed chain must not stay hidden behind the outage's event).
+    if state.failures == 1 || state.last_category != Some(error.category()) {
         publish(
             ctx,
             &state.store,
             EventType::Warning,
-            "SnapshotFailed",
+            error.reason(),
             &message,
         )
         .await;
     }
+    state.last_category = Some(error.category());
 }
 
 async fn write_status(ctx: &EvidenceContext, name: &str, status: &EvidenceStoreStatus) {
@@ -685,6 +820,85 @@ mod tests {
 
     fn spec(v: serde_json::Value) -> EvidenceStoreSpec {
         serde_json::from_value(v).unwrap()
+    }
+
+    fn head(sequence: u64, digest: &str) -> ChainHead {
+        let mut manifest: crate::evidence::Manifest = serde_json::from_value(serde_json::json!({
+            "formatVersion": 2, "sequence": sequence, "snapshotId": "20260101T000000Z",
+            "takenAt": "2026-01-01T00:00:00Z", "windowStart": "2026-01-01T00:00:00Z",
+            "cluster": {"uid": "u", "serverVersion": "v"}, "operatorVersion": "0", "source": "t",
+            "documents": [], "previous": null,
+        }))
+        .unwrap();
+        manifest.sequence = sequence;
+        ChainHead {
+            path: crate::evidence::Manifest::path_for(sequence),
+            manifest,
+            digest: digest.into(),
+        }
+    }
+
+    fn published(sequence: u64, digest: &str) -> LastSnapshot {
+        LastSnapshot {
+            uri: String::new(),
+            digest: digest.into(),
+            id: String::new(),
+            sequence,
+            time: time(Timestamp::UNIX_EPOCH),
+            controls: 0,
+            findings: 0,
+        }
+    }
+
+    #[test]
+    fn a_head_behind_or_different_from_the_published_one_is_a_regression() {
+        let p = published(5, "aa");
+        assert!(regression(Some(&head(5, "aa")), &p).is_none());
+        assert!(
+            regression(Some(&head(6, "bb")), &p).is_none(),
+            "ahead is another writer"
+        );
+        let behind = regression(Some(&head(4, "cc")), &p).unwrap();
+        assert!(
+            behind.contains("sequence 4 but this EvidenceStore published sequence 5"),
+            "{behind}"
+        );
+        let empty = regression(None, &p).unwrap();
+        assert!(empty.contains("sequence 0"), "{empty}");
+        let rewritten = regression(Some(&head(5, "dd")), &p).unwrap();
+        assert!(rewritten.contains("rewritten"), "{rewritten}");
+    }
+
+    #[test]
+    fn failures_only_a_person_can_fix_are_retried_slowly_and_named() {
+        let regressed = AttemptError::ChainRegressed {
+            why: "x".into(),
+            accept: "none".into(),
+        };
+        assert!(regressed.retry_slowly());
+        assert_eq!(regressed.reason(), "ChainRegressed");
+        let key_used = AttemptError::Snapshot(SnapshotError::ManifestKeyUsed {
+            path: "p".into(),
+            versions: 1,
+            delete_markers: 1,
+        });
+        assert!(key_used.retry_slowly());
+        assert_eq!(key_used.reason(), "ChainRegressed");
+        let secret = AttemptError::SecretKey {
+            namespace: "n".into(),
+            name: "s".into(),
+            key: "k".into(),
+        };
+        assert!(secret.retry_slowly());
+        assert_eq!(secret.reason(), "SnapshotFailed");
+        let outage = AttemptError::Store(crate::evidence::StoreError::Backend {
+            uri: "s3://b".into(),
+            source: object_store::Error::Generic {
+                store: "S3",
+                source: "connection refused".into(),
+            },
+        });
+        assert!(!outage.retry_slowly());
     }
 
     #[test]

@@ -55,6 +55,23 @@ pub enum SnapshotError {
         /// This snapshot's time.
         at: String,
     },
+    /// The manifest key this snapshot would take held an object before (a versioned bucket keeps its versions or a
+    /// delete marker): the chain head was deleted or hidden, and writing there would replace signed evidence.
+    #[error(
+        "nothing was written: manifest {path} is not in the store's listing, but the bucket keeps {versions} \
+         version(s) and {delete_markers} delete marker(s) of it, so the chain head was deleted (a delete marker \
+         hides it); writing the same sequence again would replace signed evidence. Restore the manifest by \
+         deleting its delete marker (aws s3api list-object-versions / delete-object --version-id <marker>), then \
+         run soc2ctl verify; snapshots resume on their own once the head is back"
+    )]
+    ManifestKeyUsed {
+        /// The manifest's URI.
+        path: String,
+        /// Data versions the bucket keeps of it.
+        versions: usize,
+        /// Delete markers on it.
+        delete_markers: usize,
+    },
     /// Serialization failed.
     #[error("cannot serialize evidence: {0}")]
     Serialize(#[from] serde_json::Error),
@@ -68,6 +85,7 @@ impl SnapshotError {
             SnapshotError::Conflict { .. } => "conflict",
             SnapshotError::Head { .. } => "corrupt_chain",
             SnapshotError::NotAfterHead { .. } => "clock",
+            SnapshotError::ManifestKeyUsed { .. } => "chain_regressed",
             SnapshotError::Serialize(_) => "serialize",
         }
     }
@@ -248,6 +266,20 @@ pub async fn write_snapshot_after(
         Ok(_) => return lost_race(store, &path, id).await,
         Err(StoreError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
+    }
+    // A key that ever held an object is never written again: on a versioned bucket a DELETE without a version id
+    // (allowed even under Object Lock) only hides the head behind a delete marker, and a writer trusting the
+    // listing would write its sequence again with new content.
+    if let Some(versions) = store.versions(&path).await?
+        && let Some(v) = versions
+            .iter()
+            .find(|v| v.path == path && (v.versions > 0 || v.delete_markers > 0))
+    {
+        return Err(SnapshotError::ManifestKeyUsed {
+            path: store.object_uri(&path),
+            versions: v.versions,
+            delete_markers: v.delete_markers,
+        });
     }
     match store.create(&path, bytes).await {
         Ok(()) => {

@@ -154,6 +154,29 @@ pub async fn verify_chain(
             ),
         }
     }
+    // On a versioned bucket the listing hides what was overwritten or deleted; the versions show it.
+    for v in store.versions("manifests").await?.unwrap_or_default() {
+        let reason = if v.latest_is_delete_marker {
+            format!(
+                "deleted: hidden by a delete marker in the versioned bucket ({} data version(s) kept); a DELETE \
+                 without a version id removed it from listings, which is how a chain head is removed",
+                v.versions
+            )
+        } else if v.versions > 1 {
+            format!(
+                "overwritten: the versioned bucket keeps {} versions of it; evidence is written once",
+                v.versions
+            )
+        } else if v.delete_markers > 0 {
+            format!(
+                "was deleted and written again: the versioned bucket keeps {} delete marker(s) of it",
+                v.delete_markers
+            )
+        } else {
+            continue;
+        };
+        problem(&mut out, &v.path, reason);
+    }
     let total = manifest_paths.len();
     // Each manifest is fetched together with its documents, up to CONCURRENCY snapshots at once; the chain is
     // then checked in order. (Fetching a manifest's documents only once the previous snapshot was checked cost one

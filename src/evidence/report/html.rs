@@ -24,7 +24,7 @@ h3{font-size:1.1rem;margin:0 0 .25rem}p{margin:.4rem 0}.muted{color:var(--muted)
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em;overflow-wrap:anywhere}\
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem;table-layout:auto}\
 th,td{border:1px solid var(--line);padding:.35rem .6rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
-th{background:#f6f8fa;font-weight:600}\
+th{background:#f6f8fa;font-weight:600;white-space:nowrap}td.t{white-space:nowrap}\
 .meta td:first-child{width:12rem;font-weight:600;background:#f6f8fa}\
 .box{border:2px solid;border-radius:6px;padding:.75rem 1rem;margin:1rem 0}\
 .box.ok{border-color:var(--ok);background:#f0fff4}.box.bad{border-color:var(--bad);background:#fff5f5}\
@@ -166,7 +166,7 @@ fn intervals<'a>(
     for (from, to, why) in rows {
         let _ = write!(
             b,
-            "<tr><td>{}</td><td>{}</td><td class=\"bad-text\">{}</td></tr>",
+            "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"bad-text\">{}</td></tr>",
             esc(from),
             esc(to),
             esc(why)
