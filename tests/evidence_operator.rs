@@ -320,3 +320,126 @@ async fn a_store_whose_head_went_back_is_not_written_until_a_person_acts() {
         out.snapshots[2].manifest
     );
 }
+
+/// Defect 3 on S3 with Object Lock: a delete marker hides the head manifest, then the operator restarts. It lists
+/// the store, finds the previous head, sees it behind the head the EvidenceStore published, and writes nothing: no
+/// new version of the hidden key, no manifest after it.
+#[tokio::test]
+async fn a_restart_against_an_s3_store_whose_head_was_hidden_writes_nothing() {
+    use soc2_operator::evidence::store::{S3Credentials, S3Location};
+    use support::moto::{SERIAL, bucket, http, moto};
+
+    let _serial = SERIAL.lock().await;
+    let Some(moto) = moto().await else { return };
+    bucket(moto.port, "evidence", true).await;
+    let endpoint = format!("http://127.0.0.1:{}", moto.port);
+    let client = EvidenceStoreClient::connect(&StoreLocation::S3(S3Location {
+        bucket: "evidence".into(),
+        prefix: "prod".into(),
+        endpoint: Some(endpoint.clone()),
+        region: Some("us-east-1".into()),
+        path_style: true,
+        credentials: Some(S3Credentials {
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+            session_token: None,
+        }),
+        object_lock: None,
+    }))
+    .unwrap();
+    let c = control(
+        "change-approval",
+        1,
+        json!({"criteria": ["CC8.1"], "category": "Security", "title": "Changes are approved", "check": {"changeApproval": {}}}),
+    );
+    let mut head = String::new();
+    for t in [
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T01:00:00Z",
+        "2026-01-01T02:00:00Z",
+    ] {
+        let out = soc2_operator::evidence::offline::write_scan_snapshot(
+            &client,
+            &soc2_operator::view::ClusterSnapshot::default(),
+            std::slice::from_ref(&c),
+            t.parse().unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+        head = out.head().digest.clone();
+    }
+    let (status, text) = http(
+        moto.port,
+        "DELETE",
+        "/evidence/prod/manifests/000000000003.json",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 204, "{text}");
+
+    let mut object = published("/unused", json!({}));
+    object["spec"] = json!({
+        "s3": {"bucket": "evidence", "prefix": "prod", "endpoint": endpoint, "region": "us-east-1",
+               "pathStyle": true, "credentialsSecret": {"name": "evidence-s3"}},
+        "schedule": {"interval": "1h"},
+    });
+    object["status"]["chainHead"] = json!(head);
+    object["status"]["lastSnapshot"]["digest"] = json!(head);
+    let es: EvidenceStore = serde_json::from_value(object.clone()).unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut inner = answer(tx);
+    let respond = move |r: &Recorded| match (&r.method, r.path.as_str()) {
+        (&Method::GET, OBJECT) => (StatusCode::OK, object.clone()),
+        (&Method::GET, "/api/v1/namespaces/soc2-system/secrets/evidence-s3") => (
+            StatusCode::OK,
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "evidence-s3", "namespace": "soc2-system"},
+                   "data": {"AWS_ACCESS_KEY_ID": "dGVzdGluZw==", "AWS_SECRET_ACCESS_KEY": "dGVzdGluZw=="}}),
+        ),
+        _ => inner(r),
+    };
+    let ((), requests) = with_server(respond, "the snapshot loop", |kube| {
+        let ctx = context(kube);
+        async move {
+            let task = tokio::spawn(run_store(ctx, es));
+            let (mut status, mut event) = (false, false);
+            while !(status && event) {
+                let r = rx.recv().await.expect("a status patch and an event");
+                status |= r.path == STATUS;
+                event |= r.path == EVENTS;
+            }
+            task.abort();
+        }
+    })
+    .await;
+    let patch = requests.iter().find(|r| r.path == STATUS).unwrap();
+    let condition = &patch.body["status"]["conditions"][0];
+    assert_eq!(condition["reason"], "ChainRegressed", "{condition}");
+    assert!(
+        condition["message"]
+            .as_str()
+            .unwrap()
+            .contains("sequence 2 but this EvidenceStore published sequence 3"),
+        "{condition}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path == EVENTS && r.body["reason"] == "ChainRegressed")
+    );
+    let versions = client.versions("manifests").await.unwrap().unwrap();
+    let summary: Vec<(String, usize, usize)> = versions
+        .iter()
+        .map(|v| (v.path.clone(), v.versions, v.delete_markers))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("manifests/000000000001.json".to_string(), 1, 0),
+            ("manifests/000000000002.json".to_string(), 1, 0),
+            ("manifests/000000000003.json".to_string(), 1, 1),
+        ],
+        "nothing was written"
+    );
+}

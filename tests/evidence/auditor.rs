@@ -652,3 +652,93 @@ fn oscal_times_plan_and_store_uris_are_valid() {
         "{plan}"
     );
 }
+
+/// The export validates against NIST's published OSCAL schema (vendored, see `oscal/SOURCE.md`), for a Type II
+/// report with exceptions, failing windows and gaps, a Type I report, and an empty period.
+#[tokio::test]
+async fn oscal_exports_validate_against_the_nist_schema() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo(
+            "tests/evidence/oscal/oscal_complete_schema-1.1.1.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft7::new(&schema).expect("the NIST schema compiles");
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let mut view = cluster();
+    view.control_exceptions.extend(
+        soc2_operator::scan::load_paths(&[repo("examples/exceptions")])
+            .unwrap()
+            .snapshot
+            .control_exceptions,
+    );
+    let schedule = hourly();
+    for t in [
+        "2026-12-01T00:00:00Z",
+        "2026-12-01T01:00:00Z",
+        "2026-12-01T04:00:00Z",
+    ] {
+        snapshot_at(&store, t, &view, None, Some(&schedule)).await;
+    }
+    let verified = verified(&store).await;
+    let now = ts("2026-12-07T00:00:00Z");
+    let reports = [
+        build_at(
+            &verified,
+            store.uri(),
+            Some(ts("2026-11-30T00:00:00Z")),
+            ts("2026-12-31T00:00:00Z"),
+            now,
+        ),
+        build_at(
+            &verified,
+            store.uri(),
+            None,
+            ts("2026-12-01T02:00:00Z"),
+            now,
+        ),
+        build_at(
+            &verified,
+            store.uri(),
+            Some(ts("2026-01-01T00:00:00Z")),
+            ts("2026-01-31T00:00:00Z"),
+            now,
+        ),
+    ];
+    assert!(
+        reports[0].controls.iter().any(|c| !c.exceptions.is_empty()),
+        "the Type II report carries exceptions"
+    );
+    for r in &reports {
+        let doc = oscal::export(r);
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .take(10)
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} export is not valid OSCAL: {errors:#?}",
+            r.kind
+        );
+    }
+    // The validator itself: a document missing what the schema requires is refused.
+    let mut broken = oscal::export(&reports[0]);
+    broken["assessment-results"]["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("last-modified");
+    assert!(!validator.is_valid(&broken));
+    let mut broken = oscal::export(&reports[0]);
+    broken["assessment-results"]["results"][0]["risks"][0]["unexpected"] = Value::from(1);
+    assert!(
+        !validator.is_valid(&broken),
+        "unknown properties are refused"
+    );
+    let mut broken = oscal::export(&reports[0]);
+    broken["assessment-results"]["results"][0]["start"] = Value::from("yesterday");
+    assert!(!validator.is_valid(&broken), "date-times are checked");
+}
