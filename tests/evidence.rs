@@ -634,11 +634,16 @@ async fn oscal_export_has_the_required_structure_and_treats_missing_data_as_not_
         ..Default::default()
     };
     let hourly = Schedule::parse(Some("1h"), None).unwrap();
+    // Satisfied needs signatures checked against a trusted key.
+    let key = SigningKey::from_seed(&[5u8; 32]).unwrap();
+    let mut trusted = VerifyingKeys::default();
+    trusted.add(key.public_key_hex().as_bytes()).unwrap();
+    let now = ts("2026-06-01T00:00:00Z");
     snapshot_at(
         &store,
         "2026-01-01T00:00:00Z",
         &compliant_view,
-        None,
+        Some(&key),
         Some(&hourly),
     )
     .await;
@@ -646,19 +651,18 @@ async fn oscal_export_has_the_required_structure_and_treats_missing_data_as_not_
         &store,
         "2026-01-01T01:00:00Z",
         &compliant_view,
-        None,
+        Some(&key),
         Some(&hourly),
     )
     .await;
-    let out = verify_chain(&store, &VerifyingKeys::default(), |_, _| {})
-        .await
-        .unwrap();
+    let out = verify_chain(&store, &trusted, |_, _| {}).await.unwrap();
     let export = |from: &str, to: &str| {
-        soc2_operator::evidence::oscal::export(&report::build(
+        soc2_operator::evidence::oscal::export(&report::build_at(
             &out,
             store.uri(),
             Some(ts(from)),
             ts(to),
+            now,
         ))
     };
     let state = |doc: &serde_json::Value, criterion: &str| -> String {
@@ -707,18 +711,17 @@ async fn oscal_export_has_the_required_structure_and_treats_missing_data_as_not_
         &store,
         "2026-01-01T05:00:00Z",
         &compliant_view,
-        None,
+        Some(&key),
         Some(&hourly),
     )
     .await;
-    let out = verify_chain(&store, &VerifyingKeys::default(), |_, _| {})
-        .await
-        .unwrap();
-    let doc = soc2_operator::evidence::oscal::export(&report::build(
+    let out = verify_chain(&store, &trusted, |_, _| {}).await.unwrap();
+    let doc = soc2_operator::evidence::oscal::export(&report::build_at(
         &out,
         store.uri(),
         Some(ts("2026-01-01T00:00:00Z")),
         ts("2026-01-01T06:00:00Z"),
+        now,
     ));
     assert_eq!(state(&doc, "cc8.1"), "not-satisfied");
     // No evidence at all in the window: every reviewed control is absent from findings, none satisfied.

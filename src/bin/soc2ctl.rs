@@ -62,8 +62,8 @@ enum Command {
     /// elsewhere (EvidenceStore status.chainHead and status.lastSnapshot.sequence, a ticket) with --expect-head and
     /// --expect-sequence: a truncated or rewritten chain then fails.
     ///
-    /// Exit code: 0 intact, 1 tampered or not matching the published head (the first broken object is named),
-    /// 2 unreadable or usage error.
+    /// Exit code: 0 intact, 1 tampered, empty or not matching the published head (the first broken object is
+    /// named), 2 unreadable or usage error.
     Verify {
         #[command(flatten)]
         store: StoreArgs,
@@ -72,7 +72,7 @@ enum Command {
         #[arg(long, value_name = "SHA256")]
         expect_head: Option<String>,
         /// Sequence of a chain head published elsewhere: the chain must reach it.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         expect_sequence: Option<u64>,
     },
     /// Render a Type I (--at) or Type II (--from/--to) report from an evidence store.
@@ -193,7 +193,18 @@ fn open_store(location: &str, s3: &S3Args) -> Result<EvidenceStoreClient, ExitCo
 fn verify(store: &StoreArgs) -> Result<(EvidenceStoreClient, VerifyOutcome), ExitCode> {
     use std::io::IsTerminal;
     let keys = evidence::cli::load_keys(&store.public_key).map_err(fail_input)?;
-    let client = open_store(&store.location, &store.s3)?;
+    // Reading evidence never creates a store: a mistyped directory must not verify as an empty, intact chain.
+    let location =
+        evidence::cli::location(&store.location, &store.s3.flags()).map_err(fail_input)?;
+    if let evidence::StoreLocation::Filesystem(dir) = &location
+        && !dir.is_dir()
+    {
+        return Err(fail_input(format!(
+            "evidence store directory {} does not exist or is not a directory",
+            dir.display()
+        )));
+    }
+    let client = EvidenceStoreClient::connect(&location).map_err(fail_input)?;
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -219,8 +230,10 @@ fn verify(store: &StoreArgs) -> Result<(EvidenceStoreClient, VerifyOutcome), Exi
 }
 
 /// What `verify` prints: the verdict, the head, the keys, and what was (not) checked.
-fn print_verification(outcome: &VerifyOutcome) {
-    if outcome.is_intact() {
+fn print_verification(outcome: &VerifyOutcome, uri: &str) {
+    if outcome.is_intact() && outcome.snapshots.is_empty() {
+        println!("EMPTY: the store holds no snapshot; there is no evidence to verify");
+    } else if outcome.is_intact() {
         println!(
             "intact: {} snapshot(s), {} document(s), every hash and chain link verified",
             outcome.snapshots.len(),
@@ -253,6 +266,12 @@ fn print_verification(outcome: &VerifyOutcome) {
         },
         outcome.unsigned
     );
+    if uri.starts_with("s3://") && !outcome.keeps_versions {
+        println!(
+            "versions: this bucket keeps no object versions, so a deleted or overwritten head cannot be seen; \
+             compare a published head with --expect-head, and enable versioning (Object Lock) on the bucket"
+        );
+    }
     if outcome.signatures_checked {
         println!("signatures: checked against the trusted public key(s) given");
     } else {
@@ -320,8 +339,8 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 .map(evidence::cli::parse_digest)
                 .transpose()
                 .map_err(fail_input)?;
-            let (_, outcome) = verify(&store)?;
-            print_verification(&outcome);
+            let (client, outcome) = verify(&store)?;
+            print_verification(&outcome, client.uri());
             let published = if expect_head.is_some() || expect_sequence.is_some() {
                 let check =
                     outcome.contains_published_head(expect_head.as_deref(), expect_sequence);
@@ -333,7 +352,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             } else {
                 true
             };
-            if outcome.is_intact() && published {
+            if outcome.is_intact() && published && !outcome.snapshots.is_empty() {
                 Ok(ExitCode::SUCCESS)
             } else {
                 Ok(ExitCode::from(1))

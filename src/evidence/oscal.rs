@@ -31,11 +31,17 @@ fn control_id(criterion: &str) -> String {
     criterion.to_ascii_lowercase()
 }
 
-/// Whether the report shows `criterion`'s controls operating as designed: intact evidence, every sample compliant
-/// (exceptions applied) and, for Type II, the whole period covered by scheduled samples.
+/// Whether the report shows `criterion`'s controls operating as designed: intact evidence whose signatures were
+/// checked against a key the auditor trusts (unsigned or unchecked evidence could have been rewritten by anyone
+/// with write access), every sample compliant (exceptions applied) with no control missing, and, for Type II, the
+/// whole period covered by scheduled samples.
 fn satisfied(report: &Report, criterion: &super::report::CriterionReport) -> bool {
     let period = report.kind == "Type I" || report.coverage.complete();
-    criterion.samples > 0 && criterion.every_sample_compliant && period && report.chain.intact
+    criterion.samples > 0
+        && criterion.every_sample_compliant
+        && period
+        && report.chain.intact
+        && report.chain.signatures_checked
 }
 
 /// The assessment-results document for `report`, exported at `report.generated_at`.

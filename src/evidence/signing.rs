@@ -92,6 +92,15 @@ pub fn check_embedded(manifest: &Manifest) -> Result<bool, String> {
         return Ok(false);
     };
     let Some(public) = &sig.public_key else {
+        // Format 2 writers always put the public key beside the signature: one without it is a manifest whose
+        // signature a forger kept while removing what would expose it.
+        if manifest.format_version >= 2 {
+            return Err(
+                "a format 2 signature must carry its public key, and this one does not (removed to hide that the \
+                 signature no longer matches)"
+                    .into(),
+            );
+        }
         return Ok(false);
     };
     let raw = key_bytes("the public key", public.as_bytes()).map_err(|e| e.to_string())?;
@@ -247,11 +256,17 @@ mod tests {
                 .unwrap_err()
                 .contains("different id")
         );
-        // A format 1 signature carries no public key: not checkable without trusted keys.
+        // A format 1 signature carries no public key: not checkable without trusted keys. A format 2 one must.
         let mut v1 = m.clone();
         if let Some(sig) = v1.signature.as_mut() {
             sig.public_key = None;
         }
+        assert!(
+            check_embedded(&v1)
+                .unwrap_err()
+                .contains("must carry its public key")
+        );
+        v1.format_version = 1;
         assert_eq!(check_embedded(&v1), Ok(false));
     }
 

@@ -193,7 +193,7 @@ pub enum Misconfiguration {
     },
     /// No credentials were configured and the last source of the ambient chain, instance metadata, gave none.
     #[error(
-        "no S3 credentials were found (none configured, and instance metadata at {metadata_endpoint} provided none): set spec.s3.credentialsSecret (a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) or provide ambient credentials (AWS_* environment variables, web identity / IRSA, or instance metadata)"
+        "no S3 credentials were found (none configured, and instance metadata at {metadata_endpoint} provided none): set spec.s3.credentialsSecret (a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) or provide ambient credentials (AWS_* environment variables, web identity / IRSA, or instance metadata); for soc2ctl, export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     )]
     NoCredentials {
         /// The instance metadata endpoint that was tried.

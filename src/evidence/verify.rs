@@ -8,6 +8,9 @@ use super::signing::{VerifyingKeys, check_embedded};
 use super::store::{EvidenceStoreClient, StoreError};
 use crate::canonical::sha256_hex;
 
+/// How far in the future a manifest's time may be (clock skew between writer and verifier) before it is a problem.
+const FUTURE_TOLERANCE_SECONDS: i64 = 300;
+
 /// Objects fetched at once; enough to hide store latency, small enough for a laptop.
 const CONCURRENCY: usize = 32;
 
@@ -54,6 +57,9 @@ pub struct VerifyOutcome {
     /// Signed manifests whose signature was checked against the public key they carry (format 2), which proves
     /// them unchanged since signing even without trusted keys.
     pub self_checked: usize,
+    /// Whether the store keeps object versions (a versioned S3 bucket), so that overwritten and deleted manifests
+    /// show. Without versions a removed head cannot be told from a shorter chain: compare a published head.
+    pub keeps_versions: bool,
     /// Everything broken, in chain order; empty when the chain is intact.
     pub problems: Vec<VerifyProblem>,
 }
@@ -155,7 +161,9 @@ pub async fn verify_chain(
         }
     }
     // On a versioned bucket the listing hides what was overwritten or deleted; the versions show it.
-    for v in store.versions("manifests").await?.unwrap_or_default() {
+    let versions = store.versions("manifests").await?;
+    out.keeps_versions = versions.is_some();
+    for v in versions.unwrap_or_default() {
         let reason = if v.latest_is_delete_marker {
             format!(
                 "deleted: hidden by a delete marker in the versioned bucket ({} data version(s) kept); a DELETE \
@@ -309,6 +317,15 @@ fn check_manifest(
             "format version {} is not supported (this soc2ctl reads {READABLE_FORMAT_VERSIONS:?}): use a newer \
              soc2ctl",
             manifest.format_version
+        ));
+    }
+    if let Ok(at) = manifest.taken_at.parse::<k8s_openapi::jiff::Timestamp>()
+        && at.as_second()
+            > k8s_openapi::jiff::Timestamp::now().as_second() + FUTURE_TOLERANCE_SECONDS
+    {
+        bad(format!(
+            "taken at {} which is in the future: the writer's clock was wrong or the manifest was forged",
+            manifest.taken_at
         ));
     }
     if manifest.sequence != seq {

@@ -232,14 +232,18 @@ async fn a_scheduled_chain_lists_what_it_does_not_cover() {
     // An empty cluster: the sample controls that judge objects have nothing failing there.
     let view = soc2_operator::view::ClusterSnapshot::default();
     let schedule = hourly();
+    let key = SigningKey::from_seed(&[9u8; 32]).unwrap();
     for t in [
         "2026-01-01T01:00:00Z",
         "2026-01-01T02:00:00Z",
         "2026-01-01T05:00:00Z",
     ] {
-        snapshot_at(&store, t, &view, None, Some(&schedule)).await;
+        snapshot_at(&store, t, &view, Some(&key), Some(&schedule)).await;
     }
-    let verified = verified(&store).await;
+    let unchecked = verified(&store).await;
+    let mut trusted = VerifyingKeys::default();
+    trusted.add(key.public_key_hex().as_bytes()).unwrap();
+    let verified = verify_chain(&store, &trusted, |_, _| {}).await.unwrap();
     let now = ts("2026-06-01T00:00:00Z");
     let r = build_at(
         &verified,
@@ -322,6 +326,15 @@ async fn a_scheduled_chain_lists_what_it_does_not_cover() {
         .collect();
     assert!(!expected.is_empty());
     assert_eq!(satisfied, expected);
+    // Without the trusted key nothing is satisfied: anyone with write access could have rewritten the chain.
+    let unchecked = build_at(
+        &unchecked,
+        store.uri(),
+        Some(ts("2026-01-01T01:00:00Z")),
+        ts("2026-01-01T02:59:59Z"),
+        now,
+    );
+    assert!(state(&unchecked).iter().all(|(_, s)| s == "not-satisfied"));
 }
 
 /// Defect 4: two scans in the same second are two snapshots; a scan not later than the head is an error, never a
@@ -741,4 +754,226 @@ async fn oscal_exports_validate_against_the_nist_schema() {
     let mut broken = oscal::export(&reports[0]);
     broken["assessment-results"]["results"][0]["start"] = Value::from("yesterday");
     assert!(!validator.is_valid(&broken), "date-times are checked");
+}
+
+/// Writes one scheduled snapshot of `documents` (already carrying the tick's snapshot id).
+async fn write_documents(
+    store: &soc2_operator::evidence::EvidenceStoreClient,
+    tick: Timestamp,
+    documents: Vec<ControlDocument>,
+    schedule: &Schedule,
+) {
+    write_snapshot(
+        store,
+        SnapshotInput {
+            source: "test".into(),
+            cluster: identity(),
+            tick,
+            documents,
+            schedule: Some(schedule),
+            gap_reason: None,
+            signing_key: None,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+fn documents_at(
+    tick: Timestamp,
+    view: &soc2_operator::view::ClusterSnapshot,
+) -> Vec<ControlDocument> {
+    soc2_operator::evidence::collect::control_documents(
+        &snapshot_id(tick),
+        &controls(),
+        tick,
+        |_| view.clone(),
+        None,
+        &mut OperationBaseline::default(),
+    )
+    .unwrap()
+}
+
+/// Review finding: a control that drops out of the snapshots (removed from the controlSelector once it began
+/// failing, or deleted) is not compliant for the time it is missing, and its criteria are not satisfied.
+#[tokio::test]
+async fn a_control_missing_from_later_snapshots_is_reported_as_not_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let view = soc2_operator::view::ClusterSnapshot::default();
+    let schedule = hourly();
+    let first = documents_at(ts("2026-01-01T00:00:00Z"), &view);
+    let dropped = first[0].control.clone();
+    for (i, t) in [
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T01:00:00Z",
+        "2026-01-01T02:00:00Z",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut docs = documents_at(ts(t), &view);
+        if i > 0 {
+            docs.retain(|d| d.control != dropped);
+        }
+        write_documents(&store, ts(t), docs, &schedule).await;
+    }
+    let verified = verified(&store).await;
+    let r = build_at(
+        &verified,
+        store.uri(),
+        Some(ts("2026-01-01T00:00:00Z")),
+        ts("2026-01-01T02:59:59Z"),
+        ts("2026-06-01T00:00:00Z"),
+    );
+    let c = r.controls.iter().find(|c| c.control == dropped).unwrap();
+    assert_eq!(c.missing_samples, 2);
+    assert_eq!(c.not_running.len(), 1, "{:?}", c.not_running);
+    assert_eq!(
+        (c.not_running[0].from.as_str(), c.not_running[0].to.as_str()),
+        ("2026-01-01T01:00:00Z", "2026-01-01T02:59:59Z")
+    );
+    assert!(
+        c.not_running[0]
+            .reason
+            .contains("missing from the snapshots")
+    );
+    for k in r.criteria.iter().filter(|k| k.controls.contains(&dropped)) {
+        assert!(!k.every_sample_compliant, "{}", k.criterion);
+    }
+}
+
+/// Review findings: a renewed exception (same name, new approver, ticket and expiry) is reported as two approvals,
+/// and an exception still applied after its expiry makes those samples fail instead of passing silently.
+#[tokio::test]
+async fn renewed_and_expired_but_applied_exceptions_are_reported_truthfully() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let mut view = cluster();
+    let exception: ControlException = serde_yaml::from_str(
+        &std::fs::read_to_string(repo("examples/exceptions/payments-contractors.yaml")).unwrap(),
+    )
+    .unwrap();
+    let mut active = exception.clone();
+    active.spec.expires_at.0 = ts("2026-10-20T00:00:00Z");
+    view.control_exceptions.push(Arc::new(active));
+    let schedule = hourly();
+    let ticks = [
+        "2026-10-01T00:00:00Z",
+        "2026-10-01T01:00:00Z",
+        "2026-10-01T02:00:00Z",
+        "2026-10-01T03:00:00Z",
+    ];
+    for (i, t) in ticks.into_iter().enumerate() {
+        let mut docs = documents_at(ts(t), &view);
+        for d in &mut docs {
+            for e in &mut d.exceptions_applied {
+                match i {
+                    // Renewed at 01:00 with a new approver and ticket.
+                    1 => {
+                        e.approved_by = "cfo@example.com".into();
+                        e.ticket = "PAY-99".into();
+                    }
+                    // Applied at 02:00 and 03:00 although it had expired at 01:30 (a controller fault).
+                    2 | 3 => e.expires_at = "2026-10-01T01:30:00Z".into(),
+                    _ => {}
+                }
+            }
+        }
+        write_documents(&store, ts(t), docs, &schedule).await;
+    }
+    let verified = verified(&store).await;
+    let r = build_at(
+        &verified,
+        store.uri(),
+        Some(ts("2026-10-01T00:00:00Z")),
+        ts("2026-10-01T03:59:59Z"),
+        ts("2026-12-01T00:00:00Z"),
+    );
+    let mfa = r
+        .controls
+        .iter()
+        .find(|c| c.control == "mfa-backed-privileged-access")
+        .unwrap();
+    let versions: Vec<(&str, &str)> = mfa
+        .exceptions
+        .iter()
+        .filter(|e| e.name == "payments/contractors-secret-access")
+        .map(|e| (e.approved_by.as_str(), e.ticket.as_str()))
+        .collect();
+    assert_eq!(versions.len(), 3, "{:?}", mfa.exceptions);
+    assert!(versions.contains(&("head-of-payments@example.com", "PAY-77")));
+    assert!(versions.contains(&("cfo@example.com", "PAY-99")));
+    let expired = mfa
+        .exceptions
+        .iter()
+        .find(|e| !e.applied_after_expiry.is_empty())
+        .expect("the exception applied after its expiry");
+    assert_eq!(
+        expired.applied_after_expiry,
+        ["2026-10-01T02:00:00Z", "2026-10-01T03:00:00Z"]
+    );
+    assert!(
+        expired
+            .after_expiry
+            .as_deref()
+            .unwrap()
+            .contains("counted failing"),
+        "{:?}",
+        expired.after_expiry
+    );
+    for cell in &mfa.timeline[2..] {
+        assert_eq!(cell.state, SampleState::Failing, "{cell:?}");
+        assert!(cell.verdict.contains("expired exception"), "{cell:?}");
+    }
+}
+
+/// Review findings: read-only commands never create a store, an empty store is not "intact", a format 2 manifest
+/// whose signature lost its public key is a forgery, a manifest from the future is named, and a sequence of 0 is
+/// refused.
+#[tokio::test]
+async fn verify_refuses_what_it_cannot_vouch_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo");
+    let out = soc2ctl(&["verify", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    assert!(!missing.exists(), "verify created the store");
+    let report = soc2ctl(&["report", missing.to_str().unwrap(), "-f", "md"]);
+    assert_eq!(report.status.code(), Some(2));
+    assert!(!missing.exists());
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = soc2ctl(&["verify", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("EMPTY"));
+
+    let chain = dir.path().join("chain");
+    let store = fs_store(&chain);
+    let key = SigningKey::from_seed(&[3u8; 32]).unwrap();
+    let view = cluster();
+    snapshot_at(&store, "2026-01-01T00:00:00Z", &view, Some(&key), None).await;
+    snapshot_at(&store, "2026-01-01T01:00:00Z", &view, Some(&key), None).await;
+    let head = chain.join("manifests/000000000002.json");
+    let mut m: Manifest = serde_json::from_slice(&std::fs::read(&head).unwrap()).unwrap();
+    m.documents[0].verdict = "Compliant".into();
+    if let Some(sig) = m.signature.as_mut() {
+        sig.public_key = None;
+    }
+    std::fs::write(&head, m.to_bytes().unwrap()).unwrap();
+    let p = super::problems(&store).await;
+    assert!(
+        p.iter().any(|p| p.contains("must carry its public key")),
+        "{p:?}"
+    );
+
+    let future = dir.path().join("future");
+    let store = fs_store(&future);
+    snapshot_at(&store, "2099-01-01T00:00:00Z", &view, None, None).await;
+    let p = super::problems(&store).await;
+    assert!(p.iter().any(|p| p.contains("in the future")), "{p:?}");
+
+    let zero = soc2ctl(&["verify", chain.to_str().unwrap(), "--expect-sequence", "0"]);
+    assert_eq!(zero.status.code(), Some(2));
 }

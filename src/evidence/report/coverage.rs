@@ -80,12 +80,18 @@ pub struct Coverage {
     pub covered_seconds: u64,
     /// Every interval not covered, in order.
     pub not_covered: Vec<NotCovered>,
+    /// Each change of the recorded schedule in the period: coverage follows the schedule each sample declares, so
+    /// an auditor should see when it changed (a longer interval covers more time with fewer samples).
+    pub schedule_changes: Vec<String>,
 }
 
 impl Coverage {
     /// True when the whole period is covered by scheduled samples.
     pub fn complete(&self) -> bool {
-        !self.ad_hoc && self.not_covered.is_empty() && self.period_seconds > 0
+        !self.ad_hoc
+            && self.not_covered.is_empty()
+            && self.period_seconds > 0
+            && self.covered_seconds >= self.period_seconds
     }
 }
 
@@ -164,12 +170,28 @@ pub fn compute(
                 first.at,
                 format!("before the first sample ({})", seconds(first.at)),
             );
-            for (i, s) in samples.iter().enumerate() {
-                let next = samples.get(i + 1);
+            // Only scheduled samples stand for time: an ad-hoc sample between them is a point, and the time after
+            // it is judged by the schedule of the scheduled sample before it.
+            let scheduled: Vec<usize> = (0..samples.len())
+                .filter(|i| samples[*i].schedule.is_some())
+                .collect();
+            if let Some(&first_scheduled) = scheduled.first()
+                && samples[first_scheduled].at > first.at
+            {
+                gap(
+                    first.at,
+                    samples[first_scheduled].at,
+                    format!(
+                        "only ad-hoc snapshots before the first scheduled sample ({})",
+                        seconds(samples[first_scheduled].at)
+                    ),
+                );
+            }
+            for (k, &i) in scheduled.iter().enumerate() {
+                let s = &samples[i];
+                let next = scheduled.get(k + 1).map(|&j| &samples[j]);
                 let boundary = next.map_or(end, |n| n.at).min(end);
                 let Some(schedule) = &s.schedule else {
-                    // An ad-hoc sample in a scheduled chain stands for its moment; the scheduled sample before it
-                    // already covers up to it.
                     continue;
                 };
                 let Some(expected) = schedule.next_after(s.at) else {
@@ -195,7 +217,7 @@ pub fn compute(
                 });
                 let reason = match next {
                     Some(n) if n.at <= end => format!(
-                        "no snapshot between {} and {}: {} scheduled snapshot(s) ({}) not taken{}",
+                        "no scheduled snapshot between {} and {}: {} scheduled snapshot(s) ({}) not taken{}",
                         seconds(s.at),
                         seconds(n.at),
                         missed_ticks(schedule, s.at, n.at),
@@ -206,7 +228,7 @@ pub fn compute(
                             .unwrap_or_default()
                     ),
                     _ => format!(
-                        "after the last sample ({}): the schedule ({}) expected the next at {}",
+                        "after the last scheduled sample ({}): the schedule ({}) expected the next at {}",
                         seconds(s.at),
                         describe(schedule),
                         seconds(expected)
@@ -215,6 +237,23 @@ pub fn compute(
                 gap(expected, boundary, reason);
             }
         }
+    }
+    let mut schedule_changes = Vec::new();
+    let mut last: Option<String> = None;
+    for s in samples {
+        let Some(schedule) = &s.schedule else {
+            continue;
+        };
+        let now_described = describe(schedule);
+        if let Some(before) = &last
+            && *before != now_described
+        {
+            schedule_changes.push(format!(
+                "the schedule changed from {before} to {now_described} at the sample of {}",
+                seconds(s.at)
+            ));
+        }
+        last = Some(now_described);
     }
     let period_seconds = u64::try_from(end.as_second() - from.as_second()).unwrap_or(0);
     let covered_seconds = segments.iter().map(Segment::seconds).sum();
@@ -234,6 +273,7 @@ pub fn compute(
         period_seconds,
         covered_seconds,
         not_covered,
+        schedule_changes,
     };
     (coverage, segments)
 }
@@ -311,7 +351,11 @@ mod tests {
                 .reason
                 .contains("evidence store unavailable")
         );
-        assert!(c.not_covered[2].reason.contains("after the last sample"));
+        assert!(
+            c.not_covered[2]
+                .reason
+                .contains("after the last scheduled sample")
+        );
         assert_eq!(c.covered_seconds, 3 * 3600);
         assert!(!c.complete());
     }
@@ -363,6 +407,59 @@ mod tests {
         assert_eq!(c.not_covered.len(), 1);
         assert_eq!(c.covered_seconds, 0);
         assert!(!c.complete());
+    }
+
+    #[test]
+    fn an_ad_hoc_sample_in_a_scheduled_chain_covers_no_time_and_hides_no_gap() {
+        let ad_hoc = Sample {
+            at: ts("2026-01-01T01:10:00Z"),
+            schedule: None,
+            gap_reason: None,
+        };
+        let samples = [
+            hourly("2026-01-01T00:00:00Z"),
+            hourly("2026-01-01T01:00:00Z"),
+            ad_hoc,
+            hourly("2026-01-03T00:00:00Z"),
+        ];
+        let (c, segments) = compute(
+            &samples,
+            ts("2026-01-01T00:00:00Z"),
+            ts("2026-01-03T00:59:59Z"),
+            ts("2026-06-01T00:00:00Z"),
+        );
+        assert_eq!(
+            c.not_covered
+                .iter()
+                .map(|n| (n.from.as_str(), n.to.as_str()))
+                .collect::<Vec<_>>(),
+            [("2026-01-01T02:00:00Z", "2026-01-03T00:00:00Z")]
+        );
+        assert!(!c.complete());
+        assert!(segments.iter().all(|s| s.sample != 2));
+    }
+
+    #[test]
+    fn schedule_changes_are_named() {
+        let mut daily = hourly("2026-01-01T02:00:00Z");
+        daily.schedule = Some(Schedule::parse(Some("24h"), None).unwrap());
+        let samples = [
+            hourly("2026-01-01T00:00:00Z"),
+            hourly("2026-01-01T01:00:00Z"),
+            daily,
+        ];
+        let (c, _) = compute(
+            &samples,
+            ts("2026-01-01T00:00:00Z"),
+            ts("2026-01-01T03:00:00Z"),
+            ts("2026-06-01T00:00:00Z"),
+        );
+        assert_eq!(c.schedule_changes.len(), 1);
+        assert!(
+            c.schedule_changes[0].contains("from every 1h to every 1day"),
+            "{:?}",
+            c.schedule_changes
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ th{background:#f6f8fa;font-weight:600;white-space:nowrap}td.t{white-space:nowrap
 .meta td:first-child{width:12rem;font-weight:600;background:#f6f8fa}\
 .box{border:2px solid;border-radius:6px;padding:.75rem 1rem;margin:1rem 0}\
 .box.ok{border-color:var(--ok);background:#f0fff4}.box.bad{border-color:var(--bad);background:#fff5f5}\
+.box.warn{border-color:var(--exc);background:#fff8e6}.warn-text{color:var(--exc);font-weight:600}\
 .box h2{border:0;margin:0 0 .25rem}.ok-text{color:var(--ok);font-weight:600}.bad-text{color:var(--bad);font-weight:600}\
 section.control{border-top:1px solid var(--line);padding:1rem 0;break-inside:avoid-page}\
 blockquote{margin:.5rem 0;padding:.25rem .75rem;border-left:4px solid var(--line);color:var(--muted)}\
@@ -58,72 +59,78 @@ fn state_label(s: SampleState) -> &'static str {
     }
 }
 
-/// The timeline strip: one cell per sample, consecutive samples in the same state drawn as one run (each run
-/// says how many samples it holds), and a gap cell wherever the period is not covered between samples.
+/// The timeline strip: one cell per sample, as wide as the time it covers (a sample that covers no time, in an
+/// ad-hoc chain or a Type I report, gets an equal share), consecutive samples in the same state drawn as one run
+/// (each run says how many samples it holds), and a gap cell as wide as each interval the period does not cover.
 fn timeline(b: &mut String, r: &Report, c: &ControlReport) {
-    // Gaps in the period's coverage, placed before the first sample whose time is at or after the gap's end.
-    let gaps: Vec<(&str, &str)> = r
+    let gaps: Vec<(&str, &str, u64)> = r
         .coverage
         .not_covered
         .iter()
-        .map(|n| (n.from.as_str(), n.to.as_str()))
+        .map(|n| (n.from.as_str(), n.to.as_str(), span(&n.from, &n.to)))
         .collect();
     struct Run {
         state: SampleState,
         from: String,
         to: String,
         samples: usize,
+        seconds: u64,
         gap: bool,
     }
+    let gap_run = |gap: &(&str, &str, u64)| Run {
+        state: SampleState::NotCovered,
+        from: gap.0.into(),
+        to: gap.1.into(),
+        samples: 0,
+        seconds: gap.2,
+        gap: true,
+    };
     let mut runs: Vec<Run> = Vec::new();
     let mut g = 0;
     for cell in &c.timeline {
         while g < gaps.len() && gaps[g].1 <= cell.at.as_str() {
-            runs.push(Run {
-                state: SampleState::NotCovered,
-                from: gaps[g].0.into(),
-                to: gaps[g].1.into(),
-                samples: 0,
-                gap: true,
-            });
+            runs.push(gap_run(&gaps[g]));
             g += 1;
         }
         match runs.last_mut() {
             Some(last) if !last.gap && last.state == cell.state => {
                 last.to = cell.at.clone();
                 last.samples += 1;
+                last.seconds += cell.seconds;
             }
             _ => runs.push(Run {
                 state: cell.state,
                 from: cell.at.clone(),
                 to: cell.at.clone(),
                 samples: 1,
+                seconds: cell.seconds,
                 gap: false,
             }),
         }
     }
-    for gap in &gaps[g..] {
-        runs.push(Run {
-            state: SampleState::NotCovered,
-            from: gap.0.into(),
-            to: gap.1.into(),
-            samples: 0,
-            gap: true,
-        });
-    }
-    // Width in sample units; a gap counts as one unit so that it shows.
-    let units: usize = runs.iter().map(|r| r.samples.max(1)).sum::<usize>().max(1);
+    runs.extend(gaps[g..].iter().map(gap_run));
+    let total: u64 = runs.iter().map(|r| r.seconds).sum();
+    // Widths in thousandths of the strip: time to scale, but never so thin that a run disappears.
+    let widths: Vec<u64> = if total == 0 {
+        runs.iter()
+            .map(|r| r.samples.max(1) as u64 * 1000)
+            .collect()
+    } else {
+        runs.iter()
+            .map(|r| (r.seconds * 1000 / total).max(3))
+            .collect()
+    };
+    let units: u64 = widths.iter().sum::<u64>().max(1);
     let _ = write!(
         b,
-        "<svg class=\"timeline\" role=\"img\" aria-label=\"Samples of {} over the period\" viewBox=\"0 0 {units} 1\" \
-         preserveAspectRatio=\"none\" data-control=\"{}\" data-samples=\"{}\">",
+        "<svg class=\"timeline\" role=\"img\" aria-label=\"Samples of {} over the period, drawn to scale\" \
+         viewBox=\"0 0 {units} 1\" preserveAspectRatio=\"none\" data-control=\"{}\" data-samples=\"{}\">",
         esc(&c.control),
         esc(&c.control),
         c.timeline.len()
     );
     let mut x = 0;
-    for run in &runs {
-        let w = run.samples.max(1);
+    for (run, w) in runs.iter().zip(widths) {
         let what = if run.gap {
             "not covered by any sample".to_string()
         } else {
@@ -132,13 +139,15 @@ fn timeline(b: &mut String, r: &Report, c: &ControlReport) {
         let _ = write!(
             b,
             "<rect class=\"{cls}\" x=\"{x}\" y=\"0\" width=\"{w}\" height=\"1\" data-state=\"{cls}\" \
-             data-samples=\"{n}\" data-from=\"{from}\" data-to=\"{to}\"><title>{from} to {to}: {what}</title></rect>",
+             data-samples=\"{n}\" data-seconds=\"{secs}\" data-from=\"{from}\" data-to=\"{to}\"><title>{from} to \
+             {to}: {what}</title></rect>",
             cls = if run.gap {
                 "not-covered"
             } else {
                 state_class(run.state)
             },
             n = run.samples,
+            secs = run.seconds,
             from = esc(&run.from),
             to = esc(&run.to),
             what = esc(&what),
@@ -146,6 +155,17 @@ fn timeline(b: &mut String, r: &Report, c: &ControlReport) {
         x += w;
     }
     b.push_str("</svg>");
+}
+
+/// Seconds between two RFC 3339 times (0 when either does not parse).
+fn span(from: &str, to: &str) -> u64 {
+    match (
+        from.parse::<k8s_openapi::jiff::Timestamp>(),
+        to.parse::<k8s_openapi::jiff::Timestamp>(),
+    ) {
+        (Ok(a), Ok(b)) => u64::try_from(b.as_second() - a.as_second()).unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// A table of intervals (from, to, why); nothing when there are none.
@@ -185,15 +205,29 @@ fn legend(b: &mut String) {
 
 fn integrity(b: &mut String, r: &Report) {
     let c = &r.chain;
-    let (cls, verdict) = if c.intact {
-        (
-            "ok",
-            "<span class=\"ok-text\">Intact</span>: every document hash and chain link verified",
-        )
-    } else {
+    // Green only for what an auditor can rely on: an intact chain whose signatures were checked against a key the
+    // auditor trusts. Intact but unchecked is amber: anyone with write access could have rewritten it consistently.
+    let (cls, verdict) = if !c.intact {
         (
             "bad",
             "<span class=\"bad-text\">TAMPERED</span>: the chain does not verify",
+        )
+    } else if c.manifests == 0 {
+        (
+            "bad",
+            "<span class=\"bad-text\">No evidence</span>: the store holds no snapshot",
+        )
+    } else if c.signatures_checked {
+        (
+            "ok",
+            "<span class=\"ok-text\">Intact</span>: every document hash, chain link and signature verified against \
+             the trusted keys",
+        )
+    } else {
+        (
+            "warn",
+            "<span class=\"warn-text\">Intact as far as hashes and links show</span>: signatures were not checked \
+             against a trusted key",
         )
     };
     let signatures = if c.signatures_checked {
@@ -278,6 +312,9 @@ fn coverage(b: &mut String, r: &Report) {
     b.push_str("</p>");
     if let Some(note) = &c.clamped {
         let _ = write!(b, "<p><strong>Note:</strong> {}.</p>", esc(note));
+    }
+    for change in &c.schedule_changes {
+        let _ = write!(b, "<p><strong>Schedule:</strong> {}.</p>", esc(change));
     }
     if r.kind == "Type II" {
         b.push_str("<h2 id=\"not-covered\">Not covered</h2>");
@@ -401,11 +438,16 @@ pub fn render_html(r: &Report) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
          <title>SOC 2 {kind} evidence report</title><style>{STYLE}</style></head><body>\
-         <h1>SOC 2 {kind} evidence report</h1><p class=\"muted\">Period {from} to {to} · generated {generated}</p>\
+         <h1>SOC 2 {kind} evidence report{ad_hoc}</h1><p class=\"muted\">Period {from} to {to} · generated {generated}</p>\
          <table class=\"meta\"><tr><td>Evidence store</td><td class=\"mono\">{store}</td></tr>\
          <tr><td>Cluster</td><td class=\"mono\">{clusters}</td></tr><tr><td>Snapshots in the period</td><td>{n}</td></tr>\
          </table>",
         kind = esc(&r.kind),
+        ad_hoc = if r.kind == "Type II" && r.coverage.ad_hoc {
+            ": ad-hoc snapshots only, no statement over the period"
+        } else {
+            ""
+        },
         from = esc(&r.from),
         to = esc(&r.to),
         generated = esc(&r.generated_at),

@@ -18,7 +18,12 @@ fn signatures(r: &Report) -> &'static str {
 /// Markdown.
 pub fn render_markdown(r: &Report) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "# SOC 2 {} evidence report\n", r.kind);
+    let ad_hoc = if r.kind == "Type II" && r.coverage.ad_hoc {
+        ": ad-hoc snapshots only, no statement over the period"
+    } else {
+        ""
+    };
+    let _ = writeln!(s, "# SOC 2 {} evidence report{ad_hoc}\n", r.kind);
     let _ = writeln!(s, "- Period: {} to {}", r.from, r.to);
     if let Some(c) = &r.coverage.clamped {
         let _ = writeln!(s, "- Note: {c}");
@@ -31,10 +36,10 @@ pub fn render_markdown(r: &Report) -> String {
     let _ = writeln!(
         s,
         "- Chain: {}",
-        if r.chain.intact {
-            "intact"
-        } else {
-            &r.integrity
+        match (r.chain.intact, r.chain.manifests) {
+            (true, 0) => "no evidence: the store holds no snapshot",
+            (true, _) => "intact",
+            (false, _) => &r.integrity,
         }
     );
     if let (Some(seq), Some(digest)) = (r.chain.head_sequence, &r.chain.head_digest) {
@@ -69,6 +74,9 @@ pub fn render_markdown(r: &Report) -> String {
         c.first_sample.as_deref().unwrap_or("none"),
         c.last_sample.as_deref().unwrap_or("none")
     );
+    for change in &c.schedule_changes {
+        let _ = writeln!(s, "- Schedule: {change}");
+    }
     if r.kind == "Type II" {
         let _ = writeln!(
             s,

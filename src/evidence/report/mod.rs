@@ -102,6 +102,9 @@ pub struct ExceptionSeen {
     /// For an exception that expired in the period: what the first sample after the expiry showed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_expiry: Option<String>,
+    /// Samples that applied the exception at or after its expiry (a controller fault or forged evidence): they
+    /// are counted failing.
+    pub applied_after_expiry: Vec<String>,
 }
 
 /// The state of a control in one sample, for timelines.
@@ -130,6 +133,9 @@ pub struct SampleCell {
     pub verdict: String,
     /// Failing resources.
     pub failed: u64,
+    /// Seconds of the period this sample covers for the control (0 for ad-hoc samples, missing documents and
+    /// Type I reports).
+    pub seconds: u64,
 }
 
 /// One control over the period.
@@ -151,6 +157,9 @@ pub struct ControlReport {
     pub compliant_samples: usize,
     /// Of which compliant only thanks to exceptions.
     pub excepted_samples: usize,
+    /// Samples of the period in which the control has no document (not yet created, deleted, or outside the
+    /// EvidenceStore's controlSelector): time the control cannot be shown to have operated.
+    pub missing_samples: usize,
     /// Seconds of the period the control's samples cover.
     pub covered_seconds: u64,
     /// Of which it was compliant.
@@ -405,7 +414,7 @@ pub fn build_at(
         })
         .collect();
 
-    let controls = control_reports(&selected, &segments, from.is_some());
+    let controls = control_reports(&selected, &segments, from.is_some(), &coverage.period_end);
     let criteria = criterion_reports(&controls);
     let chain = chain_integrity(verified);
     let integrity = match verified.problems.first() {
@@ -460,6 +469,7 @@ fn control_reports(
     selected: &[(Timestamp, &LoadedSnapshot)],
     segments: &[coverage::Segment],
     type_two: bool,
+    period_end: &str,
 ) -> Vec<ControlReport> {
     let mut names: Vec<&str> = selected
         .iter()
@@ -473,7 +483,7 @@ fn control_reports(
         .collect();
     names
         .into_iter()
-        .map(|name| control_report(name, selected, &seconds_of_sample, type_two))
+        .map(|name| control_report(name, selected, &seconds_of_sample, type_two, period_end))
         .collect()
 }
 
@@ -482,6 +492,7 @@ fn control_report(
     selected: &[(Timestamp, &LoadedSnapshot)],
     seconds_of_sample: &BTreeMap<usize, u64>,
     type_two: bool,
+    period_end: &str,
 ) -> ControlReport {
     let mut c = ControlReport {
         control: name.to_string(),
@@ -491,6 +502,7 @@ fn control_report(
         samples: 0,
         compliant_samples: 0,
         excepted_samples: 0,
+        missing_samples: 0,
         covered_seconds: 0,
         compliant_seconds: 0,
         compliant_share: None,
@@ -502,19 +514,33 @@ fn control_report(
     };
     let mut open: Option<FailingWindow> = None;
     let mut exceptions: BTreeMap<String, (ExceptionSeen, Vec<String>)> = BTreeMap::new();
-    let mut previous_seen: Option<&LoadedSnapshot> = None;
+    let mut missing_since: Option<String> = None;
     let mut docs: Vec<(Timestamp, &ControlDocument)> = Vec::new();
     for (i, (at, s)) in selected.iter().enumerate() {
         let at_s = seconds(*at);
         let Some(doc) = s.documents.iter().find(|d| d.control == name) else {
+            c.missing_samples += 1;
+            missing_since.get_or_insert_with(|| at_s.clone());
             c.timeline.push(SampleCell {
                 at: at_s,
                 state: SampleState::NotCovered,
                 verdict: "Missing".into(),
                 failed: 0,
+                seconds: 0,
             });
             continue;
         };
+        if let Some(since) = missing_since.take()
+            && type_two
+        {
+            c.not_running.push(missing(since, at_s.clone()));
+        }
+        // An exception applied at or after its expiry waived nothing it could: the sample fails.
+        let expired_applied: Vec<&AppliedException> = doc
+            .exceptions_applied
+            .iter()
+            .filter(|e| e.expires_at.parse::<Timestamp>().is_ok_and(|x| x <= *at))
+            .collect();
         docs.push((*at, doc));
         c.title = doc.title.clone();
         c.criteria = doc.criteria.clone();
@@ -525,30 +551,25 @@ fn control_report(
             .map(str::to_string);
         c.samples += 1;
         c.last_verdict = doc.verdict().to_string();
-        let state = state_of(doc);
+        let compliant = doc.verdict() == "Compliant" && expired_applied.is_empty();
+        let state = if expired_applied.is_empty() {
+            state_of(doc)
+        } else {
+            SampleState::Failing
+        };
+        let covered = seconds_of_sample.get(&i).copied().unwrap_or(0);
         c.timeline.push(SampleCell {
             at: at_s.clone(),
             state,
-            verdict: doc.verdict().to_string(),
+            verdict: if expired_applied.is_empty() {
+                doc.verdict().to_string()
+            } else {
+                format!("{} with an expired exception applied", doc.verdict())
+            },
             failed: doc.failed(),
+            seconds: covered,
         });
-        let covered = seconds_of_sample.get(&i).copied().unwrap_or(0);
         c.covered_seconds += covered;
-        if type_two
-            && let Some(prev) = previous_seen
-            && s.manifest.previous.as_ref().is_some()
-            && prev.manifest.taken_at != s.manifest.window_start
-        {
-            c.not_running.push(NotRunningPeriod {
-                from: seconds_of(&prev.manifest.taken_at),
-                to: at_s.clone(),
-                reason:
-                    "the control is missing from the snapshots in between (deleted, or outside the \
-                         EvidenceStore's controlSelector)"
-                        .into(),
-            });
-        }
-        previous_seen = Some(s);
         if type_two && doc.operation.not_evaluated_in_window {
             let every = doc
                 .operation
@@ -574,7 +595,7 @@ fn control_report(
                 ),
             });
         }
-        if doc.verdict() == "Compliant" {
+        if compliant {
             c.compliant_samples += 1;
             c.compliant_seconds += covered;
             if state == SampleState::Excepted {
@@ -606,13 +627,23 @@ fn control_report(
             );
         }
         for e in &doc.exceptions_applied {
+            // A renewed exception keeps its name; each version (approver, ticket, expiry, justification) is its own
+            // approval and is reported as such.
+            let version = [
+                e.name.as_str(),
+                &e.approved_by,
+                &e.ticket,
+                &e.expires_at,
+                &e.justification,
+            ]
+            .join("\u{1f}");
             let (seen, all_waived) = exceptions
-                .entry(e.name.clone())
+                .entry(version)
                 .or_insert_with(|| (exception_seen(e, &at_s), Vec::new()));
             seen.last_seen = at_s.clone();
             seen.samples += 1;
-            if seen.justification.is_empty() {
-                seen.justification = e.justification.clone();
+            if expired_applied.iter().any(|x| std::ptr::eq(*x, e)) {
+                seen.applied_after_expiry.push(at_s.clone());
             }
             for w in &e.waived {
                 let label = resource_label(&serde_json::to_value(&w.resource).unwrap_or_default());
@@ -624,6 +655,11 @@ fn control_report(
     }
     if let Some(w) = open {
         c.failing_windows.push(w);
+    }
+    if let Some(since) = missing_since
+        && type_two
+    {
+        c.not_running.push(missing(since, period_end.to_string()));
     }
     let period_end = selected.last().map(|(t, _)| *t);
     for (_, (mut seen, waived)) in exceptions {
@@ -637,6 +673,14 @@ fn control_report(
             seen.expired_in_period = true;
             seen.after_expiry = Some(after_expiry(expiry, &waived, &docs));
         }
+        if let Some(first) = seen.applied_after_expiry.first() {
+            seen.after_expiry = Some(format!(
+                "expired at {} but still applied in {} sample(s) from {first}: those samples are counted failing \
+                 (the controller or the evidence is at fault)",
+                seen.expires_at,
+                seen.applied_after_expiry.len()
+            ));
+        }
         c.exceptions.push(seen);
     }
     c.compliant_share = if type_two {
@@ -645,6 +689,18 @@ fn control_report(
         share(c.compliant_samples as u64, c.samples as u64)
     };
     c
+}
+
+/// The stretch in which a control has no document in the snapshots.
+fn missing(from: String, to: String) -> NotRunningPeriod {
+    NotRunningPeriod {
+        from,
+        to,
+        reason:
+            "the control is missing from the snapshots (not yet created, deleted, or outside the \
+                 EvidenceStore's controlSelector): no evidence it operated"
+                .into(),
+    }
 }
 
 fn exception_seen(e: &AppliedException, at: &str) -> ExceptionSeen {
@@ -661,6 +717,7 @@ fn exception_seen(e: &AppliedException, at: &str) -> ExceptionSeen {
         more_waived: 0,
         expired_in_period: false,
         after_expiry: None,
+        applied_after_expiry: Vec::new(),
     }
 }
 
@@ -723,7 +780,8 @@ fn criterion_reports(controls: &[ControlReport]) -> Vec<CriterionReport> {
             r.compliant_samples += c.compliant_samples;
             r.covered_seconds += c.covered_seconds;
             r.compliant_seconds += c.compliant_seconds;
-            r.every_sample_compliant &= c.samples > 0 && c.compliant_samples == c.samples;
+            r.every_sample_compliant &=
+                c.samples > 0 && c.compliant_samples == c.samples && c.missing_samples == 0;
         }
     }
     criteria
@@ -768,7 +826,7 @@ fn summary(
     let failing: usize = controls.iter().map(|c| c.failing_windows.len()).sum();
     let fully = controls
         .iter()
-        .filter(|c| c.samples > 0 && c.compliant_samples == c.samples)
+        .filter(|c| c.samples > 0 && c.compliant_samples == c.samples && c.missing_samples == 0)
         .count();
     if kind == "Type I" {
         return format!(
