@@ -14,7 +14,7 @@ use crate::support::objects::control_spec;
 use crate::support::wait::{
     POLL, TIMEOUT, condition_is, findings_with, has_event, is_current, set,
 };
-use crate::support::{FIELD_MANAGER, TestEnv, TestResult, skip};
+use crate::support::{FIELD_MANAGER, RUN_LABEL, TestEnv, TestResult, skip};
 
 /// How long the valid exception runs: long enough to observe it active, short enough for the test.
 const LIFETIME: Duration = Duration::from_secs(40);
@@ -96,12 +96,15 @@ async fn exceptions_waive_until_expiry_and_invalid_ones_never() -> TestResult {
         .await?;
 
     let name = env.control_name("mfa");
-    let spec = control_spec(
+    let mut spec = control_spec(
         &env,
         &["CC6.1"],
         "e2e: privileged access requires MFA",
         json!({ "mfaAccess": { "mfaGroups": ["oidc:platform-admins"], "apiServerFlags": false, "legacyTokenSecrets": false } }),
     );
+    // ClusterRoleBindings are cluster-scoped, so the namespace scope does not filter them (a real cluster binds
+    // cluster-admin to system:masters, the chart binds the operator): select this run's objects by label.
+    spec["scope"]["objectSelector"] = json!({ "matchLabels": { RUN_LABEL: env.suffix } });
     env.apply_control(&name, spec).await?;
 
     let expires = Timestamp::now() + SignedDuration::try_from(LIFETIME)?;

@@ -1,7 +1,8 @@
 //! End-to-end tests of soc2-operator against a real cluster.
 //!
-//! Run them with `KUBECONFIG` pointing at a disposable cluster: `cargo test --test e2e`. Without `KUBECONFIG` every
-//! test prints that it was skipped and passes, so that CI (which has no cluster) stays green.
+//! Run them with `KUBECONFIG` pointing at a disposable cluster: `cargo test --test e2e`. CI runs them against the
+//! control plane `e2e/controlplane/up.sh` builds and starts (etcd, kube-apiserver and kube-controller-manager, no
+//! kubelet). Without `KUBECONFIG` every test prints that it was skipped and passes.
 //!
 //! The first test to run installs the CRDs from `crds/` by server-side apply and starts the operator binary built
 //! from this tree (log in `target/e2e-logs/`); every test then works in its own namespace
