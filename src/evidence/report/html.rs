@@ -67,7 +67,13 @@ fn timeline(b: &mut String, r: &Report, c: &ControlReport) {
         .coverage
         .not_covered
         .iter()
-        .map(|n| (n.from.as_str(), n.to.as_str(), span(&n.from, &n.to)))
+        .map(|n| {
+            (
+                n.from.as_str(),
+                n.to.as_str(),
+                super::seconds_between(&n.from, &n.to).unwrap_or(0),
+            )
+        })
         .collect();
     struct Run {
         state: SampleState,
@@ -155,17 +161,6 @@ fn timeline(b: &mut String, r: &Report, c: &ControlReport) {
         x += w;
     }
     b.push_str("</svg>");
-}
-
-/// Seconds between two RFC 3339 times (0 when either does not parse).
-fn span(from: &str, to: &str) -> u64 {
-    match (
-        from.parse::<k8s_openapi::jiff::Timestamp>(),
-        to.parse::<k8s_openapi::jiff::Timestamp>(),
-    ) {
-        (Ok(a), Ok(b)) => u64::try_from(b.as_second() - a.as_second()).unwrap_or(0),
-        _ => 0,
-    }
 }
 
 /// A table of intervals (from, to, why); nothing when there are none.

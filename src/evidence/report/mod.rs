@@ -265,10 +265,15 @@ fn share(n: u64, d: u64) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
 }
 
-fn duration_between(a: &str, b: &str) -> Option<String> {
+/// Seconds from `a` to `b` (RFC 3339 texts); `None` when either does not parse or `b` is before `a`.
+pub(crate) fn seconds_between(a: &str, b: &str) -> Option<u64> {
     let a: Timestamp = a.parse().ok()?;
     let b: Timestamp = b.parse().ok()?;
-    let secs = u64::try_from(b.as_second() - a.as_second()).ok()?;
+    u64::try_from(b.as_second() - a.as_second()).ok()
+}
+
+fn duration_between(a: &str, b: &str) -> Option<String> {
+    let secs = seconds_between(a, b)?;
     Some(humantime::format_duration(std::time::Duration::from_secs(secs)).to_string())
 }
 
