@@ -15,7 +15,7 @@ use soc2_operator::checks::change_approval::{
 use tokio::time::Instant;
 
 use crate::support::objects::{control_spec, deployment};
-use crate::support::wait::{TIMEOUT, condition_is, findings, has_event, is_current, secs, set};
+use crate::support::wait::{TIMEOUT, condition_is, findings, has_event, is_current, secs};
 use crate::support::{FIELD_MANAGER, TestEnv, TestResult, note, skip};
 
 /// The GitOps field manager the Controls declare.
@@ -51,19 +51,7 @@ async fn apply_and_wait(
         check(),
     );
     env.apply_control(name, spec).await?;
-    let expected = set(expected);
-    Ok(env
-        .wait_control(
-            name,
-            &format!("Compliant={compliant} with findings {expected:?}"),
-            TIMEOUT,
-            |c| {
-                is_current(c)
-                    && condition_is(c, "Compliant", compliant, None)
-                    && findings(c) == expected
-            },
-        )
-        .await)
+    Ok(env.wait_findings(name, compliant, expected, TIMEOUT).await)
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::support::objects::control_spec;
-use crate::support::wait::{TIMEOUT, condition_is, findings, is_current, set};
+use crate::support::wait::TIMEOUT;
 use crate::support::{FIELD_MANAGER, TestEnv, TestResult, skip};
 
 const APPROVED_BY: &str = "soc2.dev/exposure-approved-by";
@@ -20,26 +20,6 @@ fn policy(name: &str, spec: Value) -> Value {
         "metadata": { "name": name },
         "spec": spec,
     })
-}
-
-async fn wait_findings(
-    env: &TestEnv,
-    name: &str,
-    compliant: &str,
-    expected: &[(&str, &str, &str)],
-) {
-    let expected = set(expected);
-    env.wait_control(
-        name,
-        &format!("Compliant={compliant} with findings {expected:?}"),
-        TIMEOUT,
-        |c| {
-            is_current(c)
-                && condition_is(c, "Compliant", compliant, None)
-                && findings(c) == expected
-        },
-    )
-    .await;
 }
 
 async fn approve<K>(env: &TestEnv, name: &str) -> TestResult
@@ -77,11 +57,11 @@ async fn network_isolation_requires_default_deny_and_approved_internet_rules() -
         json!({ "networkIsolation": {} }),
     );
     env.apply_control(&name, spec).await?;
-    wait_findings(
-        &env,
+    env.wait_findings(
         &name,
         "False",
         &[("Namespace", &env.namespace, "no-default-deny-ingress")],
+        TIMEOUT,
     )
     .await;
 
@@ -104,16 +84,16 @@ async fn network_isolation_requires_default_deny_and_approved_internet_rules() -
         ),
     )
     .await?;
-    wait_findings(
-        &env,
+    env.wait_findings(
         &name,
         "False",
         &[("NetworkPolicy", "public-https", "policy-admits-internet")],
+        TIMEOUT,
     )
     .await;
 
     approve::<NetworkPolicy>(&env, "public-https").await?;
-    wait_findings(&env, &name, "True", &[]).await;
+    env.wait_findings(&name, "True", &[], TIMEOUT).await;
     Ok(())
 }
 
@@ -143,15 +123,15 @@ async fn exposure_requires_approval_for_load_balancers() -> TestResult {
         json!({ "exposure": { "hostAccess": false } }),
     );
     env.apply_control(&name, spec).await?;
-    wait_findings(
-        &env,
+    env.wait_findings(
         &name,
         "False",
         &[("Service", "public", "exposure-not-approved")],
+        TIMEOUT,
     )
     .await;
 
     approve::<Service>(&env, "public").await?;
-    wait_findings(&env, &name, "True", &[]).await;
+    env.wait_findings(&name, "True", &[], TIMEOUT).await;
     Ok(())
 }

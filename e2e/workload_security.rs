@@ -8,7 +8,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{Value, json};
 
 use crate::support::objects::{PAUSE_IMAGE, control_spec, deployment};
-use crate::support::wait::{TIMEOUT, condition_is, findings, is_current, set};
+use crate::support::wait::TIMEOUT;
 use crate::support::{FIELD_MANAGER, TestEnv, TestResult, skip};
 
 /// How long remediation may take to show before the test fails.
@@ -39,27 +39,6 @@ fn privileged(name: &str) -> Value {
     spec["containers"][0]["securityContext"] =
         json!({ "privileged": true, "capabilities": { "drop": ["ALL"] } });
     d
-}
-
-async fn wait_findings(
-    env: &TestEnv,
-    name: &str,
-    compliant: &str,
-    expected: &[(&str, &str, &str)],
-    timeout: Duration,
-) {
-    let expected = set(expected);
-    env.wait_control(
-        name,
-        &format!("Compliant={compliant} with findings {expected:?}"),
-        timeout,
-        |c| {
-            is_current(c)
-                && condition_is(c, "Compliant", compliant, None)
-                && findings(c) == expected
-        },
-    )
-    .await;
 }
 
 #[tokio::test]
@@ -94,8 +73,7 @@ async fn pod_security_and_token_automount_follow_the_stored_templates() -> TestR
     )
     .await?;
 
-    wait_findings(
-        &env,
+    env.wait_findings(
         &pod_security,
         "False",
         &[
@@ -106,8 +84,7 @@ async fn pod_security_and_token_automount_follow_the_stored_templates() -> TestR
     )
     .await;
     // The namespace's `default` ServiceAccount (created by kube-controller-manager) leaves automount on.
-    wait_findings(
-        &env,
+    env.wait_findings(
         &tokens,
         "False",
         &[(
@@ -127,7 +104,9 @@ async fn pod_security_and_token_automount_follow_the_stored_templates() -> TestR
     }
     fix["metadata"]["annotations"]["soc2.dev/api-access"] = json!("e2e: reads its own ConfigMap");
     env.apply::<Deployment>(FIELD_MANAGER, fix).await?;
-    wait_findings(&env, &pod_security, "True", &[], REMEDIATION_LIMIT).await;
-    wait_findings(&env, &tokens, "True", &[], REMEDIATION_LIMIT).await;
+    env.wait_findings(&pod_security, "True", &[], REMEDIATION_LIMIT)
+        .await;
+    env.wait_findings(&tokens, "True", &[], REMEDIATION_LIMIT)
+        .await;
     Ok(())
 }

@@ -22,6 +22,8 @@
 //! | `soc2_webhook_dry_run_decisions_total` | counter: the same for dry-run requests | `control`, `decision` |
 //! | `soc2_webhook_requests_total` | counter: admission requests served | `webhook`, `result` |
 //! | `soc2_webhook_duration_seconds` | histogram: time to decide one admission request | `webhook` |
+//! | `soc2_watch_lists_total` | counter: lists of a watched kind, the first and every re-list after an error | `kind` |
+//! | `soc2_watch_errors_total` | counter: watch errors, by `reason` (expired: 410 Gone, unavailable, forbidden, other) | `kind`, `reason` |
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,6 +39,8 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::api::{Criterion, FindingResult, Severity};
 use crate::checks::Finding;
 use crate::evaluate::Compliance;
+use crate::view::watch_retry::WatchFailure;
+use kube::runtime::watcher;
 
 /// The `Content-Type` of [`Metrics::encode`]'s output (Prometheus text exposition format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -109,6 +113,17 @@ pub struct AdmissionCounts {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WatchErrorLabels {
+    kind: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: String,
 }
@@ -174,6 +189,8 @@ pub struct Metrics {
     admission_counts: Mutex<BTreeMap<String, AdmissionCounts>>,
     snapshots: Family<SnapshotLabels, Counter>,
     snapshot_duration: HistogramFamily<StoreLabels>,
+    watch_lists: Family<KindLabels, Counter>,
+    watch_errors: Family<WatchErrorLabels, Counter>,
     exported: Mutex<BTreeMap<String, Exported>>,
 }
 
@@ -288,8 +305,22 @@ impl Metrics {
             Unit::Seconds,
             snapshot_duration.clone(),
         );
+        let watch_lists = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "watch_lists",
+            "Lists of a watched kind: the initial list and every re-list after a watch error (410 Gone re-lists)",
+            watch_lists.clone(),
+        );
+        let watch_errors = Family::<WatchErrorLabels, Counter>::default();
+        registry.register(
+            "watch_errors",
+            "Watch errors by kind and reason (expired: 410 Gone, unavailable: API server unreachable, 429 or 5xx, forbidden, other); each is retried within 3 s",
+            watch_errors.clone(),
+        );
         Metrics {
             registry,
+            watch_lists,
+            watch_errors,
             webhook_decisions,
             webhook_dry_run_decisions,
             webhook_requests,
@@ -492,6 +523,32 @@ impl Metrics {
                 reason: reason.into(),
             })
             .inc();
+    }
+
+    /// Counts a list (initial or re-list) of the watched `kind`.
+    pub fn watch_listed(&self, kind: &str) {
+        self.watch_lists
+            .get_or_create(&KindLabels { kind: kind.into() })
+            .inc();
+    }
+
+    /// Counts a watch error of `kind`.
+    pub fn watch_failed(&self, kind: &str, failure: WatchFailure) {
+        self.watch_errors
+            .get_or_create(&WatchErrorLabels {
+                kind: kind.into(),
+                reason: failure.as_str().into(),
+            })
+            .inc();
+    }
+
+    /// Counts a watch event of `kind` (a list starting or an error); other events are not counted.
+    pub fn observe_watch<K>(&self, kind: &str, event: &Result<watcher::Event<K>, watcher::Error>) {
+        match event {
+            Ok(watcher::Event::Init) => self.watch_listed(kind),
+            Err(error) => self.watch_failed(kind, WatchFailure::of(error)),
+            Ok(_) => {}
+        }
     }
 
     /// Sets `soc2_leader`.
@@ -756,6 +813,35 @@ mod tests {
         assert_eq!(
             sample(&m, r#"soc2_events_total{reason="ControlFailing"}"#),
             Some(2.0)
+        );
+    }
+
+    #[test]
+    fn watch_lists_and_errors_are_counted_by_kind_and_reason() {
+        use k8s_openapi::api::core::v1::Pod;
+        use kube::core::Status;
+        let m = Metrics::new();
+        let gone = Box::new(Status::failure("too old resource version", "Expired").with_code(410));
+        let events: [Result<watcher::Event<Pod>, watcher::Error>; 5] = [
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::InitDone),
+            Err(watcher::Error::WatchError(gone)),
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::Apply(Pod::default())),
+        ];
+        for event in &events {
+            m.observe_watch("pods", event);
+        }
+        assert_eq!(
+            sample(&m, r#"soc2_watch_lists_total{kind="pods"}"#),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_watch_errors_total{kind="pods",reason="expired"}"#
+            ),
+            Some(1.0)
         );
     }
 

@@ -15,9 +15,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-bin=${SOC2_CP_BIN:-$here/.bin}
-run=${SOC2_CP_RUN:-$here/.run}
-ready_timeout=${SOC2_CP_READY_TIMEOUT:-90}
+# shellcheck source=e2e/controlplane/lib.sh
+. "$here/lib.sh"
 components=(etcd kube-apiserver kube-controller-manager)
 
 fresh=0
@@ -28,9 +27,6 @@ for arg in "$@"; do
     *) echo "up.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
-
-say() { printf 'controlplane: %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
 
 for tool in go openssl curl python3 awk; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' is needed and not on PATH"
@@ -64,57 +60,7 @@ build() {
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Processes: one PID file per component; a PID counts only while /proc/PID/exe is still our binary.
-pid_of() {
-  local f=$run/pids/$1.pid pid
-  [ -f "$f" ] || return 1
-  pid=$(cat "$f")
-  local exe
-  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-  # A binary rebuilt while it runs shows as "PATH (deleted)".
-  [ "${exe% (deleted)}" = "$(readlink -f "$bin/$1")" ] || return 1
-  echo "$pid"
-}
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Starts component $1 with arguments $2..., its stdout and stderr prefixed with "[$1] " into controlplane.log.
-# (klog has no component name of its own, so the prefix is added here, where it also covers Go panics.)
-start() {
-  local name=$1; shift
-  (
-    # The prefixing awk exits when the component closes its output. Neither may hold up.sh's stdout or stderr:
-    # a caller reading them through a pipe would wait for the control plane to stop.
-    exec "$bin/$name" "$@" </dev/null \
-      > >(exec awk -v p="[$name] " '{ print p $0; fflush() }' >>"$run/controlplane.log" 2>&1) 2>&1
-  ) &
-  echo $! >"$run/pids/$name.pid"
-}
-
-fail_start() {
-  say "error: $*"
-  say "last lines of $run/controlplane.log:"
-  tail -n 40 "$run/controlplane.log" >&2 || true
-  bash "$here/down.sh" >&2 || true
-  exit 1
-}
-
-# Polls until command "$2..." succeeds, for at most $ready_timeout s; fails early when component $1 exits.
-wait_for() {
-  local name=$1; shift
-  local deadline=$((SECONDS + ready_timeout))
-  until "$@" >/dev/null 2>&1; do
-    pid_of "$name" >/dev/null || fail_start "$name exited while starting"
-    [ "$SECONDS" -lt "$deadline" ] || fail_start "$name not ready after $ready_timeout s"
-    sleep 0.2
-  done
-}
-
-# ---------------------------------------------------------------------------------------------------------------------
 # Certificates (kept across restarts; removed with the run directory).
-pki=$run/pki
 pki_files=(ca.crt apiserver.crt apiserver.key admin.crt admin.key controller-manager.crt controller-manager.key
   front-proxy-ca.crt front-proxy-client.crt front-proxy-client.key sa.key sa.pub)
 gen_pki() {
@@ -183,11 +129,6 @@ EOF
   mv "$file.tmp" "$file"
 }
 
-api_ready() {
-  curl -sf --max-time 2 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
-    "https://127.0.0.1:$api_port/readyz"
-}
-
 # The controller-manager's /healthz is ok about 5 s before any controller runs; its verbose form lists each
 # controller once it is built. Wait for the ones the suite leans on.
 controllers_ready() {
@@ -248,26 +189,7 @@ start etcd --data-dir="$run/etcd" \
   --listen-client-url="http://127.0.0.1:$etcd_port" --listen-peer-url="http://127.0.0.1:$etcd_peer_port"
 wait_for etcd curl -sf --max-time 2 "http://127.0.0.1:$etcd_port/health"
 
-start kube-apiserver \
-  --etcd-servers="http://127.0.0.1:$etcd_port" \
-  --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
-  --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
-  --client-ca-file="$pki/ca.crt" \
-  --service-account-issuer=https://kubernetes.default.svc \
-  --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-  --service-cluster-ip-range=10.96.0.0/16 \
-  --authorization-mode=Node,RBAC \
-  --allow-privileged=true \
-  --requestheader-client-ca-file="$pki/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
-  --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
-  --requestheader-extra-headers-prefix=X-Remote-Extra- \
-  --proxy-client-cert-file="$pki/front-proxy-client.crt" --proxy-client-key-file="$pki/front-proxy-client.key" \
-  --endpoint-reconciler-type=none \
-  --profiling=false
-# --allow-privileged=true as every cluster installer sets it (the flag's default refuses privileged containers, which
-# the workload-security scenario creates to be judged by the operator, not refused by the apiserver).
-# --endpoint-reconciler-type=none: 127.0.0.1 is refused as an Endpoints address, so the default reconciler would only
-# log that error every 10 s. The default admission plugins (ValidatingAdmissionWebhook among them) stay on.
+start_apiserver
 wait_for kube-apiserver api_ready
 
 write_kubeconfig "$run/controller-manager.kubeconfig" controller-manager

@@ -41,6 +41,8 @@ pub struct Operator {
     pub webhook_url: String,
     /// The ValidatingWebhookConfiguration the operator manages.
     pub webhook_configuration: String,
+    /// The admin server's address (`127.0.0.1:<port>`): /healthz, /readyz, /metrics.
+    pub admin_addr: String,
     // Held open for the life of the test binary: the watchdog kills the operator when it reads end of file.
     _watchdog_stdin: Option<ChildStdin>,
     _watchdog: Option<Child>,
@@ -133,6 +135,13 @@ impl Operator {
             .local_addr()?
             .port();
         let webhook_url = format!("https://127.0.0.1:{webhook_port}");
+        // The admin server on a free port too: the restart scenarios read its metrics.
+        let admin_addr = format!(
+            "127.0.0.1:{}",
+            std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port()
+        );
         let webhook_configuration = chart.as_ref().map_or_else(
             || format!("soc2-e2e-{suffix}"),
             |c| c.webhook_configuration.clone(),
@@ -148,8 +157,7 @@ impl Operator {
             .stdout(file.try_clone()?)
             .stderr(file)
             .env("NO_COLOR", "1")
-            // Port 0: the admin server binds a free loopback port, so a busy 8080 cannot fail the suite.
-            .env("SOC2_ADMIN_ADDR", "127.0.0.1:0")
+            .env("SOC2_ADMIN_ADDR", &admin_addr)
             .env("SOC2_LEADER_ELECTION", "false")
             .env("SOC2_WEBHOOK_ADDR", format!("127.0.0.1:{webhook_port}"))
             .env("SOC2_WEBHOOK_URL", &webhook_url)
@@ -202,6 +210,7 @@ impl Operator {
             chart,
             webhook_url,
             webhook_configuration,
+            admin_addr,
             _watchdog_stdin: watchdog_stdin,
             _watchdog: watchdog,
         })
@@ -230,6 +239,36 @@ impl Operator {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// The operator's metrics, in Prometheus text format.
+    pub async fn metrics(&self) -> Result<String, Box<dyn Error>> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(&self.admin_addr)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot reach the operator's admin server at {}: {e}",
+                    self.admin_addr
+                )
+            })?;
+        // HTTP/1.0: the server closes the connection after the response, so reading to the end reads it all.
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .ok_or("the admin server's response has no header end")?;
+        if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+            return Err(format!(
+                "GET /metrics answered {}",
+                head.lines().next().unwrap_or("")
+            )
+            .into());
+        }
+        Ok(body.to_string())
     }
 
     /// The chart install the operator runs under, if any.

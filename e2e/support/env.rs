@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::error::Error;
-use std::sync::Mutex;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
@@ -12,6 +12,7 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use soc2_operator::api::{Control, EvidenceStore};
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 use super::cluster::{Operator, ensure_started};
 use super::{E2E_LABEL, FIELD_MANAGER, RUN_LABEL, note, random_suffix};
@@ -35,11 +36,34 @@ pub struct TestEnv {
     operator: &'static Operator,
     controls: Mutex<Vec<String>>,
     evidence_stores: Mutex<Vec<String>>,
+    // Released after the cleanup in `drop` (fields drop after it).
+    _turn: Turn,
 }
+
+/// Tests share the cluster; a scenario that stops the API server has it to itself.
+enum Turn {
+    Shared(#[allow(dead_code)] OwnedRwLockReadGuard<()>),
+    Exclusive(#[allow(dead_code)] OwnedRwLockWriteGuard<()>),
+}
+
+/// Held shared by every test, exclusively by [`TestEnv::exclusive`].
+static CLUSTER: LazyLock<Arc<RwLock<()>>> = LazyLock::new(Arc::default);
 
 impl TestEnv {
     /// Starts the operator if needed and creates the test's namespace.
     pub async fn new(test: &str) -> Result<Self, Box<dyn Error>> {
+        let turn = Turn::Shared(CLUSTER.clone().read_owned().await);
+        Self::start(test, turn).await
+    }
+
+    /// [`TestEnv::new`] for a scenario that disturbs the whole cluster (stops the API server): it waits until no
+    /// other test runs, and no other test starts until it is dropped.
+    pub async fn exclusive(test: &str) -> Result<Self, Box<dyn Error>> {
+        let turn = Turn::Exclusive(CLUSTER.clone().write_owned().await);
+        Self::start(test, turn).await
+    }
+
+    async fn start(test: &str, turn: Turn) -> Result<Self, Box<dyn Error>> {
         let operator = ensure_started().await?;
         let client = super::client().await?;
         let suffix = random_suffix();
@@ -52,6 +76,7 @@ impl TestEnv {
             operator,
             controls: Mutex::new(Vec::new()),
             evidence_stores: Mutex::new(Vec::new()),
+            _turn: turn,
         };
         let ns: Namespace = serde_json::from_value(json!({
             "metadata": { "name": env.namespace, "labels": env.labels() },

@@ -8,9 +8,11 @@
 //!   when dropped, also when the test panics.
 //! - [`wait`]: polling with timeouts; a timeout panics with the Control's status, its Events and the operator log.
 //! - [`objects`]: the manifests the scenarios create.
+//! - [`controlplane`]: stops and starts the apiserver of `e2e/controlplane/` and compacts its etcd.
 
 pub mod chart;
 pub mod cluster;
+pub mod controlplane;
 pub mod env;
 pub mod identity;
 pub mod objects;
@@ -94,4 +96,53 @@ pub fn client_from(config: kube::Config) -> Result<kube::Client, kube::Error> {
 /// Writes a note to stderr that shows even when the harness captures test output.
 pub fn note(message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "e2e: {message}");
+}
+
+/// The sum of the series of metric `name` (e.g. `soc2_watch_lists_total`) whose labels include every pair of
+/// `labels`, in Prometheus text exposition `text`; 0 when there is none.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, series_labels) = match series.split_once('{') {
+                Some((m, rest)) => (m, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            let matches = metric == name
+                && labels.iter().all(|(k, v)| {
+                    series_labels
+                        .split(',')
+                        .any(|l| l == format!("{k}=\"{v}\""))
+                });
+            if matches {
+                value.parse::<f64>().ok()
+            } else {
+                None
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn metric_sums_the_series_that_carry_the_labels() {
+    let text = "# HELP soc2_watch_errors Watch errors.\n\
+        soc2_watch_errors_total{kind=\"pods\",reason=\"expired\"} 2\n\
+        soc2_watch_errors_total{kind=\"pods\",reason=\"unavailable\"} 3\n\
+        soc2_watch_errors_total{kind=\"podsx\",reason=\"expired\"} 7\n\
+        soc2_leader 1\n";
+    assert_eq!(
+        metric(text, "soc2_watch_errors_total", &[("kind", "pods")]),
+        5.0
+    );
+    assert_eq!(
+        metric(
+            text,
+            "soc2_watch_errors_total",
+            &[("kind", "pods"), ("reason", "expired")]
+        ),
+        2.0
+    );
+    assert_eq!(metric(text, "soc2_leader", &[]), 1.0);
+    assert_eq!(metric(text, "soc2_missing", &[]), 0.0);
 }

@@ -117,6 +117,29 @@ impl TestEnv {
         }
     }
 
+    /// Waits until Control `name`'s status, for its current spec, says `Compliant=<compliant>` with exactly the
+    /// `expected` `(kind, name, rule)` findings; panics after `timeout` as [`TestEnv::wait_control`] does.
+    pub async fn wait_findings(
+        &self,
+        name: &str,
+        compliant: &str,
+        expected: &[(&str, &str, &str)],
+        timeout: Duration,
+    ) -> Control {
+        let expected = set(expected);
+        self.wait_control(
+            name,
+            &format!("Compliant={compliant} with findings {expected:?}"),
+            timeout,
+            |c| {
+                is_current(c)
+                    && condition_is(c, "Compliant", compliant, None)
+                    && findings(c) == expected
+            },
+        )
+        .await
+    }
+
     /// The Events about Control `name` (events.k8s.io/v1, namespace default, `regarding.name=<name>`).
     pub async fn events(&self, name: &str) -> Result<Vec<Event>, kube::Error> {
         let api: Api<Event> = Api::namespaced(self.client.clone(), EVENTS_NAMESPACE);

@@ -35,6 +35,7 @@ use crate::validation::validate;
 use crate::view::Reads;
 use crate::view::live::LiveView;
 use crate::view::scope_matcher::compile_selector;
+use crate::view::watch_retry;
 
 /// First retry after a failed snapshot; doubled per failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
@@ -195,8 +196,10 @@ pub async fn run_evidence_stores(ctx: Arc<EvidenceContext>) {
     let api: Api<EvidenceStore> = Api::all(ctx.client.clone());
     let mut tasks: HashMap<String, (Option<i64>, JoinHandle<()>)> = HashMap::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
+    let watch_metrics = ctx.metrics.clone();
     let mut events = watcher(api, watcher::Config::default())
-        .default_backoff()
+        .inspect(move |event| watch_metrics.observe_watch("evidencestores", event))
+        .backoff(watch_retry::backoff())
         .boxed();
     while let Some(event) = events.next().await {
         match event {

@@ -22,6 +22,7 @@ use crate::exceptions::ExceptionPolicy;
 use crate::leader::{LeaderElection, Leadership, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::view::live::LiveView;
+use crate::view::watch_retry;
 use crate::view::{Reads, ResourceKind};
 use crate::webhook::WebhookConfig;
 use crate::webhook::configuration::{Registration, keep_registered};
@@ -197,8 +198,11 @@ async fn run_controller(
         None => None,
     };
 
-    let (view, changes) =
-        LiveView::with_exception_policy(Some(client.clone()), config.exception_policy.clone());
+    let (view, changes) = LiveView::with_exception_policy(
+        Some(client.clone()),
+        config.exception_policy.clone(),
+        metrics.clone(),
+    );
     let mut ctx = Context::new(client.clone(), view.clone(), config.instance.clone())
         .with_metrics(metrics.clone())
         .with_leadership(leadership.clone());
@@ -237,8 +241,10 @@ async fn run_controller(
     let followed = reader.clone();
     let control_metrics = metrics.clone();
     let evaluators = ctx.evaluators.clone();
+    let watch_metrics = metrics.clone();
     let control_stream = watcher(controls, watcher::Config::default())
-        .default_backoff()
+        .inspect(move |event| watch_metrics.observe_watch("controls", event))
+        .backoff(watch_retry::backoff())
         .reflect(writer)
         .inspect(move |event| {
             follow_controls(&control_metrics, &evaluators, &readiness, &followed, event)
@@ -267,6 +273,9 @@ async fn run_controller(
     });
 
     let mut controller = Controller::for_stream(control_stream, reader)
+        // The Controller backs off its whole queue after an error of any trigger stream, view changes included;
+        // its default (client-go's, up to 30 s) would hold every evaluation that long after an API server restart.
+        .trigger_backoff(watch_retry::backoff())
         .reconcile_on(triggers)
         // A new leader re-evaluates every control at once: the previous leader may have left work undone.
         .reconcile_all_on(leadership.acquired())
@@ -290,6 +299,7 @@ async fn run_controller(
         Api::<ControlException>::all(client),
         watcher::Config::default(),
     )
+    .trigger_backoff(watch_retry::backoff())
     .run(reconcile_exception, error_policy_exception, ctx.clone())
     .for_each(|result| async move {
         match result {

@@ -17,7 +17,8 @@ use kube::{Api, Client};
 use tokio::sync::{mpsc, watch};
 
 use super::live::{Change, WatchState, Watched};
-use super::{Gvk, strip_dynamic};
+use super::{Gvk, strip_dynamic, watch_retry};
+use crate::metrics::Metrics;
 
 /// How long to wait before asking discovery again for a GVK it did not serve.
 const REDISCOVERY: Duration = Duration::from_secs(60);
@@ -101,6 +102,7 @@ impl DynamicStores {
         client: &Client,
         gvk: &Gvk,
         changes: &mpsc::UnboundedSender<Change>,
+        metrics: &Arc<Metrics>,
     ) {
         let Ok(mut stores) = self.stores.lock() else {
             return;
@@ -111,7 +113,12 @@ impl DynamicStores {
         let store = GvkStore::new(WatchState::Syncing);
         stores.insert(gvk.clone(), store.clone());
         drop(stores);
-        let (client, gvk, changes) = (client.clone(), gvk.clone(), changes.clone());
+        let (client, gvk, changes, metrics) = (
+            client.clone(),
+            gvk.clone(),
+            changes.clone(),
+            metrics.clone(),
+        );
         tokio::spawn(async move {
             let resource = loop {
                 match kube::discovery::pinned_kind(&client, &(&gvk).into()).await {
@@ -143,8 +150,8 @@ impl DynamicStores {
                 api_version: resource.api_version.clone(),
                 kind: resource.kind.clone(),
             };
+            let kind = gvk.to_string();
             let stream = watcher(api, watcher::Config::default())
-                .default_backoff()
                 .modify(move |o: &mut DynamicObject| {
                     // List items of built-in kinds may come without apiVersion/kind; CEL reads them.
                     if o.types.is_none() {
@@ -152,6 +159,8 @@ impl DynamicStores {
                     }
                     strip_dynamic(o);
                 })
+                .inspect(move |event| metrics.observe_watch(&kind, event))
+                .backoff(watch_retry::backoff())
                 .reflect(writer);
             futures::pin_mut!(stream);
             while let Some(event) = stream.next().await {

@@ -21,11 +21,13 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 
 use super::dynamic::DynamicStores;
+use super::watch_retry;
 use super::{
     CONTROL_PLANE_NAMESPACE, ClusterSnapshot, Gvk, Reads, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE,
 };
 use crate::api::ControlException;
 use crate::exceptions::ExceptionPolicy;
+use crate::metrics::Metrics;
 
 /// What a watch serves: a typed kind or a group/version/kind read dynamically.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +59,13 @@ pub(super) enum WatchState {
     Syncing,
     Synced,
     Failed(String),
+}
+
+/// Where a watch reports: the channel of changes and the metrics of lists and errors.
+#[derive(Clone)]
+struct Outlet {
+    changes: mpsc::UnboundedSender<Change>,
+    metrics: Arc<Metrics>,
 }
 
 /// One kind's store and the state of its watch.
@@ -97,8 +106,9 @@ where
         api: Api<K>,
         config: watcher::Config,
         strip: fn(&mut K),
-        changes: mpsc::UnboundedSender<Change>,
+        outlet: Outlet,
     ) {
+        let Outlet { changes, metrics } = outlet;
         let Some(writer) = self.writer.lock().ok().and_then(|mut w| w.take()) else {
             return;
         };
@@ -106,8 +116,9 @@ where
         let state = self.state.clone();
         tokio::spawn(async move {
             let stream = watcher(api, config)
-                .default_backoff()
                 .modify(strip)
+                .inspect(move |event| metrics.observe_watch(kind.plural(), event))
+                .backoff(watch_retry::backoff())
                 .reflect(writer);
             futures::pin_mut!(stream);
             while let Some(event) = stream.next().await {
@@ -209,6 +220,7 @@ fn keep<K>(_: &mut K) {}
 pub struct LiveView {
     client: Option<Client>,
     changes: mpsc::UnboundedSender<Change>,
+    metrics: Arc<Metrics>,
     namespaces: KindStore<Namespace>,
     nodes: KindStore<Node>,
     control_plane_pods: KindStore<Pod>,
@@ -237,18 +249,21 @@ impl LiveView {
     /// A view whose watches run against `client` (pass `None` for a view fed only by [`LiveView::load_snapshot`]).
     /// Changes are reported on the returned receiver.
     pub fn new(client: Option<Client>) -> (Arc<Self>, mpsc::UnboundedReceiver<Change>) {
-        Self::with_exception_policy(client, ExceptionPolicy::default())
+        Self::with_exception_policy(client, ExceptionPolicy::default(), Arc::default())
     }
 
-    /// [`LiveView::new`], judging ControlExceptions by `policy` (the operator's namespace and maximum lifetime).
+    /// [`LiveView::new`], judging ControlExceptions by `policy` (the operator's namespace and maximum lifetime) and
+    /// counting the watches' lists and errors in `metrics`.
     pub fn with_exception_policy(
         client: Option<Client>,
         policy: ExceptionPolicy,
+        metrics: Arc<Metrics>,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<Change>) {
         let (changes, rx) = mpsc::unbounded_channel();
         let view = LiveView {
             client,
             changes,
+            metrics,
             namespaces: KindStore::new(),
             nodes: KindStore::new(),
             control_plane_pods: KindStore::new(),
@@ -281,11 +296,15 @@ impl LiveView {
             return;
         };
         for gvk in reads.dynamic_only() {
-            self.dynamic.start(&client, gvk, &self.changes);
+            self.dynamic
+                .start(&client, gvk, &self.changes, &self.metrics);
         }
         let all = watcher::Config::default();
         for kind in &reads.kinds {
-            let tx = self.changes.clone();
+            let tx = Outlet {
+                changes: self.changes.clone(),
+                metrics: self.metrics.clone(),
+            };
             let c = client.clone();
             match kind {
                 ResourceKind::Namespace => {

@@ -9,6 +9,7 @@ mod resource_ref;
 pub mod scope_matcher;
 mod snapshot;
 mod subjects;
+pub mod watch_retry;
 pub mod workloads;
 
 pub use gvk::{Gvk, strip_dynamic};
