@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::support::controlplane::ControlPlane;
-use crate::support::objects::control_spec;
+use crate::support::objects::{control_spec, default_deny};
 use crate::support::wait::{TIMEOUT, is_current, secs};
 use crate::support::{FIELD_MANAGER, TestEnv, TestResult, metric, note, skip};
 
@@ -22,15 +22,6 @@ const RECOVERY: Duration = Duration::from_secs(5);
 
 fn isolation_spec(env: &TestEnv, title: &str) -> Value {
     control_spec(env, &["CC6.6"], title, json!({ "networkIsolation": {} }))
-}
-
-fn default_deny() -> Value {
-    json!({
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": { "name": "default-deny" },
-        "spec": { "podSelector": {}, "policyTypes": ["Ingress"] },
-    })
 }
 
 /// Waits until the Control reports the namespace without default deny (`isolated: false`) or no finding at all.

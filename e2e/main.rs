@@ -28,6 +28,7 @@ mod cel;
 mod change_approval;
 mod evidence;
 mod exceptions;
+mod failover;
 mod invalid;
 mod logging;
 mod mfa_access;

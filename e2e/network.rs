@@ -5,22 +5,13 @@
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Patch, PatchParams};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::objects::control_spec;
+use crate::support::objects::{control_spec, default_deny, network_policy};
 use crate::support::wait::TIMEOUT;
 use crate::support::{FIELD_MANAGER, TestEnv, TestResult, skip};
 
 const APPROVED_BY: &str = "soc2.dev/exposure-approved-by";
-
-fn policy(name: &str, spec: Value) -> Value {
-    json!({
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": { "name": name },
-        "spec": spec,
-    })
-}
 
 async fn approve<K>(env: &TestEnv, name: &str) -> TestResult
 where
@@ -65,17 +56,11 @@ async fn network_isolation_requires_default_deny_and_approved_internet_rules() -
     )
     .await;
 
+    env.apply::<NetworkPolicy>(FIELD_MANAGER, default_deny())
+        .await?;
     env.apply::<NetworkPolicy>(
         FIELD_MANAGER,
-        policy(
-            "default-deny",
-            json!({ "podSelector": {}, "policyTypes": ["Ingress"] }),
-        ),
-    )
-    .await?;
-    env.apply::<NetworkPolicy>(
-        FIELD_MANAGER,
-        policy(
+        network_policy(
             "public-https",
             json!({
                 "podSelector": { "matchLabels": { "app": "gw" } },

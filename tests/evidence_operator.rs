@@ -185,6 +185,67 @@ async fn a_failing_store_turns_ready_false_and_warns_once() {
     assert_eq!(events[0].body["regarding"]["kind"], "EvidenceStore");
 }
 
+/// Fail-over mid-snapshot: the previous leader wrote this tick's manifest and was killed before it published it in
+/// status. The replica that takes over writes nothing (the tick is taken) but publishes that snapshot, counted from
+/// its own documents, so that the status never shows a chain head without its snapshot.
+#[tokio::test]
+async fn a_snapshot_another_replica_wrote_but_never_published_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evidence");
+    let client = EvidenceStoreClient::connect(&StoreLocation::Filesystem(path.clone())).unwrap();
+    let c = control(
+        "change-approval",
+        1,
+        json!({"criteria": ["CC8.1"], "category": "Security", "title": "Changes are approved", "check": {"changeApproval": {}}}),
+    );
+    let written = soc2_operator::evidence::offline::write_scan_snapshot(
+        &client,
+        &soc2_operator::view::ClusterSnapshot::default(),
+        std::slice::from_ref(&c),
+        k8s_openapi::jiff::Timestamp::now(),
+        None,
+    )
+    .await
+    .unwrap();
+    let head = written.head().clone();
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let ((), requests) = with_server(answer(tx), "the snapshot loop", |client| {
+        let ctx = context(client);
+        let es = store(path.to_str().unwrap());
+        async move {
+            let task = tokio::spawn(run_store(ctx, es));
+            rx.recv().await.expect("a status patch");
+            task.abort();
+        }
+    })
+    .await;
+    let patch = requests.iter().find(|r| r.path == STATUS).unwrap();
+    let status = &patch.body["status"];
+    assert_eq!(status["conditions"][0]["reason"], "SnapshotWritten");
+    assert_eq!(status["chainHead"], head.digest.as_str());
+    assert_eq!(status["lastSnapshot"]["digest"], head.digest.as_str());
+    assert_eq!(status["lastSnapshot"]["sequence"], 1);
+    assert_eq!(
+        status["lastSnapshot"]["id"],
+        head.manifest.snapshot_id.as_str()
+    );
+    assert_eq!(status["lastSnapshot"]["controls"], 1);
+    // Time in status has whole seconds (metav1.Time).
+    let taken_at: k8s_openapi::jiff::Timestamp = head.manifest.taken_at.parse().unwrap();
+    assert_eq!(
+        status["lastSnapshot"]["time"]
+            .as_str()
+            .map(|t| t.parse::<k8s_openapi::jiff::Timestamp>().unwrap()),
+        Some(k8s_openapi::jiff::Timestamp::from_second(taken_at.as_second()).unwrap()),
+        "the time of the snapshot the other replica took, not this replica's tick"
+    );
+    let out = verify_chain(&client, &VerifyingKeys::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(out.snapshots.len(), 1, "nothing more was written");
+}
+
 const OBJECT: &str = "/apis/soc2.dev/v1alpha1/evidencestores/audit";
 
 /// Two snapshots already in `path`; returns the head's digest.

@@ -40,6 +40,9 @@ pub const TEARDOWN_ENV: &str = "SOC2_E2E_TEARDOWN";
 pub const TEARDOWN_TEST: &str = "support::chart::teardown";
 
 /// Printed when no helm is found.
+/// The Lease the chart's leader election uses (its `leaderElection.leaseName`).
+pub const LEASE_NAME: &str = "soc2-operator";
+
 const NO_HELM: &str = "helm not found (set SOC2_E2E_HELM or run .ci/manifests once); running the operator with your kubeconfig instead of the chart's ServiceAccount";
 const ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -291,6 +294,14 @@ fn render(
             "webhook.enabled=true",
             "--set",
             &format!("webhook.configurationName={release}"),
+        ])
+        // Leader election's RBAC (the chart's Lease), which the fail-over scenario's replicas use; the operator
+        // the suite runs itself turns election off.
+        .args([
+            "--set",
+            "leaderElection.enabled=true",
+            "--set",
+            &format!("leaderElection.leaseName={LEASE_NAME}"),
         ])
         .args([
             "--set",

@@ -53,6 +53,40 @@ pub fn daemon_set(name: &str, image: &str) -> Value {
     })
 }
 
+/// A NetworkPolicy manifest.
+pub fn network_policy(name: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": { "name": name },
+        "spec": spec,
+    })
+}
+
+/// The NetworkPolicy that denies ingress to every pod of its namespace by default.
+pub fn default_deny() -> Value {
+    network_policy(
+        "default-deny",
+        json!({ "podSelector": {}, "policyTypes": ["Ingress"] }),
+    )
+}
+
+/// `soc2ctl verify DIR` must accept the evidence chain in `dir` (exit 0); panics with its output otherwise.
+pub fn assert_chain_verifies(dir: &std::path::Path, context: &str) {
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_soc2ctl"))
+        .arg("verify")
+        .arg(dir)
+        .output()
+        .expect("soc2ctl runs");
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "soc2ctl verify {context}: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
 /// A valid Control spec around `check`, scoped to the test's namespace.
 pub fn control_spec(env: &TestEnv, criteria: &[&str], title: &str, check: Value) -> Value {
     json!({

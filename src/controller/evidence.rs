@@ -609,7 +609,49 @@ async fn attempt(
         }
         other => other?,
     };
+    // Another replica wrote this tick and died before publishing it (a fail-over mid-snapshot): the status will
+    // describe that snapshot, so count its own documents rather than this replica's evaluation.
+    if let SnapshotOutcome::AlreadyTaken(head) = &outcome
+        && is_unpublished(state, head)
+        && let Some((count, findings)) = counts_of(&client, head).await
+    {
+        return Ok((outcome, count, findings));
+    }
     Ok((outcome, count, findings))
+}
+
+/// True when `head` is newer than the snapshot this replica knows as published.
+fn is_unpublished(state: &StoreState, head: &ChainHead) -> bool {
+    state
+        .last_snapshot
+        .as_ref()
+        .is_none_or(|s| s.sequence < head.manifest.sequence)
+}
+
+/// The number of controls and failed findings in the snapshot `head` names, read from its documents; `None` when
+/// one cannot be read (verify reports that; the status then counts this replica's own evaluation of the tick).
+async fn counts_of(client: &EvidenceStoreClient, head: &ChainHead) -> Option<(u32, u64)> {
+    let mut findings = 0;
+    for entry in &head.manifest.documents {
+        let bytes = match client.get(&entry.path).await {
+            Ok(b) => b,
+            Err(error) => {
+                tracing::warn!(path = %entry.path, %error, "cannot read a document of the chain head");
+                return None;
+            }
+        };
+        match serde_json::from_slice::<crate::evidence::document::ControlDocument>(&bytes) {
+            Ok(document) => findings += document.failed(),
+            Err(error) => {
+                tracing::warn!(path = %entry.path, %error, "a document of the chain head does not parse");
+                return None;
+            }
+        }
+    }
+    Some((
+        u32::try_from(head.manifest.documents.len()).unwrap_or(u32::MAX),
+        findings,
+    ))
 }
 
 fn time(t: Timestamp) -> Time {
@@ -652,19 +694,29 @@ async fn succeeded(
         Ok(l) => l.uri(),
         Err(_) => String::new(),
     };
-    if let SnapshotOutcome::Written(h) = outcome {
-        state.last_snapshot = Some(LastSnapshot {
-            uri: format!("{}/{}", uri.trim_end_matches('/'), h.path),
-            digest: h.digest.clone(),
-            id: h.manifest.snapshot_id.clone(),
-            sequence: h.manifest.sequence,
-            time: time(tick),
-            controls,
-            findings,
-        });
-        tracing::info!(store = %state.name, snapshot = %h.manifest.snapshot_id, sequence = h.manifest.sequence, "evidence snapshot written");
-    } else {
-        tracing::info!(store = %state.name, snapshot = %head.manifest.snapshot_id, "snapshot for this tick already taken");
+    let published = |h: &ChainHead, at: Timestamp| LastSnapshot {
+        uri: format!("{}/{}", uri.trim_end_matches('/'), h.path),
+        digest: h.digest.clone(),
+        id: h.manifest.snapshot_id.clone(),
+        sequence: h.manifest.sequence,
+        time: time(at),
+        controls,
+        findings,
+    };
+    match outcome {
+        SnapshotOutcome::Written(h) => {
+            state.last_snapshot = Some(published(h, tick));
+            tracing::info!(store = %state.name, snapshot = %h.manifest.snapshot_id, sequence = h.manifest.sequence, "evidence snapshot written");
+        }
+        SnapshotOutcome::AlreadyTaken(h) if is_unpublished(state, h) => {
+            // Written by a replica that stopped before it published it (SIGKILL between manifest and status).
+            let at = h.manifest.taken_at.parse().unwrap_or(tick);
+            state.last_snapshot = Some(published(h, at));
+            tracing::info!(store = %state.name, snapshot = %h.manifest.snapshot_id, sequence = h.manifest.sequence, "snapshot for this tick taken by another replica; publishing it");
+        }
+        SnapshotOutcome::AlreadyTaken(_) => {
+            tracing::info!(store = %state.name, snapshot = %head.manifest.snapshot_id, "snapshot for this tick already taken");
+        }
     }
     state.last_tick = Some(tick);
     let message = format!(
