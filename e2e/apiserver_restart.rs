@@ -188,6 +188,11 @@ async fn an_expired_watch_lists_again_and_misses_no_change() -> TestResult {
     let metrics = env.operator().metrics().await?;
     let kind = [("kind", "networkpolicies")];
     let lists = metric(&metrics, "soc2_watch_lists_total", &kind);
+    let cached = metric(&metrics, "soc2_watch_objects", &kind);
+    assert!(
+        cached >= 1.0,
+        "the operator reports {cached} networkpolicies cached while one exists"
+    );
     let expired = metric(
         &metrics,
         "soc2_watch_errors_total",
@@ -210,6 +215,7 @@ async fn an_expired_watch_lists_again_and_misses_no_change() -> TestResult {
     wait_isolated(&env, &name, false).await;
     let metrics = env.operator().metrics().await?;
     let lists_after = metric(&metrics, "soc2_watch_lists_total", &kind);
+    let cached_after = metric(&metrics, "soc2_watch_objects", &kind);
     let expired_after = metric(
         &metrics,
         "soc2_watch_errors_total",
@@ -222,6 +228,11 @@ async fn an_expired_watch_lists_again_and_misses_no_change() -> TestResult {
     assert!(
         lists_after > lists,
         "the watch of networkpolicies did not list again ({lists} lists before, {lists_after} after)"
+    );
+    // Other tests' namespaces may still be draining, so fewer rather than exactly one fewer.
+    assert!(
+        cached_after < cached,
+        "the cache still counts {cached_after} networkpolicies after the re-list ({cached} before the deletion)"
     );
     let operator = env.operator();
     assert!(

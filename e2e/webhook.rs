@@ -1,7 +1,9 @@
 //! Enforce and Warn at admission, against a real kube-apiserver calling the operator's webhook by URL
 //! (`https://127.0.0.1:<port>`): a violating create is denied with the control, its criteria and the rule; a
 //! compliant one passes; a server-side dry run gets the same verdict; Warn mode admits with a warning; and the
-//! ValidatingWebhookConfiguration follows the controls (switching the control to Audit removes its webhook).
+//! ValidatingWebhookConfiguration follows the controls (switching the control to Audit removes its webhook). With the
+//! operator stopped, each webhook's failurePolicy holds: Enforce (Fail) refuses even a compliant change, Warn
+//! (Ignore) lets changes through, and both work again once the operator is back.
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -159,17 +161,14 @@ async fn webhook(env: &TestEnv, name: &str) -> Result<Option<Value>, Box<dyn std
         .and_then(|w| w.iter().find(|w| w["name"] == name).cloned()))
 }
 
-#[tokio::test]
-async fn enforce_denies_warn_warns_and_the_configuration_follows_the_controls() -> TestResult {
-    if skip() {
-        return Ok(());
-    }
-    let env = TestEnv::new("whk").await?;
+/// An Enforce control on Deployments and a Warn control on StatefulSets of the test namespace, once the operator
+/// has registered both with the API server.
+async fn enforce_and_warn(env: &TestEnv) -> Result<(String, String), Box<dyn std::error::Error>> {
     let enforce = env.control_name("enforce");
     let warn = env.control_name("warn");
-    env.apply_control(&enforce, spec(&env, "Enforce", &["Deployment"]))
+    env.apply_control(&enforce, spec(env, "Enforce", &["Deployment"]))
         .await?;
-    env.apply_control(&warn, spec(&env, "Warn", &["StatefulSet"]))
+    env.apply_control(&warn, spec(env, "Warn", &["StatefulSet"]))
         .await?;
     for name in [&enforce, &warn] {
         env.wait_control(name, "AdmissionEnforced=True", TIMEOUT, |c| {
@@ -177,6 +176,16 @@ async fn enforce_denies_warn_warns_and_the_configuration_follows_the_controls() 
         })
         .await;
     }
+    Ok((enforce, warn))
+}
+
+#[tokio::test]
+async fn enforce_denies_warn_warns_and_the_configuration_follows_the_controls() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let env = TestEnv::new("whk").await?;
+    let (enforce, warn) = enforce_and_warn(&env).await?;
     let registered = webhook(&env, "enforce.soc2.dev")
         .await?
         .ok_or("no enforce.soc2.dev webhook")?;
@@ -250,17 +259,11 @@ async fn enforce_denies_warn_warns_and_the_configuration_follows_the_controls() 
     .await;
 
     // Warn mode: admitted, with a warning naming the control (read from the raw response's Warning header).
-    let Answer {
-        status,
-        warnings,
-        body,
-    } = create_raw(&env, "statefulsets", stateful_set("warned"), false).await?;
+    let (admitted, warned, answer) = create_stateful_set(&env, "warned", &warn).await?;
     env.check(
         &warn,
-        status.is_success() && warnings.iter().any(|w| w.contains(&warn)),
-        format!(
-            "Warn mode admits with a warning: HTTP {status}, warnings {warnings:?}, body {body}"
-        ),
+        admitted && warned,
+        format!("Warn mode admits with a warning: {answer}"),
     )
     .await;
 
@@ -289,4 +292,121 @@ async fn enforce_denies_warn_warns_and_the_configuration_follows_the_controls() 
     )
     .await;
     Ok(())
+}
+
+/// Creates an approved (compliant) Deployment named `name`.
+async fn create_approved(
+    env: &TestEnv,
+    name: &str,
+) -> Result<Deployment, Box<dyn std::error::Error>> {
+    env.create::<Deployment>(
+        KUBECTL,
+        deployment(
+            name,
+            &[
+                (TICKET_ANNOTATION, "CHG-1042"),
+                (APPROVER_ANNOTATION, "ann"),
+                (AUTHOR_ANNOTATION, "bob"),
+            ],
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn with_the_operator_down_enforce_fails_closed_and_warn_fails_open() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let env = TestEnv::exclusive("whkdown").await?;
+    let (enforce, warn) = enforce_and_warn(&env).await?;
+    wait_webhooks_consulted(&env, &enforce, &warn).await?;
+    for (name, policy) in [("enforce.soc2.dev", "Fail"), ("warn.soc2.dev", "Ignore")] {
+        let registered = webhook(&env, name)
+            .await?
+            .ok_or(format!("no {name} webhook"))?;
+        env.check(
+            &enforce,
+            registered["failurePolicy"] == policy,
+            format!(
+                "{name} is registered with failurePolicy {policy} (the defaults): {registered}"
+            ),
+        )
+        .await;
+    }
+
+    let paused = env.operator().pause()?;
+    // Enforce fails closed: nothing is admitted unchecked, not even a compliant Deployment.
+    let refused = create_approved(&env, "while-down")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    env.check(
+        &enforce,
+        refused.contains("failed calling webhook") && refused.contains("enforce.soc2.dev"),
+        format!(
+            "with the operator down, a create under an Enforce control is refused by failurePolicy Fail; got {refused:?}"
+        ),
+    )
+    .await;
+    // Warn fails open: even a violating StatefulSet is admitted, without a warning from a webhook that is down.
+    let (admitted, warned, answer) = create_stateful_set(&env, "while-down", &warn).await?;
+    env.check(
+        &warn,
+        admitted && !warned,
+        format!("with the operator down, a create under a Warn control is admitted by failurePolicy Ignore: {answer}"),
+    )
+    .await;
+
+    // Back: the operator registers its (regenerated) certificate, and a compliant create passes again.
+    drop(paused);
+    let deadline = Instant::now() + TIMEOUT;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match create_approved(&env, &format!("after-{attempt}")).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() < deadline => {
+                note_first_refusal(attempt, &e.to_string());
+                tokio::time::sleep(POLL).await;
+            }
+            Err(e) => {
+                env.check(
+                    &enforce,
+                    false,
+                    format!("a compliant create is still refused {TIMEOUT:?} after the operator came back: {e}"),
+                )
+                .await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates StatefulSet `name`: whether it was admitted, whether a warning named control `warn`, and the answer.
+async fn create_stateful_set(
+    env: &TestEnv,
+    name: &str,
+    warn: &str,
+) -> Result<(bool, bool, String), Box<dyn std::error::Error>> {
+    let Answer {
+        status,
+        warnings,
+        body,
+    } = create_raw(env, "statefulsets", stateful_set(name), false).await?;
+    Ok((
+        status.is_success(),
+        warnings.iter().any(|w| w.contains(warn)),
+        format!("HTTP {status}, warnings {warnings:?}, body {body}"),
+    ))
+}
+
+/// Notes the first refusal after the operator came back (the API server may still hold the old CA bundle).
+fn note_first_refusal(attempt: u32, error: &str) {
+    if attempt == 1 {
+        note(&format!(
+            "refused while the operator starts again (retrying): {error}"
+        ));
+    }
 }

@@ -23,6 +23,7 @@
 //! | `soc2_webhook_requests_total` | counter: admission requests served | `webhook`, `result` |
 //! | `soc2_webhook_duration_seconds` | histogram: time to decide one admission request | `webhook` |
 //! | `soc2_watch_lists_total` | counter: lists of a watched kind, the first and every re-list after an error | `kind` |
+//! | `soc2_watch_objects` | gauge: objects of a watched kind in the operator's cache | `kind` |
 //! | `soc2_watch_errors_total` | counter: watch errors, by `reason` (expired: 410 Gone, unavailable, forbidden, other) | `kind`, `reason` |
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -190,6 +191,7 @@ pub struct Metrics {
     snapshots: Family<SnapshotLabels, Counter>,
     snapshot_duration: HistogramFamily<StoreLabels>,
     watch_lists: Family<KindLabels, Counter>,
+    watch_objects: Family<KindLabels, Gauge>,
     watch_errors: Family<WatchErrorLabels, Counter>,
     exported: Mutex<BTreeMap<String, Exported>>,
 }
@@ -311,6 +313,12 @@ impl Metrics {
             "Lists of a watched kind: the initial list and every re-list after a watch error (410 Gone re-lists)",
             watch_lists.clone(),
         );
+        let watch_objects = Family::<KindLabels, Gauge>::default();
+        registry.register(
+            "watch_objects",
+            "Objects of a watched kind held in the operator's cache",
+            watch_objects.clone(),
+        );
         let watch_errors = Family::<WatchErrorLabels, Counter>::default();
         registry.register(
             "watch_errors",
@@ -320,6 +328,7 @@ impl Metrics {
         Metrics {
             registry,
             watch_lists,
+            watch_objects,
             watch_errors,
             webhook_decisions,
             webhook_dry_run_decisions,
@@ -530,6 +539,13 @@ impl Metrics {
         self.watch_lists
             .get_or_create(&KindLabels { kind: kind.into() })
             .inc();
+    }
+
+    /// Sets how many objects of `kind` the cache holds.
+    pub fn set_watch_objects(&self, kind: &str, objects: usize) {
+        self.watch_objects
+            .get_or_create(&KindLabels { kind: kind.into() })
+            .set(i64::try_from(objects).unwrap_or(i64::MAX));
     }
 
     /// Counts a watch error of `kind`.

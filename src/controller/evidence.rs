@@ -14,7 +14,7 @@ use kube::core::DeserializeGuard;
 use kube::core::SelectorExt;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::Store;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::task::JoinHandle;
 
@@ -196,11 +196,12 @@ pub async fn run_evidence_stores(ctx: Arc<EvidenceContext>) {
     let api: Api<EvidenceStore> = Api::all(ctx.client.clone());
     let mut tasks: HashMap<String, (Option<i64>, JoinHandle<()>)> = HashMap::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
-    let watch_metrics = ctx.metrics.clone();
-    let mut events = watcher(api, watcher::Config::default())
-        .inspect(move |event| watch_metrics.observe_watch("evidencestores", event))
-        .backoff(watch_retry::backoff())
-        .boxed();
+    let mut events = watch_retry::retried(
+        watcher(api, watcher::Config::default()),
+        ctx.metrics.clone(),
+        "evidencestores".into(),
+    )
+    .boxed();
     while let Some(event) = events.next().await {
         match event {
             Ok(watcher::Event::Init) => seen.clear(),

@@ -241,16 +241,17 @@ async fn run_controller(
     let followed = reader.clone();
     let control_metrics = metrics.clone();
     let evaluators = ctx.evaluators.clone();
-    let watch_metrics = metrics.clone();
-    let control_stream = watcher(controls, watcher::Config::default())
-        .inspect(move |event| watch_metrics.observe_watch("controls", event))
-        .backoff(watch_retry::backoff())
-        .reflect(writer)
-        .inspect(move |event| {
-            follow_controls(&control_metrics, &evaluators, &readiness, &followed, event)
-        })
-        .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+    let control_stream = watch_retry::retried(
+        watcher(controls, watcher::Config::default()),
+        metrics.clone(),
+        "controls".into(),
+    )
+    .reflect(writer)
+    .inspect(move |event| {
+        follow_controls(&control_metrics, &evaluators, &readiness, &followed, event)
+    })
+    .applied_objects()
+    .predicate_filter(predicates::generation, Default::default());
     let trigger_store = reader.clone();
     let triggers = UnboundedReceiverStream::new(changes).flat_map(move |change| {
         futures::stream::iter(affected_guarded_controls(&trigger_store, &change))
@@ -275,7 +276,8 @@ async fn run_controller(
     let mut controller = Controller::for_stream(control_stream, reader)
         // The Controller backs off its whole queue after an error of any trigger stream, view changes included;
         // its default (client-go's, up to 30 s) would hold every evaluation that long after an API server restart.
-        .trigger_backoff(watch_retry::backoff())
+        // The one stream that errs, the Controls watch, is retried already: another delay here would double it.
+        .trigger_backoff(watch_retry::already_retried())
         .reconcile_on(triggers)
         // A new leader re-evaluates every control at once: the previous leader may have left work undone.
         .reconcile_all_on(leadership.acquired())

@@ -142,6 +142,9 @@ impl DynamicStores {
                 }
             };
             let writer = Writer::new(resource.clone());
+            let cached = writer.as_reader();
+            let gauge = metrics.clone();
+            let gauge_kind = gvk.to_string();
             if let Ok(mut reader) = store.reader.lock() {
                 *reader = Some(writer.as_reader());
             }
@@ -151,19 +154,25 @@ impl DynamicStores {
                 kind: resource.kind.clone(),
             };
             let kind = gvk.to_string();
-            let stream = watcher(api, watcher::Config::default())
-                .modify(move |o: &mut DynamicObject| {
+            let listed =
+                watcher(api, watcher::Config::default()).modify(move |o: &mut DynamicObject| {
                     // List items of built-in kinds may come without apiVersion/kind; CEL reads them.
                     if o.types.is_none() {
                         o.types = Some(types.clone());
                     }
                     strip_dynamic(o);
-                })
-                .inspect(move |event| metrics.observe_watch(&kind, event))
-                .backoff(watch_retry::backoff())
-                .reflect(writer);
+                });
+            let stream = watch_retry::retried(listed, metrics, kind).reflect(writer);
             futures::pin_mut!(stream);
             while let Some(event) = stream.next().await {
+                if matches!(
+                    event,
+                    Ok(watcher::Event::Apply(_)
+                        | watcher::Event::Delete(_)
+                        | watcher::Event::InitDone)
+                ) {
+                    gauge.set_watch_objects(&gauge_kind, cached.len());
+                }
                 let namespace = match event {
                     Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => {
                         Some(o.metadata.namespace.clone())

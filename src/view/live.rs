@@ -114,14 +114,25 @@ where
         };
         self.state.send_replace(WatchState::Syncing);
         let state = self.state.clone();
+        let reader = self.reader.clone();
+        let gauge = metrics.clone();
         tokio::spawn(async move {
-            let stream = watcher(api, config)
-                .modify(strip)
-                .inspect(move |event| metrics.observe_watch(kind.plural(), event))
-                .backoff(watch_retry::backoff())
-                .reflect(writer);
+            let stream = watch_retry::retried(
+                watcher(api, config).modify(strip),
+                metrics,
+                kind.plural().to_string(),
+            )
+            .reflect(writer);
             futures::pin_mut!(stream);
             while let Some(event) = stream.next().await {
+                if matches!(
+                    event,
+                    Ok(watcher::Event::Apply(_)
+                        | watcher::Event::Delete(_)
+                        | watcher::Event::InitDone)
+                ) {
+                    gauge.set_watch_objects(kind.plural(), reader.len());
+                }
                 let change = match event {
                     Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => Some(Change {
                         kind: kind.into(),

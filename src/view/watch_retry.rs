@@ -6,10 +6,16 @@
 //! cause. The operator holds a few dozen watches at most, so retrying each every couple of seconds while the API
 //! server is away costs it little.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures::{Stream, StreamExt};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher;
+
+use crate::metrics::Metrics;
 
 /// First retry after this long.
 const FIRST_RETRY: Duration = Duration::from_millis(200);
@@ -27,6 +33,93 @@ pub fn backoff() -> impl Backoff {
             .with_jitter()
             .without_max_times(),
     )
+}
+
+/// A watch stream counted in the metrics as `kind` and retried after errors: with [`backoff`], except that a
+/// 410 Gone is answered by listing again at once. 410 is no outage: after an API server restart every watch
+/// resuming from a resourceVersion older than the new watch cache gets it, and waiting one more backoff step
+/// before the list that repairs it would only delay the changes made meanwhile. A second 410 in a row (an
+/// expired continue token of a paginated list, say) backs off as any error does.
+pub fn retried<S, K>(
+    stream: S,
+    metrics: Arc<Metrics>,
+    kind: String,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send
+where
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+    K: Send,
+{
+    let expired = Arc::new(AtomicBool::new(false));
+    let seen = expired.clone();
+    stream
+        .inspect(move |event| {
+            metrics.observe_watch(&kind, event);
+            if let Err(error) = event {
+                seen.store(
+                    WatchFailure::of(error) == WatchFailure::Expired,
+                    Ordering::Relaxed,
+                );
+            }
+        })
+        .backoff(ListAgainWhenExpired::new(expired))
+}
+
+/// [`backoff`], but no delay for the first 410 Gone after anything else.
+struct ListAgainWhenExpired {
+    expired: Arc<AtomicBool>,
+    /// The previous error was answered without delay.
+    relisted: bool,
+    steps: Box<dyn Backoff>,
+}
+
+impl ListAgainWhenExpired {
+    fn new(expired: Arc<AtomicBool>) -> Self {
+        ListAgainWhenExpired {
+            expired,
+            relisted: false,
+            steps: Box::new(backoff()),
+        }
+    }
+}
+
+impl Iterator for ListAgainWhenExpired {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        if self.expired.swap(false, Ordering::Relaxed) && !self.relisted {
+            self.relisted = true;
+            return Some(Duration::ZERO);
+        }
+        self.relisted = false;
+        self.steps.next()
+    }
+}
+
+impl Backoff for ListAgainWhenExpired {
+    fn reset(&mut self) {
+        self.relisted = false;
+        self.steps.reset();
+    }
+}
+
+/// The trigger backoff of a Controller whose every erring trigger stream is already [`retried`]: backing off
+/// again there would add a second delay to each error (the Controller sleeps after the stream already has).
+pub fn already_retried() -> impl Backoff {
+    NoFurtherDelay
+}
+
+struct NoFurtherDelay;
+
+impl Iterator for NoFurtherDelay {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+impl Backoff for NoFurtherDelay {
+    fn reset(&mut self) {}
 }
 
 /// Why a watch failed, as the `reason` label of `soc2_watch_errors_total`.
@@ -124,6 +217,85 @@ mod tests {
         assert_eq!(
             WatchFailure::of(&watcher::Error::NoResourceVersion),
             WatchFailure::Other
+        );
+    }
+
+    fn error(code: u16) -> Result<watcher::Event<()>, watcher::Error> {
+        Err(watcher::Error::WatchError(status(code)))
+    }
+
+    /// The delays `retried` sleeps after each item of `items`, read from the wrapped backoff as the stream
+    /// backoff does (next() after an error, reset() after anything else).
+    fn delays(items: Vec<Result<watcher::Event<()>, watcher::Error>>) -> Vec<Option<Duration>> {
+        let expired = Arc::new(AtomicBool::new(false));
+        let mut backoff = ListAgainWhenExpired::new(expired.clone());
+        items
+            .into_iter()
+            .map(|item| match item {
+                Err(e) => {
+                    expired.store(
+                        WatchFailure::of(&e) == WatchFailure::Expired,
+                        Ordering::Relaxed,
+                    );
+                    backoff.next()
+                }
+                Ok(_) => {
+                    backoff.reset();
+                    None
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_410_lists_again_at_once_but_a_second_in_a_row_backs_off() {
+        let d = delays(vec![
+            error(503),
+            error(410),
+            error(410),
+            Ok(watcher::Event::Init),
+            error(410),
+        ]);
+        assert!(d[0].is_some_and(|d| d > Duration::ZERO), "503: {:?}", d[0]);
+        assert_eq!(d[1], Some(Duration::ZERO), "the first 410 after an outage");
+        assert!(
+            d[2].is_some_and(|d| d > Duration::ZERO),
+            "a second 410 in a row: {:?}",
+            d[2]
+        );
+        assert_eq!(d[3], None);
+        assert_eq!(
+            d[4],
+            Some(Duration::ZERO),
+            "a 410 after the watch came back"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retried_streams_count_errors_and_lists_and_never_give_up() {
+        let metrics = Arc::new(Metrics::new());
+        let items = vec![
+            error(410),
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::InitDone),
+            error(503),
+            error(503),
+        ];
+        let stream = retried(futures::stream::iter(items), metrics.clone(), "pods".into());
+        let seen: Vec<_> = stream.collect().await;
+        assert_eq!(seen.len(), 5, "every item passes through");
+        let text = metrics.encode().expect("metrics encode");
+        assert!(
+            text.contains("soc2_watch_errors_total{kind=\"pods\",reason=\"expired\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("soc2_watch_errors_total{kind=\"pods\",reason=\"unavailable\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("soc2_watch_lists_total{kind=\"pods\"} 1"),
+            "{text}"
         );
     }
 
