@@ -8,9 +8,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use k8s_openapi::api::apps::v1::Deployment;
-use soc2_operator::view::ClusterSnapshot;
 use soc2_operator::view::live::LiveView;
+use soc2_operator::view::{ClusterSnapshot, Project};
 
 #[path = "support/library.rs"]
 mod library;
@@ -72,19 +71,29 @@ fn live() -> usize {
     LIVE.load(Ordering::Relaxed)
 }
 
-/// Heap bytes of deep copies of `objects` (each in its own `Arc`, as a store holds them).
-fn deep_bytes<K: Clone>(objects: &[Arc<K>]) -> usize {
-    let before = live();
-    let copies: Vec<Arc<K>> = objects
-        .iter()
-        .map(|o| Arc::new(o.as_ref().clone()))
-        .collect();
-    let bytes = live() - before - copies.capacity() * std::mem::size_of::<Arc<K>>();
-    drop(copies);
-    bytes
+/// Heap bytes of deep copies of `objects` (each in its own `Arc`, as a store holds them): as they come from the
+/// API server, and as the stores keep them ([`Project`]).
+fn deep_bytes<K: Clone + Project>(objects: &[Arc<K>]) -> (usize, usize) {
+    let measure = |project: bool| {
+        let before = live();
+        let copies: Vec<Arc<K>> = objects
+            .iter()
+            .map(|o| {
+                let mut o = o.as_ref().clone();
+                if project {
+                    o.project();
+                }
+                Arc::new(o)
+            })
+            .collect();
+        let bytes = live() - before - copies.capacity() * std::mem::size_of::<Arc<K>>();
+        drop(copies);
+        bytes
+    };
+    (measure(false), measure(true))
 }
 
-fn per_kind(s: &ClusterSnapshot) -> Vec<(&'static str, usize, usize)> {
+fn per_kind(s: &ClusterSnapshot) -> Vec<(&'static str, usize, (usize, usize))> {
     vec![
         ("Namespace", s.namespaces.len(), deep_bytes(&s.namespaces)),
         ("Node", s.nodes.len(), deep_bytes(&s.nodes)),
@@ -148,20 +157,6 @@ fn per_kind(s: &ClusterSnapshot) -> Vec<(&'static str, usize, usize)> {
     ]
 }
 
-/// Deployments as they would weigh without managedFields (which change approval reads, so the watch keeps them).
-fn deployments_without_managed_fields(s: &ClusterSnapshot) -> usize {
-    let stripped: Vec<Arc<Deployment>> = s
-        .deployments
-        .iter()
-        .map(|d| {
-            let mut d = d.as_ref().clone();
-            d.metadata.managed_fields = None;
-            Arc::new(d)
-        })
-        .collect();
-    deep_bytes(&stripped)
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; this binary takes no other arguments.
     for n in [10_000, 100_000] {
@@ -213,28 +208,26 @@ fn main() {
             "  one snapshot of every kind (Vec<Arc<_>> only): {snapshot_bytes} bytes = {:.1} bytes/object",
             snapshot_bytes as f64 / objects as f64
         );
-        println!("  objects alone (deep copies, by kind):");
-        let mut total = 0;
-        for (kind, count, bytes) in per_kind(&snapshot) {
+        println!(
+            "  objects alone (deep copies, by kind): as listed / as the stores keep them (projected)"
+        );
+        let (mut total, mut kept) = (0, 0);
+        for (kind, count, (bytes, projected)) in per_kind(&snapshot) {
             total += bytes;
+            kept += projected;
             if count > 0 {
                 println!(
-                    "    {kind:<28} {count:>7} objects {:>8.0} bytes/object",
-                    bytes as f64 / count as f64
+                    "    {kind:<28} {count:>7} objects {:>8.0} / {:>8.0} bytes/object",
+                    bytes as f64 / count as f64,
+                    projected as f64 / count as f64
                 );
             }
         }
         println!(
-            "    {:<28} {:>7} objects {:>8.0} bytes/object",
-            "Deployment w/o managedFields",
-            snapshot.deployments.len(),
-            deployments_without_managed_fields(&snapshot) as f64
-                / snapshot.deployments.len() as f64
-        );
-        println!(
-            "    {:<28} {objects:>7} objects {:>8.0} bytes/object",
+            "    {:<28} {objects:>7} objects {:>8.0} / {:>8.0} bytes/object",
             "all",
-            total as f64 / objects as f64
+            total as f64 / objects as f64,
+            kept as f64 / objects as f64
         );
         // What the operator remembers between reconciles for incremental evaluation: every library control
         // primed once (its judged objects, context and findings; the objects themselves are shared with the stores).

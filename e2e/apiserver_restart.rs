@@ -188,6 +188,13 @@ async fn an_expired_watch_lists_again_and_misses_no_change() -> TestResult {
     let metrics = env.operator().metrics().await?;
     let kind = [("kind", "networkpolicies")];
     let lists = metric(&metrics, "soc2_watch_lists_total", &kind);
+    // Kubernetes 1.34 and later stream the initial list (WatchList on by default); the re-list after 410 below
+    // is a streaming list too.
+    assert_eq!(
+        metric(&metrics, "soc2_watch_streaming_lists", &[]),
+        1.0,
+        "the operator does not use streaming lists against the project's control plane (Kubernetes 1.36)"
+    );
     let cached = metric(&metrics, "soc2_watch_objects", &kind);
     assert!(
         cached >= 1.0,

@@ -24,6 +24,7 @@
 //! | `soc2_webhook_duration_seconds` | histogram: time to decide one admission request | `webhook` |
 //! | `soc2_watch_lists_total` | counter: lists of a watched kind, the first and every re-list after an error | `kind` |
 //! | `soc2_watch_objects` | gauge: objects of a watched kind in the operator's cache | `kind` |
+//! | `soc2_watch_streaming_lists` | gauge: 1 when the watches fill their caches by streaming lists, 0 when by pages | |
 //! | `soc2_watch_errors_total` | counter: watch errors, by `reason` (expired: 410 Gone, unavailable, forbidden, other) | `kind`, `reason` |
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -192,6 +193,7 @@ pub struct Metrics {
     snapshot_duration: HistogramFamily<StoreLabels>,
     watch_lists: Family<KindLabels, Counter>,
     watch_objects: Family<KindLabels, Gauge>,
+    streaming_lists: Gauge,
     watch_errors: Family<WatchErrorLabels, Counter>,
     exported: Mutex<BTreeMap<String, Exported>>,
 }
@@ -319,6 +321,12 @@ impl Metrics {
             "Objects of a watched kind held in the operator's cache",
             watch_objects.clone(),
         );
+        let streaming_lists = Gauge::default();
+        registry.register(
+            "watch_streaming_lists",
+            "1 when the watches fill their caches by streaming lists (sendInitialEvents), 0 when by paginated lists",
+            streaming_lists.clone(),
+        );
         let watch_errors = Family::<WatchErrorLabels, Counter>::default();
         registry.register(
             "watch_errors",
@@ -329,6 +337,7 @@ impl Metrics {
             registry,
             watch_lists,
             watch_objects,
+            streaming_lists,
             watch_errors,
             webhook_decisions,
             webhook_dry_run_decisions,
@@ -546,6 +555,11 @@ impl Metrics {
         self.watch_objects
             .get_or_create(&KindLabels { kind: kind.into() })
             .set(i64::try_from(objects).unwrap_or(i64::MAX));
+    }
+
+    /// Sets `soc2_watch_streaming_lists`.
+    pub fn set_streaming_lists(&self, streaming: bool) {
+        self.streaming_lists.set(i64::from(streaming));
     }
 
     /// Counts a watch error of `kind`.

@@ -987,3 +987,56 @@ async fn unreadable_control_gets_a_malformed_status_and_waits() {
     assert_eq!(requests[1].body["reason"], "InvalidSpec");
     assert_eq!(requests[1].body["type"], "Warning");
 }
+
+/// Reconciles the cached `control` over `snapshot` with the operator's memory of its writes, `written`.
+async fn reconcile_remembering(
+    control: &Control,
+    snapshot: &ClusterSnapshot,
+    written: &Arc<controller::WrittenStatuses>,
+) -> Vec<Recorded> {
+    let (ctx, handle) = mock_context(Some(snapshot), |mut ctx| {
+        ctx.written = written.clone();
+        ctx
+    });
+    let echo = control.clone();
+    let (result, requests) =
+        reconcile_with(control, &ctx, handle, move |r| plausible_answer(&echo, r)).await;
+    result.expect("reconcile succeeds");
+    requests
+}
+
+/// The watch cache may not yet hold the status this replica just wrote. A violation that comes back right after
+/// a remediation was written must still be written, although the cached Control still shows it failing: found by
+/// the scale harness at 100k objects, where a Control stayed Compliant after its violation came back.
+#[tokio::test]
+async fn a_result_that_returns_before_the_cache_sees_the_last_write_is_written() {
+    let mut cached = mfa_control();
+    cached.status = Some(status_after_first_reconcile(&cached, &rbac_snapshot(true)).await);
+    let written = Arc::new(controller::WrittenStatuses::default());
+
+    // Remediated: written (the fake API server answers at resourceVersion 1001; the cache stays at 1000).
+    let requests = reconcile_remembering(&cached, &rbac_snapshot(false), &written).await;
+    let status = assert_status_apply(&requests[0], "mfa-privileged-access");
+    assert_condition(&status, "Compliant", "True", "Compliant");
+
+    // The binding is back before the cache has seen that write: the cached Control still says failing, as the new
+    // result does, but the status on the server says compliant and must be corrected, with a ControlFailing event.
+    let requests = reconcile_remembering(&cached, &rbac_snapshot(true), &written).await;
+    assert!(
+        !requests.is_empty(),
+        "the returned violation was not written"
+    );
+    let status = assert_status_apply(&requests[0], "mfa-privileged-access");
+    assert_condition(&status, "Compliant", "False", "NonCompliant");
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.is_event_post() && r.body["reason"] == "ControlFailing"),
+        "{requests:#?}"
+    );
+
+    // Once the cache holds a write by someone else (another version), the cache counts again.
+    let mut moved_on = cached.clone();
+    moved_on.metadata.resource_version = Some("2000".into());
+    assert_eq!(written.previous(&moved_on), moved_on.status);
+}

@@ -25,6 +25,7 @@ use support::mock_api::{CONTROLS, DEADLINE, json_response, mock_client};
 
 const POLL: Duration = Duration::from_millis(20);
 const CONTROL_EXCEPTIONS: &str = "/apis/soc2.dev/v1alpha1/controlexceptions";
+const NAMESPACES: &str = "/api/v1/namespaces";
 
 fn control_list() -> Response<Body> {
     json_response(
@@ -91,6 +92,18 @@ async fn readiness_follows_the_control_list_and_stop_closes_the_admin_port() {
             let path = request.uri().path().to_string();
             let query = request.uri().query().unwrap_or_default().to_string();
             paths.push(format!("{path}?{query}"));
+            if path == NAMESPACES && query.contains("sendInitialEvents=true") {
+                // Whether streaming lists work: answered as a Kubernetes 1.33 API server answers (WatchList off).
+                send.send_response(json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &support::mock_api::status_failure(
+                        422,
+                        "Invalid",
+                        "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+                    ),
+                ));
+                continue;
+            }
             assert!(
                 path == CONTROLS || path == CONTROL_EXCEPTIONS,
                 "only controls and control exceptions are read: {paths:?}"
@@ -154,6 +167,10 @@ async fn readiness_follows_the_control_list_and_stop_closes_the_admin_port() {
     assert!(
         metrics.contains("soc2_writes_dropped_total 0\n"),
         "{metrics}"
+    );
+    assert!(
+        metrics.contains("soc2_watch_streaming_lists 0\n"),
+        "an API server that refuses sendInitialEvents gets paginated lists:\n{metrics}"
     );
 
     let _ = stop.send(());

@@ -32,6 +32,8 @@ const MANAGER: &str = "soc2-scale";
 const LABEL: &str = "soc2.dev/scale";
 const PROBE_NAMESPACE: &str = "soc2-scale-probe";
 const PROBE_CONTROL: &str = "soc2-scale-probe";
+/// Objects the harness applies in each namespace (see `namespace_objects`).
+const OBJECTS_PER_NAMESPACE: usize = 10;
 
 #[derive(Parser)]
 #[command(about = "Loads synthetic namespaces and measures the operator against them")]
@@ -50,6 +52,9 @@ struct Args {
     /// Single-object changes timed for the latency figures.
     #[arg(long, default_value_t = 200)]
     changes: usize,
+    /// The namespaces are loaded already (by an earlier run against the same cluster): measure only.
+    #[arg(long)]
+    loaded: bool,
     /// The operator's log level (SOC2_LOG_LEVEL).
     #[arg(long, default_value = "warn")]
     log_level: String,
@@ -67,7 +72,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     install_crds(&client).await?;
     println!("| {} namespaces | measured |\n|---|---|", args.namespaces);
-    let loaded = load(&client, args.namespaces, args.concurrency).await?;
+    let loaded = if args.loaded {
+        args.namespaces * OBJECTS_PER_NAMESPACE
+    } else {
+        load(&client, args.namespaces, args.concurrency).await?
+    };
     apply_controls(&client, &args.controls).await?;
 
     let admin = format!("127.0.0.1:{}", free_port()?);

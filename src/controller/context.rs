@@ -40,6 +40,8 @@ pub struct Context {
     pub ledger: Arc<crate::evidence::EvaluationLedger>,
     /// What each control's last evaluation judged, so that the next one re-runs its check only for what changed.
     pub evaluators: Arc<crate::incremental::Evaluators>,
+    /// The status this replica last wrote per Control, for as long as the watch cache has not caught up with it.
+    pub written: Arc<super::WrittenStatuses>,
 }
 
 impl Context {
@@ -62,6 +64,7 @@ impl Context {
             webhook: None,
             ledger: Arc::default(),
             evaluators: Arc::default(),
+            written: Arc::default(),
         }
     }
 

@@ -14,6 +14,7 @@ mod run;
 pub mod status;
 pub mod transitions;
 mod triggers;
+mod written;
 
 pub use context::Context;
 pub use error::Error;
@@ -21,3 +22,4 @@ pub use exception_reconcile::{error_policy_exception, reconcile_exception};
 pub use reconcile::{error_policy, error_policy_guarded, reconcile, reconcile_guarded};
 pub use run::{DEFAULT_ADMIN_ADDR, OperatorConfig, run, run_until};
 pub use triggers::{affected_controls, affected_guarded_controls};
+pub use written::WrittenStatuses;

@@ -114,6 +114,8 @@ pub async fn reconcile(control: Arc<Control>, ctx: Arc<Context>) -> Result<Actio
 /// needs so that its caches are warm when it takes over.
 fn stand_by(control: &Control, ctx: &Context) -> Action {
     ctx.metrics.write_dropped();
+    // Another replica writes now; should this one lead again, its cache will hold that replica's writes.
+    ctx.written.forget(&control.name_any());
     if let Ok(validated) = validate(&control.spec) {
         ctx.view.ensure(&required_kinds(&validated));
     }
@@ -125,7 +127,8 @@ async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action,
     let name = control.metadata.name.clone().ok_or(Error::MissingName)?;
     let now = Timestamp::now();
     let generation = control.metadata.generation;
-    let previous = control.status.as_ref();
+    let previous = ctx.written.previous(control);
+    let previous = previous.as_ref();
     let mode = control.spec.mode.unwrap_or_default();
 
     let validated = match validate(&control.spec) {
@@ -259,12 +262,15 @@ async fn write_if_changed(
         "kind": Control::kind(&()),
         "status": new,
     });
-    api.patch_status(
-        name,
-        &PatchParams::apply(crate::OPERATOR_NAME).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    let applied = api
+        .patch_status(
+            name,
+            &PatchParams::apply(crate::OPERATOR_NAME).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    ctx.written
+        .record(control, applied.metadata.resource_version, new.clone());
     ctx.metrics.status_written(name);
     let criteria = control
         .spec

@@ -21,6 +21,7 @@ use crate::api::{Control, ControlException};
 use crate::exceptions::ExceptionPolicy;
 use crate::leader::{LeaderElection, Leadership, LeaseConfig};
 use crate::metrics::Metrics;
+use crate::view::initial_list::InitialList;
 use crate::view::live::LiveView;
 use crate::view::watch_retry;
 use crate::view::{Reads, ResourceKind};
@@ -106,6 +107,7 @@ async fn preflight(client: &Client) -> Result<(), Error> {
 fn follow_controls<K>(
     metrics: &Metrics,
     evaluators: &crate::incremental::Evaluators,
+    written: &super::WrittenStatuses,
     readiness: &Readiness,
     controls: &Store<K>,
     event: &Result<watcher::Event<K>, watcher::Error>,
@@ -116,6 +118,7 @@ fn follow_controls<K>(
         Ok(watcher::Event::Delete(control)) => {
             metrics.forget_control(&control.name_any());
             evaluators.forget(&control.name_any());
+            written.forget(&control.name_any());
         }
         Ok(watcher::Event::InitDone) => {
             let names: BTreeSet<String> = controls.state().iter().map(|c| c.name_any()).collect();
@@ -203,6 +206,14 @@ async fn run_controller(
         config.exception_policy.clone(),
         metrics.clone(),
     );
+    let initial_list = InitialList::detect(&client).await;
+    tracing::info!(
+        initial_list = initial_list.as_str(),
+        "the watches fill their caches by {} lists",
+        initial_list.as_str()
+    );
+    metrics.set_streaming_lists(initial_list == InitialList::Streaming);
+    view.use_initial_list(initial_list);
     let mut ctx = Context::new(client.clone(), view.clone(), config.instance.clone())
         .with_metrics(metrics.clone())
         .with_leadership(leadership.clone());
@@ -241,6 +252,7 @@ async fn run_controller(
     let followed = reader.clone();
     let control_metrics = metrics.clone();
     let evaluators = ctx.evaluators.clone();
+    let written = ctx.written.clone();
     let control_stream = watch_retry::retried(
         watcher(controls, watcher::Config::default()),
         metrics.clone(),
@@ -248,7 +260,14 @@ async fn run_controller(
     )
     .reflect(writer)
     .inspect(move |event| {
-        follow_controls(&control_metrics, &evaluators, &readiness, &followed, event)
+        follow_controls(
+            &control_metrics,
+            &evaluators,
+            &written,
+            &readiness,
+            &followed,
+            event,
+        )
     })
     .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
@@ -448,6 +467,7 @@ mod tests {
         follow_controls(
             metrics,
             &crate::incremental::Evaluators::default(),
+            &super::super::WrittenStatuses::default(),
             readiness,
             store,
             &Ok(event),

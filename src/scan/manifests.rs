@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::api::Control;
-use crate::view::ClusterSnapshot;
+use crate::view::{ClusterSnapshot, Project};
 
 /// Why manifests could not be read. Every variant names the file (and document) at fault.
 #[derive(Debug, thiserror::Error)]
@@ -210,7 +210,8 @@ fn add_value(
         }
         ("v1", "Secret") => {
             // Never keep secret values: parse, then redact at once.
-            let secret = ClusterSnapshot::redact_secret(parse(value).map_err(malformed)?);
+            let mut secret: k8s_openapi::api::core::v1::Secret = parse(value).map_err(malformed)?;
+            secret.project();
             if ClusterSnapshot::is_service_account_token(&secret) {
                 push(&mut s.service_account_token_secrets, secret)
             } else {
@@ -264,7 +265,9 @@ fn add_value(
     Ok(())
 }
 
-fn push<K>(list: &mut Vec<Arc<K>>, object: K) -> bool {
+/// Keeps `object` as the operator's watches would (see [`Project`]).
+fn push<K: Project>(list: &mut Vec<Arc<K>>, mut object: K) -> bool {
+    object.project();
     list.push(Arc::new(object));
     true
 }

@@ -101,6 +101,7 @@ impl DynamicStores {
         &self,
         client: &Client,
         gvk: &Gvk,
+        config: watcher::Config,
         changes: &mpsc::UnboundedSender<Change>,
         metrics: &Arc<Metrics>,
     ) {
@@ -154,14 +155,13 @@ impl DynamicStores {
                 kind: resource.kind.clone(),
             };
             let kind = gvk.to_string();
-            let listed =
-                watcher(api, watcher::Config::default()).modify(move |o: &mut DynamicObject| {
-                    // List items of built-in kinds may come without apiVersion/kind; CEL reads them.
-                    if o.types.is_none() {
-                        o.types = Some(types.clone());
-                    }
-                    strip_dynamic(o);
-                });
+            let listed = watcher(api, config).modify(move |o: &mut DynamicObject| {
+                // List items of built-in kinds may come without apiVersion/kind; CEL reads them.
+                if o.types.is_none() {
+                    o.types = Some(types.clone());
+                }
+                strip_dynamic(o);
+            });
             let stream = watch_retry::retried(listed, metrics, kind).reflect(writer);
             futures::pin_mut!(stream);
             while let Some(event) = stream.next().await {

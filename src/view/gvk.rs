@@ -106,22 +106,18 @@ impl fmt::Display for Gvk {
 }
 
 /// Removes what must never be cached or is not needed: `managedFields`, the last-applied annotation, and the
-/// values of a Secret.
+/// values of a Secret (as [`super::Project`] does for typed kinds).
 pub fn strip_dynamic(object: &mut DynamicObject) {
     object.metadata.managed_fields = None;
     let secret = object
         .types
         .as_ref()
         .is_some_and(|t| t.kind == "Secret" && t.api_version == "v1");
-    if secret {
-        if let Some(map) = object.data.as_object_mut() {
-            map.remove("data");
-            map.remove("stringData");
-        }
-        if let Some(annotations) = object.metadata.annotations.as_mut() {
-            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-        }
+    if secret && let Some(map) = object.data.as_object_mut() {
+        map.remove("data");
+        map.remove("stringData");
     }
+    super::projection::drop_last_applied(&mut object.metadata);
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 
 use super::dynamic::DynamicStores;
+use super::initial_list::InitialList;
+use super::projection::Project;
 use super::watch_retry;
 use super::{
     CONTROL_PLANE_NAMESPACE, ClusterSnapshot, Gvk, Reads, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE,
@@ -79,6 +81,7 @@ impl<K> KindStore<K>
 where
     K: Resource<DynamicType = ()>
         + Clone
+        + Project
         + DeserializeOwned
         + std::fmt::Debug
         + Send
@@ -98,16 +101,8 @@ where
         self.state.borrow().clone()
     }
 
-    /// Starts the watch unless it runs already. `strip` removes what must not be cached (Secret data) or is not
-    /// needed (managedFields of pods and nodes).
-    fn start(
-        &self,
-        kind: ResourceKind,
-        api: Api<K>,
-        config: watcher::Config,
-        strip: fn(&mut K),
-        outlet: Outlet,
-    ) {
+    /// Starts the watch unless it runs already. Objects enter the store projected (see [`Project`]).
+    fn start(&self, kind: ResourceKind, api: Api<K>, config: watcher::Config, outlet: Outlet) {
         let Outlet { changes, metrics } = outlet;
         let Some(writer) = self.writer.lock().ok().and_then(|mut w| w.take()) else {
             return;
@@ -118,7 +113,7 @@ where
         let gauge = metrics.clone();
         tokio::spawn(async move {
             let stream = watch_retry::retried(
-                watcher(api, config).modify(strip),
+                watcher(api, config).modify(K::project),
                 metrics,
                 kind.plural().to_string(),
             )
@@ -217,16 +212,6 @@ where
     }
 }
 
-fn strip_managed_fields<K: Resource>(o: &mut K) {
-    o.meta_mut().managed_fields = None;
-}
-
-fn redact_secret(s: &mut Secret) {
-    *s = ClusterSnapshot::redact_secret(std::mem::take(s));
-}
-
-fn keep<K>(_: &mut K) {}
-
 /// Every store the checks can read.
 pub struct LiveView {
     client: Option<Client>,
@@ -254,6 +239,7 @@ pub struct LiveView {
     dynamic: DynamicStores,
     control_exceptions: KindStore<ControlException>,
     exception_policy: ExceptionPolicy,
+    initial_list: Mutex<InitialList>,
 }
 
 impl LiveView {
@@ -297,8 +283,20 @@ impl LiveView {
             dynamic: DynamicStores::default(),
             control_exceptions: KindStore::new(),
             exception_policy: policy,
+            initial_list: Mutex::new(InitialList::default()),
         };
         (Arc::new(view), rx)
+    }
+
+    /// Makes the watches started from now on fill their stores with `list` (see [`InitialList::detect`]).
+    pub fn use_initial_list(&self, list: InitialList) {
+        if let Ok(mut current) = self.initial_list.lock() {
+            *current = list;
+        }
+    }
+
+    fn initial_list(&self) -> InitialList {
+        self.initial_list.lock().map(|l| *l).unwrap_or_default()
     }
 
     /// Starts the watches for what `reads` names that are not running yet.
@@ -306,11 +304,11 @@ impl LiveView {
         let Some(client) = self.client.clone() else {
             return;
         };
+        let all = self.initial_list().config();
         for gvk in reads.dynamic_only() {
             self.dynamic
-                .start(&client, gvk, &self.changes, &self.metrics);
+                .start(&client, gvk, all.clone(), &self.changes, &self.metrics);
         }
-        let all = watcher::Config::default();
         for kind in &reads.kinds {
             let tx = Outlet {
                 changes: self.changes.clone(),
@@ -319,18 +317,13 @@ impl LiveView {
             let c = client.clone();
             match kind {
                 ResourceKind::Namespace => {
-                    self.namespaces
-                        .start(*kind, Api::all(c), all.clone(), strip_managed_fields, tx)
+                    self.namespaces.start(*kind, Api::all(c), all.clone(), tx)
                 }
-                ResourceKind::Node => {
-                    self.nodes
-                        .start(*kind, Api::all(c), all.clone(), strip_managed_fields, tx)
-                }
+                ResourceKind::Node => self.nodes.start(*kind, Api::all(c), all.clone(), tx),
                 ResourceKind::ControlPlanePod => self.control_plane_pods.start(
                     *kind,
                     Api::namespaced(c, CONTROL_PLANE_NAMESPACE),
                     all.clone(),
-                    strip_managed_fields,
                     tx,
                 ),
                 ResourceKind::ServiceAccountTokenSecret => {
@@ -339,93 +332,53 @@ impl LiveView {
                         Api::all(c),
                         all.clone()
                             .fields(&format!("type={SERVICE_ACCOUNT_TOKEN_TYPE}")),
-                        redact_secret,
                         tx,
                     )
                 }
-                ResourceKind::Role => {
-                    self.roles
-                        .start(*kind, Api::all(c), all.clone(), strip_managed_fields, tx)
+                ResourceKind::Role => self.roles.start(*kind, Api::all(c), all.clone(), tx),
+                ResourceKind::ClusterRole => {
+                    self.cluster_roles
+                        .start(*kind, Api::all(c), all.clone(), tx)
                 }
-                ResourceKind::ClusterRole => self.cluster_roles.start(
-                    *kind,
-                    Api::all(c),
-                    all.clone(),
-                    strip_managed_fields,
-                    tx,
-                ),
-                ResourceKind::RoleBinding => self.role_bindings.start(
-                    *kind,
-                    Api::all(c),
-                    all.clone(),
-                    strip_managed_fields,
-                    tx,
-                ),
-                ResourceKind::ClusterRoleBinding => self.cluster_role_bindings.start(
-                    *kind,
-                    Api::all(c),
-                    all.clone(),
-                    strip_managed_fields,
-                    tx,
-                ),
-                // Change approval reads managedFields of workloads: keep them.
+                ResourceKind::RoleBinding => {
+                    self.role_bindings
+                        .start(*kind, Api::all(c), all.clone(), tx)
+                }
+                ResourceKind::ClusterRoleBinding => {
+                    self.cluster_role_bindings
+                        .start(*kind, Api::all(c), all.clone(), tx)
+                }
                 ResourceKind::Deployment => {
-                    self.deployments
-                        .start(*kind, Api::all(c), all.clone(), keep, tx)
+                    self.deployments.start(*kind, Api::all(c), all.clone(), tx)
                 }
                 ResourceKind::StatefulSet => {
                     self.stateful_sets
-                        .start(*kind, Api::all(c), all.clone(), keep, tx)
+                        .start(*kind, Api::all(c), all.clone(), tx)
                 }
                 ResourceKind::DaemonSet => {
-                    self.daemon_sets
-                        .start(*kind, Api::all(c), all.clone(), keep, tx)
+                    self.daemon_sets.start(*kind, Api::all(c), all.clone(), tx)
                 }
-                ResourceKind::CronJob => {
-                    self.cron_jobs
-                        .start(*kind, Api::all(c), all.clone(), keep, tx)
+                ResourceKind::CronJob => self.cron_jobs.start(*kind, Api::all(c), all.clone(), tx),
+                ResourceKind::Job => self.jobs.start(*kind, Api::all(c), all.clone(), tx),
+                ResourceKind::Pod => self.pods.start(*kind, Api::all(c), all.clone(), tx),
+                ResourceKind::Service => self.services.start(*kind, Api::all(c), all.clone(), tx),
+                ResourceKind::ServiceAccount => {
+                    self.service_accounts
+                        .start(*kind, Api::all(c), all.clone(), tx)
                 }
-                ResourceKind::Job => self.jobs.start(*kind, Api::all(c), all.clone(), keep, tx),
-                ResourceKind::Pod => {
-                    self.pods
-                        .start(*kind, Api::all(c), all.clone(), strip_managed_fields, tx)
+                ResourceKind::NetworkPolicy => {
+                    self.network_policies
+                        .start(*kind, Api::all(c), all.clone(), tx)
                 }
-                ResourceKind::Service => {
-                    self.services
-                        .start(*kind, Api::all(c), all.clone(), strip_managed_fields, tx)
+                ResourceKind::Ingress => self.ingresses.start(*kind, Api::all(c), all.clone(), tx),
+                ResourceKind::PodDisruptionBudget => {
+                    self.pod_disruption_budgets
+                        .start(*kind, Api::all(c), all.clone(), tx)
                 }
-                ResourceKind::ServiceAccount => self.service_accounts.start(
-                    *kind,
-                    Api::all(c),
-                    all.clone(),
-                    strip_managed_fields,
-                    tx,
-                ),
-                ResourceKind::NetworkPolicy => self.network_policies.start(
-                    *kind,
-                    Api::all(c),
-                    all.clone(),
-                    strip_managed_fields,
-                    tx,
-                ),
-                ResourceKind::Ingress => {
-                    self.ingresses
-                        .start(*kind, Api::all(c), all.clone(), strip_managed_fields, tx)
+                ResourceKind::ControlException => {
+                    self.control_exceptions
+                        .start(*kind, Api::all(c), all.clone(), tx)
                 }
-                ResourceKind::PodDisruptionBudget => self.pod_disruption_budgets.start(
-                    *kind,
-                    Api::all(c),
-                    all.clone(),
-                    strip_managed_fields,
-                    tx,
-                ),
-                ResourceKind::ControlException => self.control_exceptions.start(
-                    *kind,
-                    Api::all(c),
-                    all.clone(),
-                    strip_managed_fields,
-                    tx,
-                ),
             }
         }
     }
@@ -534,8 +487,15 @@ impl LiveView {
     /// Feeds every kind from `snapshot` as if each watch had synced with exactly these objects.
     /// For tests and offline tools: kinds loaded this way are never watched.
     pub fn load_snapshot(&self, snapshot: &ClusterSnapshot) {
-        fn owned<K: Clone>(v: &[Arc<K>]) -> Vec<K> {
-            v.iter().map(|o| o.as_ref().clone()).collect()
+        // Projected as a watch would: what the stores hold is the same whichever way it was fed.
+        fn owned<K: Clone + Project>(v: &[Arc<K>]) -> Vec<K> {
+            v.iter()
+                .map(|o| {
+                    let mut o = o.as_ref().clone();
+                    o.project();
+                    o
+                })
+                .collect()
         }
         self.namespaces.load(owned(&snapshot.namespaces));
         self.nodes.load(owned(&snapshot.nodes));

@@ -3,7 +3,9 @@
 
 pub mod dynamic;
 mod gvk;
+pub mod initial_list;
 pub mod live;
+pub mod projection;
 mod reads;
 mod resource_ref;
 pub mod scope_matcher;
@@ -13,6 +15,7 @@ pub mod watch_retry;
 pub mod workloads;
 
 pub use gvk::{Gvk, strip_dynamic};
+pub use projection::Project;
 pub use reads::Reads;
 pub use resource_ref::ResourceRef;
 pub use scope_matcher::ScopeMatcher;

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Resource;
 use serde::de::DeserializeOwned;
 
-use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef};
+use crate::view::{ClusterSnapshot, Project, ResourceKind, ResourceRef};
 
 /// Why an admitted object cannot be put into a snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +63,14 @@ fn decode<K>(
     request_namespace: Option<&str>,
 ) -> Result<(Arc<K>, ResourceRef), AdmittedError>
 where
-    K: Resource<DynamicType = ()> + DeserializeOwned,
+    K: Resource<DynamicType = ()> + DeserializeOwned + Project,
 {
     let mut o: K = serde_json::from_value(object).map_err(|e| AdmittedError::Malformed {
         kind: kind_name::<K>(),
         reason: e.to_string(),
     })?;
+    // Judged in the shape the audit judges it in.
+    o.project();
     if o.meta().namespace.is_none() {
         o.meta_mut().namespace = request_namespace.map(str::to_string);
     }

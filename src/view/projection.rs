@@ -1,0 +1,222 @@
+//! What the operator keeps of each object it reads, in one place: the live watches apply it before an object
+//! enters a store, `soc2ctl scan` as it loads a manifest and the admission webhook to the object under review, so
+//! the three judge the same shape and their results cannot drift.
+//!
+//! What goes, and why it changes no verdict:
+//! - `kubectl.kubernetes.io/last-applied-configuration`: a second copy of the object as JSON, often its largest
+//!   part; no check reads it, and CEL rules must read the object itself, not kubectl's record of it.
+//! - `metadata.managedFields` of every kind change approval cannot judge: nothing reads them (CEL never saw
+//!   them). Of the kinds it judges (workloads and Pods), each entry keeps what change approval reads (manager,
+//!   operation, subresource, time) and loses `fieldsV1`, the tree of every field the manager owns: with
+//!   server-side apply it is as large as the object.
+//! - Secret values (`data`, `stringData`): never held at all (see [`ClusterSnapshot::redact_secret`]).
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+
+use super::ClusterSnapshot;
+use crate::api::ControlException;
+
+/// The annotation kubectl's client-side apply records the applied manifest in.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Reduces an object to what the operator keeps of it (see the module documentation).
+pub trait Project {
+    /// Drops in place what is not kept.
+    fn project(&mut self);
+}
+
+/// Removes the last-applied annotation.
+pub fn drop_last_applied(meta: &mut ObjectMeta) {
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// Keeps of each managedFields entry what change approval reads: manager, operation, subresource and time. An
+/// absent list stays absent (change approval reports that it cannot tell) and an empty one stays empty.
+pub fn compact_managed_fields(meta: &mut ObjectMeta) {
+    for entry in meta.managed_fields.iter_mut().flatten() {
+        entry.fields_v1 = None;
+        entry.fields_type = None;
+        entry.api_version = None;
+    }
+}
+
+/// For kinds change approval judges: the compact managedFields and no last-applied annotation.
+fn project_judged<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    compact_managed_fields(meta);
+    drop_last_applied(meta);
+}
+
+/// For every other kind: neither managedFields nor the last-applied annotation.
+fn project_other<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    drop_last_applied(meta);
+}
+
+macro_rules! projected {
+    ($how:ident: $($kind:ty),+) => {
+        $(impl Project for $kind {
+            fn project(&mut self) {
+                $how(self)
+            }
+        })+
+    };
+}
+
+projected!(project_judged: Deployment, StatefulSet, DaemonSet, CronJob, Job, Pod);
+projected!(project_other: Namespace, Node, Role, ClusterRole, RoleBinding, ClusterRoleBinding, Service,
+    ServiceAccount, NetworkPolicy, Ingress, PodDisruptionBudget, ControlException);
+
+impl Project for Secret {
+    fn project(&mut self) {
+        *self = ClusterSnapshot::redact_secret(std::mem::take(self));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry, Time};
+    use serde_json::json;
+
+    use super::*;
+
+    fn entry(manager: &str, subresource: Option<&str>) -> ManagedFieldsEntry {
+        ManagedFieldsEntry {
+            manager: Some(manager.into()),
+            operation: Some("Apply".into()),
+            subresource: subresource.map(str::to_string),
+            time: Some(Time("2026-12-01T10:00:00Z".parse().expect("time"))),
+            api_version: Some("apps/v1".into()),
+            fields_type: Some("FieldsV1".into()),
+            fields_v1: Some(FieldsV1(json!({ "f:spec": { "f:replicas": {} } }))),
+        }
+    }
+
+    fn meta() -> ObjectMeta {
+        ObjectMeta {
+            name: Some("app".into()),
+            annotations: Some(BTreeMap::from([
+                (LAST_APPLIED.to_string(), "{\"big\":true}".to_string()),
+                ("soc2.dev/change-ticket".to_string(), "CHG-1".to_string()),
+            ])),
+            labels: Some(BTreeMap::from([("app".to_string(), "app".to_string())])),
+            managed_fields: Some(vec![
+                entry("argocd-controller", None),
+                entry("kube-controller-manager", Some("status")),
+            ]),
+            ..ObjectMeta::default()
+        }
+    }
+
+    #[test]
+    fn judged_kinds_keep_who_wrote_what_when_but_not_the_field_trees() {
+        let mut d = Deployment {
+            metadata: meta(),
+            ..Deployment::default()
+        };
+        d.project();
+        let entries = d.metadata.managed_fields.as_ref().expect("entries kept");
+        assert_eq!(
+            entries.len(),
+            2,
+            "status writes stay: change approval filters them itself"
+        );
+        for (e, (manager, subresource)) in entries.iter().zip([
+            ("argocd-controller", None),
+            ("kube-controller-manager", Some("status")),
+        ]) {
+            assert_eq!(e.manager.as_deref(), Some(manager));
+            assert_eq!(e.subresource.as_deref(), subresource);
+            assert_eq!(e.operation.as_deref(), Some("Apply"));
+            assert!(e.time.is_some());
+            assert!(e.fields_v1.is_none() && e.fields_type.is_none() && e.api_version.is_none());
+        }
+        let annotations = d.metadata.annotations.as_ref().expect("annotations");
+        assert!(!annotations.contains_key(LAST_APPLIED));
+        assert_eq!(
+            annotations
+                .get("soc2.dev/change-ticket")
+                .map(String::as_str),
+            Some("CHG-1")
+        );
+        assert_eq!(
+            d.metadata.labels,
+            meta().labels,
+            "labels stay whole: selectors read them"
+        );
+    }
+
+    #[test]
+    fn absent_and_empty_managed_fields_stay_as_they_were() {
+        let mut absent = Pod::default();
+        absent.project();
+        assert_eq!(absent.metadata.managed_fields, None);
+        let mut empty = Pod {
+            metadata: ObjectMeta {
+                managed_fields: Some(vec![]),
+                ..ObjectMeta::default()
+            },
+            ..Pod::default()
+        };
+        empty.project();
+        assert_eq!(empty.metadata.managed_fields, Some(vec![]));
+    }
+
+    #[test]
+    fn other_kinds_lose_managed_fields_and_the_last_applied_copy() {
+        let mut policy = NetworkPolicy {
+            metadata: meta(),
+            ..NetworkPolicy::default()
+        };
+        policy.project();
+        assert_eq!(policy.metadata.managed_fields, None);
+        assert!(
+            !policy
+                .metadata
+                .annotations
+                .as_ref()
+                .expect("annotations")
+                .contains_key(LAST_APPLIED)
+        );
+    }
+
+    #[test]
+    fn secrets_keep_no_value() {
+        let mut secret = Secret {
+            metadata: meta(),
+            data: Some(BTreeMap::from([(
+                "token".to_string(),
+                k8s_openapi::ByteString(b"s3cr3t".to_vec()),
+            )])),
+            string_data: Some(BTreeMap::from([(
+                "password".to_string(),
+                "s3cr3t".to_string(),
+            )])),
+            type_: Some("kubernetes.io/service-account-token".into()),
+            ..Secret::default()
+        };
+        secret.project();
+        assert!(secret.data.is_none() && secret.string_data.is_none());
+        assert!(
+            !serde_json::to_string(&secret)
+                .expect("json")
+                .contains("s3cr3t")
+        );
+        assert_eq!(
+            secret.type_.as_deref(),
+            Some("kubernetes.io/service-account-token")
+        );
+    }
+}
