@@ -315,11 +315,15 @@ impl LiveView {
                 metrics: self.metrics.clone(),
             };
             let c = client.clone();
+            // Every kind is watched cluster-wide with the view's initial list, except the two below.
+            macro_rules! everywhere {
+                ($store:expr) => {
+                    $store.start(*kind, Api::all(c), all.clone(), tx)
+                };
+            }
             match kind {
-                ResourceKind::Namespace => {
-                    self.namespaces.start(*kind, Api::all(c), all.clone(), tx)
-                }
-                ResourceKind::Node => self.nodes.start(*kind, Api::all(c), all.clone(), tx),
+                ResourceKind::Namespace => everywhere!(self.namespaces),
+                ResourceKind::Node => everywhere!(self.nodes),
                 ResourceKind::ControlPlanePod => self.control_plane_pods.start(
                     *kind,
                     Api::namespaced(c, CONTROL_PLANE_NAMESPACE),
@@ -335,50 +339,22 @@ impl LiveView {
                         tx,
                     )
                 }
-                ResourceKind::Role => self.roles.start(*kind, Api::all(c), all.clone(), tx),
-                ResourceKind::ClusterRole => {
-                    self.cluster_roles
-                        .start(*kind, Api::all(c), all.clone(), tx)
-                }
-                ResourceKind::RoleBinding => {
-                    self.role_bindings
-                        .start(*kind, Api::all(c), all.clone(), tx)
-                }
-                ResourceKind::ClusterRoleBinding => {
-                    self.cluster_role_bindings
-                        .start(*kind, Api::all(c), all.clone(), tx)
-                }
-                ResourceKind::Deployment => {
-                    self.deployments.start(*kind, Api::all(c), all.clone(), tx)
-                }
-                ResourceKind::StatefulSet => {
-                    self.stateful_sets
-                        .start(*kind, Api::all(c), all.clone(), tx)
-                }
-                ResourceKind::DaemonSet => {
-                    self.daemon_sets.start(*kind, Api::all(c), all.clone(), tx)
-                }
-                ResourceKind::CronJob => self.cron_jobs.start(*kind, Api::all(c), all.clone(), tx),
-                ResourceKind::Job => self.jobs.start(*kind, Api::all(c), all.clone(), tx),
-                ResourceKind::Pod => self.pods.start(*kind, Api::all(c), all.clone(), tx),
-                ResourceKind::Service => self.services.start(*kind, Api::all(c), all.clone(), tx),
-                ResourceKind::ServiceAccount => {
-                    self.service_accounts
-                        .start(*kind, Api::all(c), all.clone(), tx)
-                }
-                ResourceKind::NetworkPolicy => {
-                    self.network_policies
-                        .start(*kind, Api::all(c), all.clone(), tx)
-                }
-                ResourceKind::Ingress => self.ingresses.start(*kind, Api::all(c), all.clone(), tx),
-                ResourceKind::PodDisruptionBudget => {
-                    self.pod_disruption_budgets
-                        .start(*kind, Api::all(c), all.clone(), tx)
-                }
-                ResourceKind::ControlException => {
-                    self.control_exceptions
-                        .start(*kind, Api::all(c), all.clone(), tx)
-                }
+                ResourceKind::Role => everywhere!(self.roles),
+                ResourceKind::ClusterRole => everywhere!(self.cluster_roles),
+                ResourceKind::RoleBinding => everywhere!(self.role_bindings),
+                ResourceKind::ClusterRoleBinding => everywhere!(self.cluster_role_bindings),
+                ResourceKind::Deployment => everywhere!(self.deployments),
+                ResourceKind::StatefulSet => everywhere!(self.stateful_sets),
+                ResourceKind::DaemonSet => everywhere!(self.daemon_sets),
+                ResourceKind::CronJob => everywhere!(self.cron_jobs),
+                ResourceKind::Job => everywhere!(self.jobs),
+                ResourceKind::Pod => everywhere!(self.pods),
+                ResourceKind::Service => everywhere!(self.services),
+                ResourceKind::ServiceAccount => everywhere!(self.service_accounts),
+                ResourceKind::NetworkPolicy => everywhere!(self.network_policies),
+                ResourceKind::Ingress => everywhere!(self.ingresses),
+                ResourceKind::PodDisruptionBudget => everywhere!(self.pod_disruption_budgets),
+                ResourceKind::ControlException => everywhere!(self.control_exceptions),
             }
         }
     }
