@@ -1,9 +1,9 @@
 //! The Argo CD health checks in `config/argocd/` (for `soc2.dev/Control`, `EvidenceStore` and `ControlException`),
-//! run under a real Lua 5.1 interpreter against objects built from the crate's own types and status builders, and the
-//! argocd-cm snippet (`config/argocd/argocd-cm-patch.yaml`) that inlines them.
+//! run under Lua 5.1 against objects built from the crate's own types and status builders, and the argocd-cm snippet
+//! (`config/argocd/argocd-cm-patch.yaml`) that inlines them.
 //!
-//! Needs `lua5.1` and `lua-cjson` (`apt-get install -y lua5.1 lua-cjson`). Without them these tests fail; they never
-//! skip, because a health script nobody ran is exactly what this suite exists to prevent.
+//! Lua 5.1 is embedded (the `mlua` dev-dependency compiles its vendored sources with the C compiler), so nothing needs
+//! installing and these tests never skip: a health script nobody ran is exactly what this suite exists to prevent.
 
 mod control;
 mod control_exception;
@@ -34,7 +34,7 @@ fn the_driver_withholds_the_libraries_argo_cd_withholds() {
     let run = |body: &str| {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(body.as_bytes()).unwrap();
-        run_script(file.path(), "{}")
+        run_script(file.path(), &serde_json::json!({}))
     };
     let sanity = run(r#"return { status = "Healthy", message = tostring(type(obj)) .. " " .. table.concat({"a", "b"}, ",") }"#)
         .expect("base and table libraries are there");
@@ -51,6 +51,41 @@ fn the_driver_withholds_the_libraries_argo_cd_withholds() {
         let err = run(body).expect_err(body);
         assert!(err.contains("lua error"), "{body}: {err}");
     }
+}
+
+/// The object reaches the script as Argo CD's conversion hands it over: a null field is absent (nil, not a sentinel),
+/// a null array element is dropped and the rest move up, and no table has a metatable.
+#[test]
+fn the_driver_converts_the_object_as_argo_cd_does() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(
+        br#"
+local parts = {}
+parts[#parts + 1] = type(obj.gone)
+parts[#parts + 1] = tostring(obj.gone == nil)
+parts[#parts + 1] = tostring(next(obj.nested) == nil)
+parts[#parts + 1] = tostring(#obj.list)
+for _, v in ipairs(obj.list) do
+  parts[#parts + 1] = tostring(v)
+end
+parts[#parts + 1] = tostring(getmetatable(obj.list) == nil and getmetatable(obj.empty) == nil)
+parts[#parts + 1] = type(obj.number) .. "=" .. tostring(obj.number)
+return { status = "Healthy", message = table.concat(parts, " ") }
+"#,
+    )
+    .unwrap();
+    let h = run_script(
+        file.path(),
+        &serde_json::json!({
+            "gone": null,
+            "nested": {"gone": null},
+            "list": [1, null, 2, null],
+            "empty": [],
+            "number": 1.5,
+        }),
+    )
+    .expect("the probe runs");
+    assert_eq!(h.message, "nil true true 2 1 2 true number=1.5");
 }
 
 /// Cheap insurance for code paths the cases do not reach: no library Argo CD withholds is named in any script.

@@ -1,66 +1,102 @@
-//! Running a health script the way Argo CD does, under a real `lua5.1`, and asking it about objects.
+//! Running a health script the way Argo CD does, under an embedded Lua 5.1 (mlua, vendored: no system package), and
+//! asking it about objects.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use serde::Serialize;
+use mlua::serde::SerializeOptions;
+use mlua::{Lua, LuaOptions, LuaSerdeExt, StdLib, Value as LuaValue};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-const INSTALL_HINT: &str = "apt-get install -y lua5.1 lua-cjson";
+/// The globals of the base library a health script may use. Argo CD does not open the string or math library for
+/// scripts from argocd-cm (only base, table and a reduced os), so they are absent here too and strings have no
+/// methods; of the base library only these stay (no load, loadstring, dofile, getfenv, setfenv or coroutine), and
+/// there is no package library, so no require.
+const BASE: &[&str] = &[
+    "assert",
+    "error",
+    "ipairs",
+    "next",
+    "pairs",
+    "pcall",
+    "print",
+    "select",
+    "tonumber",
+    "tostring",
+    "type",
+    "unpack",
+    "xpcall",
+    "rawequal",
+    "rawget",
+    "rawset",
+    "getmetatable",
+    "setmetatable",
+    "_VERSION",
+    "_G",
+];
 
-/// Runs the health script (path in `HEALTH_SCRIPT`) the way Argo CD does: `obj` is a global holding the object (JSON
-/// null becomes nil, as in Argo CD's conversion), the chunk's return value is the health, and only the base, table and
-/// a reduced os library exist. Argo CD does not open the string or math library for scripts from argocd-cm, so they
-/// are absent here too and strings have no methods. Prints `status<TAB>message`; exits 2 on a Lua error.
-const DRIVER: &str = r#"
-local ok_cjson, cjson = pcall(require, "cjson")
-if not ok_cjson then
-  io.stderr:write("lua-cjson is not installed: apt-get install -y lua5.1 lua-cjson\n")
-  os.exit(3)
-end
-local function strip_nulls(v)
-  if v == cjson.null then
-    return nil
-  end
-  if type(v) == "table" then
-    for k, x in pairs(v) do
-      v[k] = strip_nulls(x)
-    end
-  end
-  return v
-end
-local obj = strip_nulls(cjson.decode(io.read("*a")))
-local env = {
-  obj = obj,
-  assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, pcall = pcall, print = print,
-  select = select, tonumber = tonumber, tostring = tostring, type = type, unpack = unpack, xpcall = xpcall,
-  rawequal = rawequal, rawget = rawget, rawset = rawset, getmetatable = getmetatable, setmetatable = setmetatable,
-  _VERSION = _VERSION,
-  table = table,
-  os = { clock = os.clock, date = os.date, difftime = os.difftime, time = os.time },
+/// What is left of the os library (Argo CD's "safe" os).
+const OS: &[&str] = &["clock", "date", "difftime", "time"];
+
+/// How the object becomes the Lua value of `obj`, as Argo CD's conversion for gopher-lua (`decodeValue` in its
+/// util/lua/lua.go) does it: a JSON null is Lua nil, so a null field is simply absent (`obj.status.x == nil`), never a
+/// sentinel that a script would have to compare against, and no table gets a metatable.
+/// - `serialize_unit_to_null(false)`: `serde_json::Value::Null` serializes as a unit, which would otherwise become
+///   mlua's `null` light userdata (truthy, and `type()` says "userdata"), so `if obj.status then` would be wrong here
+///   and right in Argo CD.
+/// - `serialize_none_to_null(false)`: the same for `None`, should an `Option` ever be handed over directly.
+/// - `set_array_metatable(false)`: Argo CD's tables have none, so `getmetatable` is nil for a list as for a map, and a
+///   JSON `[]` and `{}` are the same empty table, as they are in Argo CD.
+const TO_LUA: SerializeOptions = SerializeOptions::new()
+    .serialize_unit_to_null(false)
+    .serialize_none_to_null(false)
+    .set_array_metatable(false);
+
+/// A Lua 5.1 state with what Argo CD gives a health script from argocd-cm: the base library (less what [`BASE`] leaves
+/// out), table, and the reduced os library; no string, math, io or debug library, so strings have no metatable.
+fn argo_cd_lua() -> mlua::Result<Lua> {
+    let lua = Lua::new_with(StdLib::TABLE | StdLib::OS, LuaOptions::default())?;
+    let globals = lua.globals();
+    let names = globals
+        .pairs::<String, LuaValue>()
+        .map(|pair| pair.map(|(name, _)| name))
+        .collect::<mlua::Result<Vec<_>>>()?;
+    for name in names {
+        if !BASE.contains(&name.as_str()) && name != "table" && name != "os" {
+            globals.raw_remove(name)?;
+        }
+    }
+    let full_os: mlua::Table = globals.get("os")?;
+    let os = lua.create_table()?;
+    for name in OS {
+        os.raw_set(*name, full_os.get::<LuaValue>(*name)?)?;
+    }
+    globals.raw_set("os", os)?;
+    Ok(lua)
 }
-env._G = env
-local chunk, load_error = loadfile(os.getenv("HEALTH_SCRIPT"))
-if not chunk then
-  io.stderr:write("cannot load the health script: " .. tostring(load_error) .. "\n")
-  os.exit(2)
-end
-setfenv(chunk, env)
-local string_mt = debug.getmetatable("")
-debug.setmetatable("", nil)
-local ran, hs = pcall(chunk)
-debug.setmetatable("", string_mt)
-if not ran then
-  io.stderr:write("lua error: " .. tostring(hs) .. "\n")
-  os.exit(2)
-end
-if type(hs) ~= "table" or type(hs.status) ~= "string" or type(hs.message) ~= "string" then
-  io.stderr:write("the health script must return a table with a string status and a string message\n")
-  os.exit(2)
-end
-io.write(hs.status, "\t", hs.message, "\n")
-"#;
+
+/// Argo CD appends the elements of a JSON array with gopher-lua's `LTable.Append`, which skips nil: a null element
+/// is dropped and the ones after it move up (`[1, null, 2]` is `{1, 2}`). mlua would leave a hole at its index
+/// instead, where `ipairs` stops, so nulls in arrays are dropped before the object is handed over. Nulls in objects are
+/// left to [`TO_LUA`], which makes them nil.
+fn without_null_elements(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .filter(|item| !item.is_null())
+                .map(without_null_elements)
+                .collect(),
+        ),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(key, item)| (key.clone(), without_null_elements(item)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
 
 /// The statuses Argo CD accepts from a health script.
 const ARGO_STATUSES: &[&str] = &[
@@ -120,7 +156,7 @@ impl Script {
     /// The health of `obj`; panics on a Lua error or an invalid or fallback answer.
     pub fn health_of(&self, obj: &Value) -> Health {
         let input = serde_json::to_string(obj).unwrap();
-        let h = run_script(&self.path(), &input)
+        let h = run_script(&self.path(), obj)
             .unwrap_or_else(|e| panic!("{} raised an error on {input}:\n{e}", self.file));
         assert!(
             ARGO_STATUSES.contains(&h.status.as_str()),
@@ -163,50 +199,35 @@ impl Script {
     }
 }
 
-#[derive(Debug)]
+/// What the script returns, read back with mlua's serde support: a table with a string `status` and a string
+/// `message` (other fields are ignored, as Argo CD ignores them).
+#[derive(Debug, Deserialize)]
 pub struct Health {
     pub status: String,
     pub message: String,
 }
 
-/// Runs `script` on `input` (JSON) under lua5.1; `Err` carries the driver's stderr on a Lua error.
-pub fn run_script(script: &Path, input: &str) -> Result<Health, String> {
-    let mut child = match Command::new("lua5.1")
-        .arg("-e")
-        .arg(DRIVER)
-        .env("HEALTH_SCRIPT", script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "lua5.1 is not installed; the Argo CD health checks must be tested under a real Lua 5.1 interpreter: {INSTALL_HINT}"
-        ),
-        Err(e) => panic!("cannot start lua5.1 ({e}); {INSTALL_HINT}"),
-    };
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(input.as_bytes())
-        .expect("write the object to lua5.1");
-    let output = child.wait_with_output().expect("lua5.1 runs");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    match output.status.code() {
-        Some(0) => {}
-        Some(3) => panic!("{stderr}"),
-        _ => return Err(stderr),
-    }
-    let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
-    let line = stdout.strip_suffix('\n').unwrap_or(&stdout);
-    let (status, message) = line
-        .split_once('\t')
-        .unwrap_or_else(|| panic!("driver output is not status<TAB>message: {stdout:?}"));
-    Ok(Health {
-        status: status.to_string(),
-        message: message.to_string(),
+/// Runs `script` on `obj` the way Argo CD does: `obj` is a global holding the object, the chunk's return value is the
+/// health. `Err` says what went wrong on a Lua error or when the script does not return a table with a string status
+/// and a string message.
+pub fn run_script(script: &Path, obj: &Value) -> Result<Health, String> {
+    let source = std::fs::read_to_string(script)
+        .unwrap_or_else(|e| panic!("read the health script {}: {e}", script.display()));
+    let lua = argo_cd_lua().expect("a Lua 5.1 state with Argo CD's libraries");
+    let obj = lua
+        .to_value_with(&without_null_elements(obj), TO_LUA)
+        .expect("the object converts to a Lua value");
+    lua.globals().set("obj", obj).expect("set the global obj");
+    let chunk = lua
+        .load(source)
+        .set_name(format!("@{}", script.display()))
+        .into_function()
+        .map_err(|e| format!("cannot load the health script: {e}"))?;
+    let hs: LuaValue = chunk.call(()).map_err(|e| format!("lua error: {e}"))?;
+    lua.from_value(hs).map_err(|e| {
+        format!(
+            "the health script must return a table with a string status and a string message: {e}"
+        )
     })
 }
 
