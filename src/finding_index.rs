@@ -39,7 +39,7 @@ fn slot(result: FindingResult) -> usize {
 /// One resource's findings, sorted by (result, rule, message, exception) and without duplicates.
 #[derive(Clone, Debug)]
 struct Group {
-    findings: Vec<Arc<Finding>>,
+    findings: Box<[Arc<Finding>]>,
     digest: [u8; 32],
 }
 
@@ -60,7 +60,14 @@ impl Group {
         // write; an error would only make the digest less specific.
         let _ = serde_json::to_writer(&mut hasher, &findings);
         Group {
-            findings: findings.into_iter().map(Arc::new).collect(),
+            // Into a fresh, exact slice: `collect` into a Vec would reuse the `Vec<Finding>`'s buffer in place, and
+            // every group would keep a few hundred bytes per finding alive behind its eight-byte pointers (a third
+            // of the heap at 100k objects).
+            findings: findings
+                .into_iter()
+                .map(Arc::new)
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
             digest: hasher.finalize().into(),
         }
     }
@@ -177,7 +184,7 @@ impl FindingIndex {
     pub fn about(&self, resource: &ResourceRef) -> &[Arc<Finding>] {
         self.groups
             .get(resource)
-            .map(|g| g.findings.as_slice())
+            .map(|g| &g.findings[..])
             .unwrap_or(&[])
     }
 
