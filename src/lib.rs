@@ -31,13 +31,12 @@ pub mod webhook;
 /// The name this operator uses as field manager, event reporter and user agent.
 pub const OPERATOR_NAME: &str = "soc2-operator";
 
-/// Makes rustls's ring provider the process-wide default, unless one is installed already. Call it before creating
-/// a `kube::Client`.
+/// Makes rustls's ring provider the process-wide default, unless one is installed already. Called before creating a
+/// `kube::Client` and before building an S3 evidence store.
 ///
-/// The build enables both of rustls's providers (kube's TLS on ring, object_store's HTTP client on aws-lc-rs), so
-/// rustls cannot choose one from its crate features, and `kube::Client::try_default` (which builds its TLS
-/// configuration with the process default) panics with "Could not automatically determine the process-level
-/// CryptoProvider" before it ever reaches the API server.
+/// ring is the only provider compiled in (kube, the webhook's TLS, rcgen and object_store's signing all use it), but
+/// object_store's reqwest client is built without a provider of its own and panics ("No rustls crypto provider is
+/// configured") unless the process has a default; kube finds ring from rustls's crate features either way.
 pub fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Err only when another thread installed one in between: that one serves as well.

@@ -2,9 +2,10 @@
 //! there, it must fail with an error saying so (exit code 1), not panic while building its client.
 //!
 //! This is the path every real start takes (`kube::Client::try_default` builds a rustls configuration) and that no
-//! test against a scripted API server (plain `tower` services, no TLS) reaches. It regressed once: the build enables
-//! both rustls providers (ring for kube, aws-lc-rs through object_store's HTTP client), rustls then cannot pick a
-//! process default by itself, and the binary panicked on start against any cluster.
+//! test against a scripted API server (plain `tower` services, no TLS) reaches. It regressed once: the build then
+//! enabled both rustls providers (ring for kube, aws-lc-rs through object_store's HTTP client), rustls could not pick
+//! a process default by itself, and the binary panicked on start against any cluster. Only ring is compiled now, but
+//! object_store's client needs the process default installed (`install_crypto_provider`), so the test stays.
 
 use std::io::Read;
 use std::process::{Command, Stdio};

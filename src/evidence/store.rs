@@ -345,6 +345,8 @@ impl EvidenceStoreClient {
                 })
             }
             StoreLocation::S3(s3) => {
+                // object_store's HTTP client takes its TLS provider from the process (see Cargo.toml).
+                crate::install_crypto_provider();
                 let mut options = ClientOptions::new()
                     .with_connect_timeout(Duration::from_secs(5))
                     .with_timeout(Duration::from_secs(30));
