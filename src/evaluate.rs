@@ -179,7 +179,7 @@ use crate::view::workloads::resource_kind as workload_kind;
 /// clock or says until when its findings hold ([`CheckReport::valid_until`]). A part about all of them together (a
 /// count) is split out as [`Part::Together`] and re-run whole. An incremental evaluation ([`crate::incremental`])
 /// re-runs the check for the changed objects of these kinds only. Empty when the check judges the cluster as a
-/// whole (counts, coverage, schedules): such a control is re-evaluated whole. `tests/incremental.rs` proves the
+/// whole (counts, coverage, schedules): such a control is re-evaluated whole. `tests/engine/incremental.rs` proves the
 /// promise for every kind listed here against full evaluations.
 pub fn subject_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
     let check = &control.spec.check;
@@ -263,7 +263,7 @@ pub fn subject_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
 /// per check, the ServiceAccounts a workload runs as, the PodDisruptionBudgets and NetworkPolicies that cover its
 /// pods. When only such objects change, an incremental evaluation judges again the objects of the namespaces they
 /// belong to (and what the check says about those context objects) instead of the whole control. Empty for checks
-/// whose judged objects are cluster-scoped (bindings) or that judge the cluster as a whole. `tests/incremental.rs`
+/// whose judged objects are cluster-scoped (bindings) or that judge the cluster as a whole. `tests/engine/incremental.rs`
 /// proves the promise for every control of the library against full evaluations.
 pub fn namespace_local_context(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
     let mut kinds = match control.kind {

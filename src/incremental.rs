@@ -9,7 +9,7 @@
 //! every judged object of those namespaces is judged again, and what the check says about those context objects is
 //! replaced. Anything else (the spec, other context, the control's exceptions, an unreadable kind, too many
 //! changes, a finding that breaks the one-by-one promise) makes a full evaluation, which primes the state again. Both paths produce the same
-//! evaluation: `tests/incremental.rs` compares them after random changes for every control of the library.
+//! evaluation: `tests/engine/incremental.rs` compares them after random changes for every control of the library.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;

@@ -1,5 +1,5 @@
 //! The shipped control library (`config/controls/`) as documentation: the control matrix an auditor reads, rendered
-//! from the manifests so that the two never disagree (`tests/control_library.rs` fails when docs/controls.md drifts).
+//! from the manifests so that the two never disagree (`tests/shipped/control_library.rs` fails when docs/controls.md drifts).
 
 use std::fmt::Write as _;
 
@@ -8,8 +8,8 @@ use crate::validation::validate;
 
 /// Heading and introduction of the generated page.
 const HEADER: &str = "# The control library\n\n\
-Generated from `config/controls/` by `tests/control_library.rs` (regenerate with\n\
-`SOC2_BLESS=1 cargo test --test control_library`). Apply the whole library with `kubectl apply -k config/controls`;\n\
+Generated from `config/controls/` by `tests/shipped/control_library.rs` (regenerate with\n\
+`SOC2_BLESS=1 cargo test --test shipped control_library`). Apply the whole library with `kubectl apply -k config/controls`;\n\
 every control starts in `Audit` mode.\n";
 
 fn one_line(text: &str) -> String {

@@ -22,12 +22,16 @@
 //! | `soc2_webhook_dry_run_decisions_total` | counter: the same for dry-run requests | `control`, `decision` |
 //! | `soc2_webhook_requests_total` | counter: admission requests served | `webhook`, `result` |
 //! | `soc2_webhook_duration_seconds` | histogram: time to decide one admission request | `webhook` |
+//! | `soc2_evidence_snapshots_total` | counter: snapshot attempts, by result (`written`, `already_taken` or the error category) | `store`, `result` |
+//! | `soc2_evidence_snapshot_duration_seconds` | histogram: one snapshot attempt | `store` |
+//! | `soc2_evidence_chain_head_timestamp_seconds` | gauge: when the newest manifest of the store's chain was taken (Unix time) | `store` |
 //! | `soc2_watch_lists_total` | counter: lists of a watched kind, the first and every re-list after an error | `kind` |
 //! | `soc2_watch_objects` | gauge: objects of a watched kind in the operator's cache | `kind` |
 //! | `soc2_watch_streaming_lists` | gauge: 1 when the watches fill their caches by streaming lists, 0 when by pages | |
 //! | `soc2_watch_errors_total` | counter: watch errors, by `reason` (expired: 410 Gone, unavailable, forbidden, other) | `kind`, `reason` |
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -42,6 +46,7 @@ use crate::api::{Criterion, FindingResult, Severity};
 use crate::checks::Finding;
 use crate::evaluate::Compliance;
 use crate::view::watch_retry::WatchFailure;
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::watcher;
 
 /// The `Content-Type` of [`Metrics::encode`]'s output (Prometheus text exposition format 0.0.4).
@@ -191,6 +196,7 @@ pub struct Metrics {
     admission_counts: Mutex<BTreeMap<String, AdmissionCounts>>,
     snapshots: Family<SnapshotLabels, Counter>,
     snapshot_duration: HistogramFamily<StoreLabels>,
+    chain_head: Family<StoreLabels, Gauge<f64, AtomicU64>>,
     watch_lists: Family<KindLabels, Counter>,
     watch_objects: Family<KindLabels, Gauge>,
     streaming_lists: Gauge,
@@ -309,6 +315,13 @@ impl Metrics {
             Unit::Seconds,
             snapshot_duration.clone(),
         );
+        let chain_head = Family::<StoreLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register_with_unit(
+            "evidence_chain_head_timestamp",
+            "When the newest manifest of the store's chain was taken (Unix time): its age is how stale the evidence is",
+            Unit::Seconds,
+            chain_head.clone(),
+        );
         let watch_lists = Family::<KindLabels, Counter>::default();
         registry.register(
             "watch_lists",
@@ -346,6 +359,7 @@ impl Metrics {
             admission_counts: Mutex::default(),
             snapshots,
             snapshot_duration,
+            chain_head,
             reconciles,
             reconcile_errors,
             reconcile_duration,
@@ -373,6 +387,15 @@ impl Metrics {
                 store: store.to_string(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records the time the newest manifest of `store`'s chain was taken, after a snapshot attempt found or wrote it.
+    pub fn set_chain_head(&self, store: &str, taken_at: Timestamp) {
+        self.chain_head
+            .get_or_create(&StoreLabels {
+                store: store.to_string(),
+            })
+            .set(taken_at.as_millisecond() as f64 / 1000.0);
     }
 
     /// Records one reconcile of `control` as leader: its duration and, when it failed, the error's category.
@@ -938,6 +961,18 @@ mod tests {
         m.set_findings("c", Severity::Medium, &[]);
         m.status_written("c");
         m.event_published("ControlFailing");
+        m.observe_snapshot("audit", Duration::from_millis(5), "written");
+        m.set_chain_head(
+            "audit",
+            "2026-12-07T10:00:00.5Z".parse().expect("timestamp"),
+        );
+        assert_eq!(
+            sample(
+                &m,
+                r#"soc2_evidence_chain_head_timestamp_seconds{store="audit"}"#
+            ),
+            Some(1_796_637_600.5)
+        );
         let out = text(&m);
         for (name, kind) in [
             ("soc2_reconciles_total", "counter"),
@@ -950,6 +985,9 @@ mod tests {
             ("soc2_events_total", "counter"),
             ("soc2_leader", "gauge"),
             ("soc2_writes_dropped_total", "counter"),
+            ("soc2_evidence_snapshots_total", "counter"),
+            ("soc2_evidence_snapshot_duration_seconds", "histogram"),
+            ("soc2_evidence_chain_head_timestamp_seconds", "gauge"),
         ] {
             assert!(
                 out.contains(&format!("# TYPE {name} {kind}\n")),

@@ -350,6 +350,9 @@ async fn take_with_retries(ctx: &EvidenceContext, state: &mut StoreState, tick: 
                 if written {
                     state.baseline = baseline;
                 }
+                if let Ok(taken_at) = outcome.head().manifest.taken_at.parse::<Timestamp>() {
+                    ctx.metrics.set_chain_head(&state.name, taken_at);
+                }
                 state.head = Some(outcome.head().clone());
                 succeeded(ctx, state, tick, &outcome, controls, findings).await;
                 return;

@@ -6,9 +6,6 @@
 //! `/metrics` serves the registry reconciles write to; stopping stops the admin server too. Waits poll the admin
 //! port with a deadline; nothing sleeps for correctness.
 
-#[allow(dead_code)] // Only the transport of the shared harness is used here.
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -21,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout};
 
-use support::mock_api::{CONTROLS, DEADLINE, json_response, mock_client};
+use crate::support::mock_api::{CONTROLS, DEADLINE, json_response, mock_client};
 
 const POLL: Duration = Duration::from_millis(20);
 const CONTROL_EXCEPTIONS: &str = "/apis/soc2.dev/v1alpha1/controlexceptions";
@@ -96,7 +93,7 @@ async fn readiness_follows_the_control_list_and_stop_closes_the_admin_port() {
                 // Whether streaming lists work: answered as a Kubernetes 1.33 API server answers (WatchList off).
                 send.send_response(json_response(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    &support::mock_api::status_failure(
+                    &crate::support::mock_api::status_failure(
                         422,
                         "Invalid",
                         "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
@@ -201,7 +198,7 @@ async fn a_missing_control_exception_crd_stops_the_operator_with_instructions() 
             if request.uri().path() == CONTROL_EXCEPTIONS {
                 send.send_response(json_response(
                     StatusCode::NOT_FOUND,
-                    &support::mock_api::status_failure(
+                    &crate::support::mock_api::status_failure(
                         404,
                         "NotFound",
                         "the server could not find the requested resource",

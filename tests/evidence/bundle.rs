@@ -18,7 +18,7 @@ use soc2_operator::evidence::{
 use soc2_operator::scan::load_paths;
 use soc2_operator::view::ClusterSnapshot;
 
-#[path = "evidence/auditor.rs"]
+#[path = "auditor.rs"]
 mod auditor;
 
 fn repo(p: &str) -> PathBuf {

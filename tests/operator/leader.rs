@@ -10,9 +10,6 @@
 //! Every wait has a timeout; nothing sleeps for correctness. The renewal test runs on Tokio's paused clock, so
 //! the lease manager's five-second wait passes at once.
 
-#[allow(dead_code)] // Not every helper of the shared harness is used here.
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,8 +29,8 @@ use soc2_operator::view::ClusterSnapshot;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::timeout;
 
-use support::fixtures::{alice_binding, cluster_admin_role, mfa_spec_high, namespace};
-use support::mock_api::{
+use crate::support::fixtures::{alice_binding, cluster_admin_role, mfa_spec_high, namespace};
+use crate::support::mock_api::{
     ApiHandle, CONTROLS, DEADLINE, EVENTS, Recorded, json_response, mock_client, mock_context,
     plausible_answer, reconcile_with, recorded, status_failure,
 };
@@ -48,7 +45,7 @@ const CONTROL: &str = "mfa-privileged-access";
 // ---------------------------------------------------------------------------------------------------------------
 
 fn mfa_control() -> Control {
-    support::fixtures::control(CONTROL, 1, mfa_spec_high())
+    crate::support::fixtures::control(CONTROL, 1, mfa_spec_high())
 }
 
 /// cluster-admin bound directly to User alice: the MFA control fails.

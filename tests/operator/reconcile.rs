@@ -1,16 +1,13 @@
 //! Reconcile against a scripted API server (level 3 of TESTING.md).
 //!
 //! Each scenario runs `controller::reconcile` with a client whose transport is a `tower_test` mock. A spawned task
-//! plays the API server (`support::mock_api`): it records every request (method, path, query, content type, JSON
+//! plays the API server (`crate::support::mock_api`): it records every request (method, path, query, content type, JSON
 //! body) and answers it as a real apiserver would (the status PATCH is echoed back as a Control, an Event POST is
 //! echoed back as the created Event). Once reconcile returns, the server waits a short grace period for stray
 //! requests, so "no other request" and "no request at all" are asserted on the recorded list. Every wait has a
 //! timeout: a request nobody answers fails the test instead of hanging it.
 //!
 //! The last tests feed a reflector store by hand and check which controls a cluster change affects.
-
-#[allow(dead_code)] // Not every helper of the shared harness is used here.
-mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,11 +24,11 @@ use soc2_operator::view::live::Change;
 use soc2_operator::view::{ClusterSnapshot, ResourceKind};
 use tokio::time::timeout;
 
-use support::fixtures::{
+use crate::support::fixtures::{
     ALICE_BINDING, ALICE_BINDING_UID, CONTROL_UID, alice_binding, cluster_admin_binding,
     cluster_admin_role, mfa_spec, namespace,
 };
-use support::mock_api::{
+use crate::support::mock_api::{
     CONTROLS, DEADLINE, EVENTS, FakeServer, Recorded, mock_context, plausible_answer,
     reconcile_with, status_failure,
 };
@@ -57,7 +54,7 @@ async fn reconcile_ok(
 // ---------------------------------------------------------------------------------------------------------------
 
 fn control_from(name: &str, spec: Value) -> Control {
-    support::fixtures::control(name, GENERATION, spec)
+    crate::support::fixtures::control(name, GENERATION, spec)
 }
 
 fn mfa_control() -> Control {

@@ -134,6 +134,6 @@ fn docs_controls_md_is_generated_from_the_manifests() {
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         on_disk == rendered,
-        "docs/controls.md drifted from config/controls/; regenerate it with SOC2_BLESS=1 cargo test --test control_library"
+        "docs/controls.md drifted from config/controls/; regenerate it with SOC2_BLESS=1 cargo test --test shipped control_library"
     );
 }

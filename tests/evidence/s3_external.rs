@@ -30,8 +30,7 @@ use soc2_operator::evidence::{
 };
 use soc2_operator::scan::load_paths;
 
-#[path = "support/outage_proxy.rs"]
-mod outage_proxy;
+use crate::outage_proxy;
 
 struct Server {
     endpoint: String,

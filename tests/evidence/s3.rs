@@ -22,12 +22,9 @@ use soc2_operator::scan::load_paths;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-#[path = "support/outage_proxy.rs"]
-mod outage_proxy;
-#[allow(dead_code)] // Not every helper of the shared harness is used here.
-mod support;
+use crate::outage_proxy;
 
-use support::moto::{SERIAL, bucket, free_port, http, moto};
+use crate::support::moto::{SERIAL, bucket, free_port, http, moto};
 
 fn location(port: u16, bucket: &str, lock: Option<ObjectLock>) -> StoreLocation {
     StoreLocation::S3(S3Location {
@@ -618,13 +615,11 @@ const NO_CREDENTIALS_CHILD: &str = "SOC2_TEST_NO_CREDENTIALS_CHILD";
 async fn no_credentials_at_all_says_where_to_put_them() {
     if std::env::var_os(NO_CREDENTIALS_CHILD).is_none() {
         let metadata = format!("http://127.0.0.1:{}", free_port());
+        // The test's name in this binary: its module path without the crate (`s3::...`).
+        let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+        let name = format!("{module}::no_credentials_at_all_says_where_to_put_them");
         let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "no_credentials_at_all_says_where_to_put_them",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
             .env_clear()
             .env(NO_CREDENTIALS_CHILD, &metadata)
             .env("AWS_METADATA_ENDPOINT", &metadata)

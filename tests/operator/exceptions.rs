@@ -1,9 +1,6 @@
 //! ControlExceptions against a scripted API server: the Control's status and events when an exception waives a
 //! finding and when it expires, and the exception's own status (state, reason, condition, matched count).
 
-#[allow(dead_code)] // Not every helper of the shared harness is used here.
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,10 +13,10 @@ use soc2_operator::controller::{self, Error};
 use soc2_operator::leader::Leadership;
 use soc2_operator::view::ClusterSnapshot;
 
-use support::fixtures::{
+use crate::support::fixtures::{
     ALICE_BINDING, alice_binding, cluster_admin_binding, cluster_admin_role, mfa_spec, namespace,
 };
-use support::mock_api::{
+use crate::support::mock_api::{
     CONTROLS, EVENTS, Recorded, mock_context, plausible_answer, reconcile_with, status_failure,
 };
 
@@ -27,7 +24,7 @@ const CONTROL: &str = "mfa-privileged-access";
 const EXCEPTIONS: &str = "/apis/soc2.dev/v1alpha1/namespaces/soc2-system/controlexceptions";
 
 fn control() -> Control {
-    support::fixtures::control(CONTROL, 3, mfa_spec())
+    crate::support::fixtures::control(CONTROL, 3, mfa_spec())
 }
 
 fn rfc3339(t: Timestamp) -> String {
@@ -293,9 +290,9 @@ async fn reconcile_exception(
         }
     });
     let server_side = exception_answer(control, exception.clone());
-    let server = support::mock_api::FakeServer::spawn(handle, server_side);
+    let server = crate::support::mock_api::FakeServer::spawn(handle, server_side);
     let result = tokio::time::timeout(
-        support::mock_api::DEADLINE,
+        crate::support::mock_api::DEADLINE,
         controller::reconcile_exception(Arc::new(exception.clone()), ctx),
     )
     .await
@@ -430,7 +427,7 @@ fn exception_changes_re_evaluate_controls_regardless_of_their_scope() {
     use soc2_operator::view::ResourceKind;
     use soc2_operator::view::live::Change;
 
-    let mut scoped = support::fixtures::control(
+    let mut scoped = crate::support::fixtures::control(
         "scoped",
         1,
         json!({

@@ -20,11 +20,8 @@ use soc2_operator::incremental::{IncrementalEvaluator, Path};
 use soc2_operator::validation::validate;
 use soc2_operator::view::{ClusterSnapshot, Gvk, ResourceKind};
 
-#[path = "../benches/support/library.rs"]
-mod library;
-#[path = "../benches/support/synthetic.rs"]
-#[allow(dead_code)]
-mod synthetic;
+use crate::library;
+use crate::synthetic;
 
 use synthetic::Rng;
 

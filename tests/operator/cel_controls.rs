@@ -1,8 +1,5 @@
 //! Custom CEL and requiredResources controls through reconcile (scripted API server) and triggers.
 
-#[allow(dead_code)] // Not every helper of the shared harness is used here.
-mod support;
-
 use std::sync::Arc;
 
 use http::Method;
@@ -15,7 +12,7 @@ use soc2_operator::controller::affected_controls;
 use soc2_operator::view::live::{Change, Watched};
 use soc2_operator::view::{ClusterSnapshot, Gvk, ResourceKind};
 
-use support::mock_api::{CONTROLS, EVENTS, mock_context, plausible_answer, reconcile_with};
+use crate::support::mock_api::{CONTROLS, EVENTS, mock_context, plausible_answer, reconcile_with};
 
 fn cel_spec(expression: &str) -> Value {
     json!({
@@ -33,7 +30,7 @@ fn cel_spec(expression: &str) -> Value {
 }
 
 fn control(name: &str, spec: Value) -> Control {
-    support::fixtures::control(name, 3, spec)
+    crate::support::fixtures::control(name, 3, spec)
 }
 
 fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
@@ -204,7 +201,7 @@ fn a_gvk_change_reevaluates_only_the_controls_reading_it() {
     let s = store(vec![
         control("config-maps", cel_spec("true")),
         control("deployments", deployments),
-        control("mfa", support::fixtures::mfa_spec()),
+        control("mfa", crate::support::fixtures::mfa_spec()),
     ]);
     let config_map = Watched::Gvk(Gvk::new("", "v1", "ConfigMap"));
     assert_eq!(

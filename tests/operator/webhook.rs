@@ -3,11 +3,9 @@
 //! server-side apply against the scripted API server, the TLS server on loopback, and the `AdmissionEnforced`
 //! condition of a reconciled control.
 
-#[allow(dead_code)] // Not every helper of the shared harness is used here.
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::mock_api::with_server;
 use axum::body::Body;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -20,7 +18,6 @@ use soc2_operator::webhook::configuration::{
 use soc2_operator::webhook::handler::{
     AdmissionState, ENFORCE_PATH, MAX_BODY_BYTES, WARN_PATH, router,
 };
-use support::mock_api::with_server;
 use tower::ServiceExt;
 
 fn control(name: &str, mode: &str, scope: Value) -> Arc<Control> {
@@ -557,7 +554,7 @@ async fn the_configuration_is_server_side_applied_by_the_operator() {
         |_| {
             (
                 StatusCode::FORBIDDEN,
-                support::mock_api::status_failure(403, "Forbidden", "cannot patch"),
+                crate::support::mock_api::status_failure(403, "Forbidden", "cannot patch"),
             )
         },
         "apply",

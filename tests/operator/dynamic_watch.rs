@@ -1,8 +1,5 @@
 //! Dynamic watches against a scripted API server: discovery, a missing CRD, a forbidden list, a synced store.
 
-#[allow(dead_code)] // Not every helper of the shared harness is used here.
-mod support;
-
 use std::time::Duration;
 
 use http::StatusCode;
@@ -10,7 +7,7 @@ use serde_json::json;
 use soc2_operator::view::live::LiveView;
 use soc2_operator::view::{Gvk, Reads};
 
-use support::mock_api::{status_failure, with_server};
+use crate::support::mock_api::{status_failure, with_server};
 
 const DISCOVERY: &str = "/apis/monitoring.coreos.com/v1";
 const RULES: &str = "/apis/monitoring.coreos.com/v1/prometheusrules";

@@ -20,11 +20,8 @@ use soc2_operator::validation::validate;
 use soc2_operator::view::projection::LAST_APPLIED;
 use soc2_operator::view::{ClusterSnapshot, Project};
 
-#[path = "../benches/support/library.rs"]
-mod library;
-#[path = "../benches/support/synthetic.rs"]
-#[allow(dead_code)]
-mod synthetic;
+use crate::library;
+use crate::synthetic;
 
 /// Gives every object what kubectl's client-side apply leaves: the last-applied copy.
 fn applied_by_kubectl<K: Resource + Serialize + Clone>(objects: &mut [Arc<K>]) {

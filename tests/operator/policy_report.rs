@@ -5,9 +5,6 @@
 //! function. Once `publish` returns, the server waits a short grace period for stray requests, so "no other
 //! request" is asserted on the recorded list. Every wait has a timeout.
 
-#[allow(dead_code)] // Not every helper of the shared harness is used here.
-mod support;
-
 use std::collections::BTreeSet;
 
 use http::{Method, StatusCode};
@@ -19,8 +16,8 @@ use soc2_operator::evaluate::{Compliance, Evaluation};
 use soc2_operator::policy_report::{self, PolicyReportError, PolicyReports};
 use soc2_operator::view::ResourceRef;
 
-use support::fixtures::mfa_spec_high;
-use support::mock_api::{Recorded, status_with_details, with_server};
+use crate::support::fixtures::mfa_spec_high;
+use crate::support::mock_api::{Recorded, status_with_details, with_server};
 
 const CLUSTER_REPORT: &str = "/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports/soc2-mfa";
 
@@ -86,7 +83,7 @@ async fn publish_with(
 // ---------------------------------------------------------------------------------------------------------------
 
 fn control() -> Control {
-    support::fixtures::control("mfa", 1, mfa_spec_high())
+    crate::support::fixtures::control("mfa", 1, mfa_spec_high())
 }
 
 fn resource(kind: &str, namespace: Option<&str>, name: &str) -> ResourceRef {

@@ -2,11 +2,10 @@
 //! current tick and reported by server-side apply of the status; a failing store turns Ready False and publishes
 //! one SnapshotFailed Warning.
 
-#[allow(dead_code)]
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::fixtures::control;
+use crate::support::mock_api::{EVENTS, Recorded, status_failure, with_server};
 use http::{Method, StatusCode};
 use kube::core::DeserializeGuard;
 use kube::runtime::events::{Recorder, Reporter};
@@ -18,8 +17,6 @@ use soc2_operator::controller::evidence::{EvidenceContext, run_store};
 use soc2_operator::evidence::{EvidenceStoreClient, StoreLocation, VerifyingKeys, verify_chain};
 use soc2_operator::leader::Leadership;
 use soc2_operator::view::live::LiveView;
-use support::fixtures::control;
-use support::mock_api::{EVENTS, Recorded, status_failure, with_server};
 use tokio::sync::mpsc;
 
 const STATUS: &str = "/apis/soc2.dev/v1alpha1/evidencestores/audit/status";
@@ -387,8 +384,8 @@ async fn a_store_whose_head_went_back_is_not_written_until_a_person_acts() {
 /// new version of the hidden key, no manifest after it.
 #[tokio::test]
 async fn a_restart_against_an_s3_store_whose_head_was_hidden_writes_nothing() {
+    use crate::support::moto::{SERIAL, bucket, http, moto};
     use soc2_operator::evidence::store::{S3Credentials, S3Location};
-    use support::moto::{SERIAL, bucket, http, moto};
 
     let _serial = SERIAL.lock().await;
     let Some(moto) = moto().await else { return };
