@@ -3,7 +3,10 @@
 //! per criterion, failing findings by severity, reconcile and webhook latency, evidence snapshots and chain head age.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use soc2_operator::api::{Criterion, Severity};
@@ -22,10 +25,9 @@ fn dashboard() -> Value {
     serde_json::from_str(&read(CONFIG_COPY)).unwrap_or_else(|e| panic!("{CONFIG_COPY}: {e}"))
 }
 
-/// Every metric name the operator's registry exports, with the sample names of histograms (`_bucket`, `_sum`,
-/// `_count`). A family is exposed once it has a series, so one of each is made through the methods the operator
-/// calls.
-fn exported() -> BTreeSet<String> {
+/// The operator's registry with one series in every family (a family is exposed once it has one), made through
+/// the methods the operator calls.
+fn populated() -> Metrics {
     let m = Metrics::new();
     let criteria = [Criterion("CC6.1".into())];
     let now = "2026-12-07T10:00:00Z".parse().expect("timestamp");
@@ -46,7 +48,13 @@ fn exported() -> BTreeSet<String> {
     m.set_watch_objects("pods", 1);
     m.set_streaming_lists(true);
     m.watch_failed("pods", WatchFailure::Expired);
-    let text = m.encode().expect("metrics encode");
+    m
+}
+
+/// Every metric name the operator's registry exports, with the sample names of histograms (`_bucket`, `_sum`,
+/// `_count`).
+fn exported() -> BTreeSet<String> {
+    let text = populated().encode().expect("metrics encode");
     let mut names = BTreeSet::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("# TYPE ") else {
@@ -192,4 +200,186 @@ fn metric_names_are_read_whole() {
         ),
         ["soc2_a_bucket", "soc2_d"]
     );
+}
+
+/// Prometheus on 127.0.0.1, scraping `target` every second, stopped when dropped.
+struct Prometheus {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// Serves `body` as the Prometheus text format to every request on a loopback port, from a thread.
+fn serve_metrics(body: String) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.0 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+                soc2_operator::metrics::CONTENT_TYPE,
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+        }
+    });
+    port
+}
+
+/// `GET path` on 127.0.0.1:`port`; the body.
+fn get(port: u16, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default())
+}
+
+/// Percent-encodes a query parameter.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Runs an instant query; the JSON answer.
+fn query(port: u16, expr: &str) -> Value {
+    let body = get(port, &format!("/api/v1/query?query={}", encode(expr)))
+        .unwrap_or_else(|e| panic!("query {expr}: {e}"));
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("query {expr}: {e}: {body}"))
+}
+
+fn start_prometheus(target: u16) -> Option<Prometheus> {
+    let Ok(binary) = which("prometheus") else {
+        eprintln!(
+            "skipped: prometheus is not installed (apt-get install prometheus); .ci/run installs it"
+        );
+        return None;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: soc2-operator\n    static_configs: [{{targets: [\"127.0.0.1:{target}\"]}}]\n"
+        ),
+    )
+    .expect("config");
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
+    let child = Command::new(binary)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("prometheus starts");
+    Some(Prometheus {
+        child,
+        port,
+        _dir: dir,
+    })
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    let path = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
+
+/// Every query of the dashboard is PromQL that Prometheus accepts, and the panels that show what every running
+/// operator exports (compliance, findings, latency, snapshots, chain head age) return series from a scrape of the
+/// operator's registry. Skipped with a message when Prometheus is not installed.
+#[test]
+fn every_query_runs_on_prometheus() {
+    let target = serve_metrics(populated().encode().expect("metrics encode"));
+    let Some(prometheus) = start_prometheus(target) else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Two scrapes at least, so that rates have two samples.
+    loop {
+        let ready = get(
+            prometheus.port,
+            "/api/v1/query?query=count_over_time(up%5B1m%5D)",
+        )
+        .ok()
+        .and_then(|b| serde_json::from_str::<Value>(&b).ok())
+        .and_then(|v| {
+            v["data"]["result"][0]["value"][1]
+                .as_str()
+                .map(str::to_string)
+        })
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n >= 2);
+        if ready {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not scrape the metrics twice within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    for panel in panels(&dashboard()) {
+        let title = panel["title"].as_str().unwrap_or_default();
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().expect("expr").replace("$control", ".*");
+            let answer = query(prometheus.port, &expr);
+            assert_eq!(
+                answer["status"], "success",
+                "panel {title:?}: Prometheus refused {expr}: {answer}"
+            );
+            let series = answer["data"]["result"].as_array().map_or(0, Vec::len);
+            let always_there = [
+                "soc2_control_compliant",
+                "soc2_control_findings",
+                "soc2_reconcile_duration_seconds",
+                "soc2_evidence_snapshots_total",
+                "soc2_evidence_chain_head_timestamp_seconds",
+                "soc2_leader",
+                "soc2_watch_objects",
+            ];
+            if always_there.iter().any(|m| expr.contains(m)) {
+                assert!(
+                    series > 0,
+                    "panel {title:?}: {expr} returned no series: {answer}"
+                );
+            }
+        }
+    }
 }
