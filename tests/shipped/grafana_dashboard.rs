@@ -216,13 +216,6 @@ impl Drop for Prometheus {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
 /// Serves `body` as the Prometheus text format to every request on a loopback port, from a thread.
 fn serve_metrics(body: String) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -277,7 +270,7 @@ fn query(port: u16, expr: &str) -> Value {
 }
 
 fn start_prometheus(target: u16) -> Option<Prometheus> {
-    let Ok(binary) = which("prometheus") else {
+    let Some(binary) = which("prometheus") else {
         eprintln!(
             "skipped: prometheus is not installed (apt-get install prometheus); .ci/run installs it"
         );
@@ -292,7 +285,7 @@ fn start_prometheus(target: u16) -> Option<Prometheus> {
         ),
     )
     .expect("config");
-    let port = free_port();
+    let port = crate::support::moto::free_port();
     let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
     let child = Command::new(binary)
         .arg(format!("--config.file={}", config.display()))
@@ -313,12 +306,11 @@ fn start_prometheus(target: u16) -> Option<Prometheus> {
     })
 }
 
-fn which(name: &str) -> Result<std::path::PathBuf, ()> {
-    let path = std::env::var_os("PATH").ok_or(())?;
-    std::env::split_paths(&path)
+/// `name` on PATH, if it is there.
+fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .ok_or(())
 }
 
 /// Every query of the dashboard is PromQL that Prometheus accepts, and the panels that show what every running

@@ -2,6 +2,10 @@
 //! is valid and documented, the Grafana dashboard reads metrics the operator exports, and the documentation's links
 //! resolve.
 
+#[allow(dead_code)] // Only the free-port helper of the shared harness is used here.
+#[path = "../support/mod.rs"]
+mod support;
+
 mod chart_version;
 mod control_library;
 mod crds;
