@@ -54,7 +54,8 @@ wait_for() {
     fi
     sleep 1
   done
-  echo "tour: FAILED: $what (90 s)" >&2
+  echo "tour: FAILED: $what (90 s); the operator's log:" >&2
+  cat "$work/operator.log" >&2 || true
   return 1
 }
 compliant() {
