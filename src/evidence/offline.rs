@@ -43,7 +43,7 @@ pub async fn write_scan_snapshot(
         &id,
         controls,
         tick,
-        |_| snapshot.clone(),
+        |reads| snapshot.offline_view(reads),
         None,
         &mut OperationBaseline::default(),
     )?;

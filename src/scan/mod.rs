@@ -86,16 +86,12 @@ impl ScanReport {
 
 /// Evaluates `controls` against the objects loaded from disk.
 pub fn scan(loaded: &Loaded, controls: &[Control], now: Timestamp) -> ScanReport {
-    // Kinds read by GVK that have typed lists are served from those lists, as in the operator's live view.
+    // The view every control reads, the same one the scan's evidence snapshot evaluates.
     let reads: Vec<Reads> = controls
         .iter()
         .filter_map(|c| validate(&c.spec).ok().map(|v| required_kinds(&v)))
         .collect();
-    let mut snapshot = loaded.snapshot.clone();
-    let reads = Reads::union(&reads);
-    snapshot.serve_typed_as_dynamic(&reads.gvks);
-    // A cluster dump with its CRDs shows which kinds are not installed: Unknown, as the operator reports them.
-    snapshot.mark_uninstalled_crds(reads.dynamic_only());
+    let snapshot = loaded.snapshot.offline_view(&Reads::union(&reads));
     let mut results: Vec<ControlResult> = controls
         .iter()
         .map(|control| {

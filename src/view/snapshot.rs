@@ -12,6 +12,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use kube::api::DynamicObject;
 
 use super::gvk::Gvk;
+use super::reads::Reads;
 
 use crate::api::ControlException;
 use crate::exceptions::ExceptionPolicy;
@@ -210,6 +211,18 @@ impl ClusterSnapshot {
                 }
             }
         }
+    }
+
+    /// The view an offline evaluation of controls reading `reads` gets from manifests loaded from disk: kinds
+    /// read by GVK that have typed lists are served from those lists and, in a cluster dump with its CRDs,
+    /// kinds that are not installed are unavailable, as in the operator's live view. `soc2ctl scan` and the
+    /// evidence snapshot it writes both evaluate this view, so the table a user reads and the bundle an auditor
+    /// reads cannot disagree.
+    pub fn offline_view(&self, reads: &Reads) -> ClusterSnapshot {
+        let mut view = self.clone();
+        view.serve_typed_as_dynamic(&reads.gvks);
+        view.mark_uninstalled_crds(reads.dynamic_only());
+        view
     }
 
     /// For offline scans: when the manifests include CustomResourceDefinitions (a dump of a cluster), a GVK of

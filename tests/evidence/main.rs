@@ -13,3 +13,4 @@ mod html;
 mod operator;
 mod s3;
 mod s3_external;
+mod scan_agrees;
