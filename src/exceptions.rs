@@ -18,7 +18,7 @@ use kube::core::{Selector, SelectorExt};
 
 use crate::api::{ControlException, ExceptedResource, ExceptionRef, ExceptionState, FindingResult};
 use crate::checks::Finding;
-use crate::view::{ClusterSnapshot, ResourceRef};
+use crate::view::{ClusterSnapshot, Gvk, ResourceRef};
 
 /// The default maximum lifetime of an exception, in days (`--max-exception-days`).
 pub const DEFAULT_MAX_EXCEPTION_DAYS: u32 = 365;
@@ -363,10 +363,10 @@ pub fn apply(control: &str, findings: &mut [Finding], view: &ClusterSnapshot, no
 /// The labels of one kind's objects by (namespace, name).
 type KindLabels<'v> = BTreeMap<(Option<String>, String), &'v BTreeMap<String, String>>;
 
-/// Labels by (kind, namespace, name), one kind at a time, built when a selector first needs that kind.
+/// Labels by (apiVersion, kind, namespace, name), one kind at a time, built when a selector first needs that kind.
 #[derive(Default)]
 struct LabelIndex<'v> {
-    by_kind: BTreeMap<String, KindLabels<'v>>,
+    by_kind: BTreeMap<(String, String), KindLabels<'v>>,
 }
 
 impl<'v> LabelIndex<'v> {
@@ -377,8 +377,8 @@ impl<'v> LabelIndex<'v> {
     ) -> Option<&'v BTreeMap<String, String>> {
         let kind = self
             .by_kind
-            .entry(r.kind.clone())
-            .or_insert_with(|| index_kind(view, &r.kind));
+            .entry((r.api_version.clone(), r.kind.clone()))
+            .or_insert_with(|| index_kind(view, &r.api_version, &r.kind));
         kind.get(&(r.namespace.clone(), r.name.clone())).copied()
     }
 }
@@ -392,7 +392,12 @@ fn index_list<K: Resource>(list: &[std::sync::Arc<K>]) -> KindLabels<'_> {
         .collect()
 }
 
-fn index_kind<'v>(view: &'v ClusterSnapshot, kind: &str) -> KindLabels<'v> {
+/// The labels of the objects of one kind: those read by GVK (CEL's findings are about them, and a kind
+/// read both ways holds the same objects), else the typed list of that kind.
+fn index_kind<'v>(view: &'v ClusterSnapshot, api_version: &str, kind: &str) -> KindLabels<'v> {
+    if let Some(objects) = view.dynamic.get(&Gvk::from_api_version(api_version, kind)) {
+        return index_list(objects);
+    }
     match kind {
         "Namespace" => index_list(&view.namespaces),
         "Node" => index_list(&view.nodes),

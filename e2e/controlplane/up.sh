@@ -201,9 +201,10 @@ start kube-controller-manager \
   --use-service-account-credentials --controllers='*' \
   --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
   --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
-  --leader-elect=false
+  --leader-elect=false --kube-api-qps=200 --kube-api-burst=400
 # --leader-elect=false: one controller-manager; a lease left by the previous run would otherwise delay the start by
-# up to its 15 s duration.
+# up to its 15 s duration. --kube-api-qps: the scale harness's Deployments each need a ReplicaSet and a Pod; at the
+# default 20 requests/s the controllers take longer than the load itself.
 wait_for kube-controller-manager controllers_ready
 
 write_kubeconfig "$run/kubeconfig" admin

@@ -1,9 +1,11 @@
 //! The scale harness (`e2e/scale/run.sh N`, not a test): loads N namespaces of synthetic objects into the cluster
 //! named by KUBECONFIG, runs the operator with the whole control library, and reports what it costs.
 //!
-//! Each namespace `soc2-scale-<i>` gets one object of ten kinds: Deployment, ReplicaSet, Pod, Service, Ingress,
-//! RoleBinding, NetworkPolicy, ConfigMap, Secret and ServiceAccount (plus what the controllers add: a ReplicaSet per
-//! Deployment, the `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap). Every third namespace violates
+//! Each namespace `soc2-scale-<i>` gets one object of nine kinds: Deployment (one replica), ReplicaSet (made by
+//! hand, no replicas), Service, Ingress, RoleBinding, NetworkPolicy, ConfigMap, Secret and ServiceAccount, and every
+//! tenth namespace a bare Pod, plus what the controllers add: the Deployment's ReplicaSet and its Pod (Pending: the
+//! control plane has no scheduler), the `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap. As in a real
+//! cluster, nearly every Pod is run by a workload. Every third namespace violates
 //! controls: an unapproved privileged workload on a mutable tag, a LoadBalancer without approval, an Ingress
 //! without TLS, cluster-admin bound to a person, allow-all ingress. Objects go in by server-side apply, in parallel.
 //!
@@ -33,7 +35,6 @@ const LABEL: &str = "soc2.dev/scale";
 const PROBE_NAMESPACE: &str = "soc2-scale-probe";
 const PROBE_CONTROL: &str = "soc2-scale-probe";
 /// Objects the harness applies in each namespace (see `namespace_objects`).
-const OBJECTS_PER_NAMESPACE: usize = 10;
 
 #[derive(Parser)]
 #[command(about = "Loads synthetic namespaces and measures the operator against them")]
@@ -73,10 +74,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
     install_crds(&client).await?;
     println!("| {} namespaces | measured |\n|---|---|", args.namespaces);
     let loaded = if args.loaded {
-        args.namespaces * OBJECTS_PER_NAMESPACE
+        (0..args.namespaces)
+            .map(|i| namespace_objects(i).len())
+            .sum()
     } else {
         load(&client, args.namespaces, args.concurrency).await?
     };
+    wait_for_controller_pods(&client, args.namespaces).await?;
     apply_controls(&client, &args.controls).await?;
 
     let admin = format!("127.0.0.1:{}", free_port()?);
@@ -133,7 +137,7 @@ fn pod_spec(bad: bool) -> Value {
     }
 }
 
-/// The ten objects of namespace `ns`; every third namespace violates.
+/// The objects of namespace `ns`; every third namespace violates.
 fn namespace_objects(i: usize) -> Vec<Object> {
     let ns = format!("soc2-scale-{i}");
     let bad = i.is_multiple_of(3);
@@ -175,7 +179,7 @@ fn namespace_objects(i: usize) -> Vec<Object> {
             resource("apps", "v1", "Deployment", "deployments"),
             json!({ "apiVersion": "apps/v1", "kind": "Deployment",
                     "metadata": { "name": "app", "labels": labels("app"), "annotations": approval },
-                    "spec": { "replicas": 0, "selector": { "matchLabels": { "app": "app" } }, "template": template } }),
+                    "spec": { "replicas": 1, "selector": { "matchLabels": { "app": "app" } }, "template": template } }),
         ),
         at(
             resource("apps", "v1", "ReplicaSet", "replicasets"),
@@ -183,12 +187,6 @@ fn namespace_objects(i: usize) -> Vec<Object> {
                     "metadata": { "name": "batch", "labels": labels("batch") },
                     "spec": { "replicas": 0, "selector": { "matchLabels": { "app": "batch" } },
                               "template": { "metadata": { "labels": labels("batch") }, "spec": pod_spec(bad) } } }),
-        ),
-        at(
-            resource("", "v1", "Pod", "pods"),
-            json!({ "apiVersion": "v1", "kind": "Pod",
-                    "metadata": { "name": "worker", "labels": labels("worker") },
-                    "spec": pod_spec(bad) }),
         ),
         at(
             resource("", "v1", "Service", "services"),
@@ -243,6 +241,53 @@ fn namespace_objects(i: usize) -> Vec<Object> {
             },
         ),
     ]
+    .into_iter()
+    .chain(i.is_multiple_of(10).then(|| {
+        at(
+            resource("", "v1", "Pod", "pods"),
+            json!({ "apiVersion": "v1", "kind": "Pod",
+                    "metadata": { "name": "worker", "labels": labels("worker") },
+                    "spec": pod_spec(bad) }),
+        )
+    }))
+    .collect()
+}
+
+/// Waits until the controllers have made each Deployment's Pod, so that the operator starts on a settled cluster.
+async fn wait_for_controller_pods(
+    client: &Client,
+    namespaces: usize,
+) -> Result<(), Box<dyn Error>> {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::ListParams;
+    let pods: Api<Pod> = Api::all(client.clone());
+    let start = Instant::now();
+    loop {
+        // Metadata only, by pages (the server gives no remaining count for a label selector).
+        let mut count = 0;
+        let mut params = ListParams::default().labels("app=app").limit(500);
+        loop {
+            let page = pods.list_metadata(&params).await?;
+            count += page.items.len();
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => params = params.continue_token(&token),
+                _ => break,
+            }
+        }
+        if count >= namespaces {
+            eprintln!(
+                "scale: the controllers made {count} Deployment pods in {:.0} s",
+                start.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(1200) {
+            return Err(
+                format!("only {count} of {namespaces} Deployment pods after 20 minutes").into(),
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
 }
 
 async fn apply(client: &Client, object: &Object) -> Result<(), Box<dyn Error>> {

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use k8s_openapi::jiff::Timestamp;
 use soc2_operator::evidence::{self, EvidenceStoreClient, SigningKey, VerifyOutcome};
 use soc2_operator::exceptions::{self, ExceptionPolicy};
-use soc2_operator::scan::{self, load_paths};
+use soc2_operator::scan::{self, load_paths, load_paths_into};
 
 #[derive(Parser)]
 #[command(
@@ -400,23 +400,30 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             signing_key,
             s3,
         } => {
-            let mut loaded = match load_paths(&paths) {
-                Ok(l) => l,
-                Err(e) => return Err(fail_input(e)),
-            };
-            let controls = if controls.is_empty() {
-                loaded.controls.clone()
+            // Controls named apart are read first, so that the manifests keep whole copies of Pods only when a
+            // control reads them whole (CEL); controls found among the manifests narrow that afterwards.
+            let from_flag = if controls.is_empty() {
+                None
             } else {
-                match load_paths(&controls) {
-                    Ok(c) => {
-                        // Exceptions are kept beside the controls they waive as often as beside the workloads.
-                        loaded
-                            .snapshot
-                            .control_exceptions
-                            .extend(c.snapshot.control_exceptions);
-                        c.controls
-                    }
-                    Err(e) => return Err(fail_input(e)),
+                Some(load_paths(&controls).map_err(fail_input)?)
+            };
+            let mut loaded = scan::Loaded::default();
+            if let Some(c) = &from_flag {
+                loaded.keep_whole_only(&scan::reads_of(&c.controls));
+            }
+            load_paths_into(&paths, &mut loaded).map_err(fail_input)?;
+            let controls = match from_flag {
+                None => {
+                    loaded.keep_whole_only(&scan::reads_of(&loaded.controls));
+                    loaded.controls.clone()
+                }
+                Some(c) => {
+                    // Exceptions are kept beside the controls they waive as often as beside the workloads.
+                    loaded
+                        .snapshot
+                        .control_exceptions
+                        .extend(c.snapshot.control_exceptions);
+                    c.controls
                 }
             };
             loaded.snapshot.exception_policy = ExceptionPolicy {

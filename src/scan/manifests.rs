@@ -1,6 +1,7 @@
 //! Reading Kubernetes manifests from files and directories: multi-document YAML, JSON, `kind: List` and
 //! `kubectl get -o yaml` dumps.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::api::Control;
-use crate::view::{ClusterSnapshot, Project};
+use crate::view::{ClusterSnapshot, Gvk, Project, Reads};
 
 /// Why manifests could not be read. Every variant names the file (and document) at fault.
 #[derive(Debug, thiserror::Error)]
@@ -61,11 +62,42 @@ pub struct Loaded {
     /// Objects of kinds no built-in check reads (Services, ConfigMaps, CRDs, ...). They are kept by
     /// group/version/kind (`snapshot.dynamic`, Secret values removed) for CEL and requiredResources checks.
     pub ignored: usize,
+    /// Of the GVKs whose typed list is trimmed ([`crate::view::Gvk::trimmed_kind`]: Pods), the ones also kept
+    /// whole by GVK for the controls that read them so (CEL): `None` keeps every one. Set with
+    /// [`Loaded::keep_whole_only`], before loading to never hold the others.
+    pub keep_whole: Option<BTreeSet<Gvk>>,
+}
+
+impl Loaded {
+    /// Keeps whole copies of trimmed kinds only for the GVKs `reads` names, dropping those already loaded for
+    /// others: a scan whose controls read no Pod by GVK holds each Pod once, in its projected shape.
+    pub fn keep_whole_only(&mut self, reads: &Reads) {
+        let keep: BTreeSet<Gvk> = reads
+            .gvks
+            .iter()
+            .filter(|g| g.trimmed_kind().is_some())
+            .cloned()
+            .collect();
+        self.snapshot
+            .dynamic
+            .retain(|gvk, _| gvk.trimmed_kind().is_none() || keep.contains(gvk));
+        self.keep_whole = Some(keep);
+    }
+
+    fn keeps_whole(&self, gvk: &Gvk) -> bool {
+        gvk.trimmed_kind().is_none() || self.keep_whole.as_ref().is_none_or(|k| k.contains(gvk))
+    }
 }
 
 /// Reads every `.yaml`, `.yml` and `.json` file under `paths` (files or directories, recursively, in name order).
 pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
     let mut loaded = Loaded::default();
+    load_paths_into(paths, &mut loaded)?;
+    Ok(loaded)
+}
+
+/// As [`load_paths`], adding to `loaded` (see [`Loaded::keep_whole_only`]).
+pub fn load_paths_into(paths: &[PathBuf], loaded: &mut Loaded) -> Result<(), LoadError> {
     for path in paths {
         for file in manifest_files(path)? {
             let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Io {
@@ -73,10 +105,10 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
                 source,
             })?;
             loaded.files += 1;
-            load_text(&file, &text, &mut loaded)?;
+            load_text(&file, &text, loaded)?;
         }
     }
-    Ok(loaded)
+    Ok(())
 }
 
 fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
@@ -184,7 +216,7 @@ fn add_value(
     let gvk = crate::view::Gvk::from_api_version(&api_version, &kind);
     let is_control = api_version == "soc2.dev/v1alpha1" && kind == "Control";
     let untyped = gvk.typed_kind().is_none() && !kind.is_empty() && !api_version.is_empty();
-    if untyped && !is_control {
+    if untyped && !is_control && loaded.keeps_whole(&gvk) {
         // Generic checks may ask for any kind; typed kinds are served from their typed lists instead. A document
         // that is not an object (a kustomization without metadata) is left out, as before.
         if let Ok(mut object) = serde_json::from_value::<kube::api::DynamicObject>(value.clone()) {

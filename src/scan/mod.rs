@@ -6,7 +6,7 @@ mod render;
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
-pub use manifests::{LoadError, Loaded, load_paths};
+pub use manifests::{LoadError, Loaded, load_paths, load_paths_into};
 pub use render::{render_json, render_table};
 
 use crate::api::{Control, ExceptionState};
@@ -84,14 +84,19 @@ impl ScanReport {
     }
 }
 
-/// Evaluates `controls` against the objects loaded from disk.
-pub fn scan(loaded: &Loaded, controls: &[Control], now: Timestamp) -> ScanReport {
-    // The view every control reads, the same one the scan's evidence snapshot evaluates.
+/// What `controls` read together (invalid controls read nothing).
+pub fn reads_of(controls: &[Control]) -> Reads {
     let reads: Vec<Reads> = controls
         .iter()
         .filter_map(|c| validate(&c.spec).ok().map(|v| required_kinds(&v)))
         .collect();
-    let snapshot = loaded.snapshot.offline_view(&Reads::union(&reads));
+    Reads::union(&reads)
+}
+
+/// Evaluates `controls` against the objects loaded from disk.
+pub fn scan(loaded: &Loaded, controls: &[Control], now: Timestamp) -> ScanReport {
+    // The view every control reads, the same one the scan's evidence snapshot evaluates.
+    let snapshot = loaded.snapshot.offline_view(&reads_of(controls));
     let mut results: Vec<ControlResult> = controls
         .iter()
         .map(|control| {

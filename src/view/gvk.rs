@@ -59,8 +59,9 @@ impl Gvk {
         self.group.is_empty() && self.kind == "Secret"
     }
 
-    /// The typed store that holds every object of this GVK, when one exists. Pods (the typed store holds only
-    /// kube-system) and Secrets (only service-account tokens) are not served from typed stores.
+    /// The typed store that holds every object of this GVK whole (as far as CEL can tell), when one exists.
+    /// Secrets (the typed store holds only service-account tokens, redacted) and Pods (the typed store keeps only
+    /// what the checks read of them, see [`Gvk::trimmed_kind`]) are read by GVK from watches of their own.
     pub fn typed_kind(&self) -> Option<ResourceKind> {
         let kind = match (
             self.group.as_str(),
@@ -80,7 +81,6 @@ impl Gvk {
             ("apps", "v1", "DaemonSet") => ResourceKind::DaemonSet,
             ("batch", "v1", "CronJob") => ResourceKind::CronJob,
             ("batch", "v1", "Job") => ResourceKind::Job,
-            ("", "v1", "Pod") => ResourceKind::Pod,
             ("", "v1", "Service") => ResourceKind::Service,
             ("", "v1", "ServiceAccount") => ResourceKind::ServiceAccount,
             ("networking.k8s.io", "v1", "NetworkPolicy") => ResourceKind::NetworkPolicy,
@@ -89,6 +89,23 @@ impl Gvk {
             _ => return None,
         };
         Some(kind)
+    }
+}
+
+impl Gvk {
+    /// The typed store that holds this GVK's objects trimmed to what the checks read, when one does: a Pod a
+    /// workload controller runs is judged through its workload, so its store keeps its metadata and drops its spec
+    /// and status (by far the largest part of a cluster's cached bytes). Controls that read such a GVK as a whole
+    /// (CEL rules) get a watch of their own, and offline scans keep whole copies only for them.
+    pub fn trimmed_kind(&self) -> Option<ResourceKind> {
+        match (
+            self.group.as_str(),
+            self.version.as_str(),
+            self.kind.as_str(),
+        ) {
+            ("", "v1", "Pod") => Some(ResourceKind::Pod),
+            _ => None,
+        }
     }
 }
 
@@ -105,14 +122,23 @@ impl fmt::Display for Gvk {
     }
 }
 
-/// Removes what must never be cached or is not needed: `managedFields`, the last-applied annotation, and the
-/// values of a Secret (as [`super::Project`] does for typed kinds).
+/// Removes what must never be cached or is not needed: `managedFields` (a Pod's reduced to who wrote when), the
+/// last-applied annotation, and the values of a Secret (as [`super::Project`] does for typed kinds).
 pub fn strip_dynamic(object: &mut DynamicObject) {
-    object.metadata.managed_fields = None;
-    let secret = object
-        .types
-        .as_ref()
-        .is_some_and(|t| t.kind == "Secret" && t.api_version == "v1");
+    let is = |api_version: &str, kind: &str| {
+        object
+            .types
+            .as_ref()
+            .is_some_and(|t| t.kind == kind && t.api_version == api_version)
+    };
+    // Pods read by GVK carry what their typed store keeps of managedFields (who wrote when), as they did when
+    // CEL read them from that store.
+    if is("v1", "Pod") {
+        super::projection::compact_managed_fields(&mut object.metadata);
+    } else {
+        object.metadata.managed_fields = None;
+    }
+    let secret = is("v1", "Secret");
     if secret && let Some(map) = object.data.as_object_mut() {
         map.remove("data");
         map.remove("stringData");
@@ -140,10 +166,12 @@ mod tests {
             Gvk::new("apps", "v1", "Deployment").typed_kind(),
             Some(ResourceKind::Deployment)
         );
+        assert_eq!(Gvk::new("", "v1", "Pod").typed_kind(), None);
         assert_eq!(
-            Gvk::new("", "v1", "Pod").typed_kind(),
+            Gvk::new("", "v1", "Pod").trimmed_kind(),
             Some(ResourceKind::Pod)
         );
+        assert_eq!(Gvk::new("apps", "v1", "Deployment").trimmed_kind(), None);
         assert_eq!(Gvk::new("", "v1", "Secret").typed_kind(), None);
         assert_eq!(Gvk::new("apps", "v1beta1", "Deployment").typed_kind(), None);
     }

@@ -618,6 +618,31 @@ mod tests {
         let d = got.dynamic(&deployment).unwrap();
         assert_eq!(d[0].metadata.name.as_deref(), Some("web"));
         assert_eq!(got.deployments.len(), 1, "the typed kind is read as well");
+        // Pods read by GVK come whole from their own store, never from the trimmed typed one.
+        let pods = Gvk::new("", "v1", "Pod");
+        let whole: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1", "namespace": "a"},
+            "spec": {"containers": [{"name": "app", "image": "app:1"}]}
+        }))
+        .unwrap();
+        let mut s = ClusterSnapshot {
+            pods: vec![Arc::new(k8s_openapi::api::core::v1::Pod {
+                metadata: whole.metadata.clone(),
+                ..Default::default()
+            })],
+            ..Default::default()
+        };
+        s.dynamic.insert(pods.clone(), vec![Arc::new(whole)]);
+        view.load_snapshot(&s);
+        let got = view.snapshot(&Reads::new(vec![], vec![pods.clone()]));
+        assert_eq!(
+            got.dynamic(&pods).unwrap()[0].data["spec"]["containers"][0]["image"],
+            "app:1"
+        );
+        assert!(
+            got.pods.is_empty(),
+            "a CEL read of Pods needs no typed Pod watch"
+        );
         // A GVK nobody loaded or watched is unavailable, not empty.
         let other = Gvk::new("", "v1", "LimitRange");
         let got = view.snapshot(&Reads::new(vec![], vec![other.clone()]));

@@ -9,6 +9,8 @@
 //!   them). Of the kinds it judges (workloads and Pods), each entry keeps what change approval reads (manager,
 //!   operation, subresource, time) and loses `fieldsV1`, the tree of every field the manager owns: with
 //!   server-side apply it is as large as the object.
+//! - The spec of a Pod a workload controller runs (its workload's template is judged instead) and every Pod's
+//!   status: no check reads them; CEL rules read Pods from a watch of their own (see [`Project for Pod`]).
 //! - Secret values (`data`, `stringData`): never held at all (see [`ClusterSnapshot::redact_secret`]).
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -73,9 +75,26 @@ macro_rules! projected {
     };
 }
 
-projected!(project_judged: Deployment, StatefulSet, DaemonSet, CronJob, Job, Pod);
+projected!(project_judged: Deployment, StatefulSet, DaemonSet, CronJob, Job);
 projected!(project_other: Namespace, Node, Role, ClusterRole, RoleBinding, ClusterRoleBinding, Service,
     ServiceAccount, NetworkPolicy, Ingress, PodDisruptionBudget, ControlException);
+
+/// A Pod keeps what change approval judges, and its spec only when something reads it: the pod templates of a
+/// workload judge the pods its controller runs ([`super::workloads::judged_through_workload`]), and the
+/// control-plane checks read the API server's flags from kube-system's pods whatever runs them. No check reads a
+/// Pod's status. Controls that read Pods whole (CEL) read them from a watch of their own
+/// ([`super::Gvk::trimmed_kind`]).
+impl Project for Pod {
+    fn project(&mut self) {
+        project_judged(self);
+        self.status = None;
+        let control_plane =
+            self.metadata.namespace.as_deref() == Some(super::CONTROL_PLANE_NAMESPACE);
+        if !control_plane && super::workloads::judged_through_workload(&self.metadata) {
+            self.spec = None;
+        }
+    }
+}
 
 impl Project for Secret {
     fn project(&mut self) {
@@ -172,6 +191,86 @@ mod tests {
         };
         empty.project();
         assert_eq!(empty.metadata.managed_fields, Some(vec![]));
+    }
+
+    /// A pod with a controller owner `(apiVersion, kind, name)`, labels, a spec and a status.
+    fn pod(namespace: &str, owner: Option<(&str, &str, &str)>, labels: &[(&str, &str)]) -> Pod {
+        use k8s_openapi::api::core::v1::{Container, PodSpec, PodStatus};
+        let owned = crate::view::workloads::controlled_meta(namespace, "app-x", owner, labels);
+        Pod {
+            metadata: ObjectMeta {
+                labels: owned.labels,
+                owner_references: owned.owner_references,
+                namespace: owned.namespace,
+                ..meta()
+            },
+            spec: Some(PodSpec {
+                containers: vec![Container {
+                    name: "app".into(),
+                    image: Some("registry.example/app:1".into()),
+                    ..Container::default()
+                }],
+                ..PodSpec::default()
+            }),
+            status: Some(PodStatus {
+                phase: Some("Running".into()),
+                ..PodStatus::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn pods_a_workload_runs_keep_their_metadata_only() {
+        let hash = [("pod-template-hash", "7d9f")];
+        for owner in [
+            ("apps/v1", "ReplicaSet", "web-7d9f"),
+            ("apps/v1", "StatefulSet", "db"),
+            ("apps/v1", "DaemonSet", "agent"),
+            ("batch/v1", "Job", "backup-1"),
+        ] {
+            let mut p = pod("team-a", Some(owner), &hash);
+            p.project();
+            assert_eq!(p.spec, None, "{owner:?}: judged through its workload");
+            assert_eq!(p.status, None);
+            assert_eq!(
+                p.metadata.labels,
+                pod("team-a", None, &hash).metadata.labels
+            );
+            let entries = p
+                .metadata
+                .managed_fields
+                .expect("change approval reads them");
+            assert!(entries.iter().all(|e| e.fields_v1.is_none()));
+            assert!(
+                p.metadata
+                    .annotations
+                    .expect("annotations")
+                    .contains_key("soc2.dev/change-ticket")
+            );
+        }
+    }
+
+    #[test]
+    fn pods_judged_themselves_and_kube_system_pods_keep_their_spec() {
+        let judged_themselves = [
+            pod("team-a", None, &[]),
+            // A ReplicaSet made by hand (its pods carry no matching pod-template-hash).
+            pod("team-a", Some(("apps/v1", "ReplicaSet", "manual")), &[]),
+            pod("team-a", Some(("example.com/v1", "Workflow", "w")), &[]),
+            // The API server's mirror pod, and one run by a DaemonSet: the control-plane checks read their flags.
+            pod("kube-system", Some(("v1", "Node", "cp-1")), &[]),
+            pod(
+                "kube-system",
+                Some(("apps/v1", "DaemonSet", "kube-apiserver")),
+                &[],
+            ),
+        ];
+        for mut p in judged_themselves {
+            let spec = p.spec.clone();
+            p.project();
+            assert_eq!(p.spec, spec, "{:?}", p.metadata.owner_references);
+            assert_eq!(p.status, None, "no check reads a Pod's status");
+        }
     }
 
     #[test]

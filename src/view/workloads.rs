@@ -101,7 +101,7 @@ fn owned_by(meta: &ObjectMeta, kind: &str) -> bool {
 /// ReplicaSet without it was made by hand (or by another controller, such as Argo Rollouts, that uses its own label),
 /// and no check reads ReplicaSets, so its pods are judged themselves. Decided from the pod alone, so judging one pod
 /// never needs another object.
-fn judged_through_workload(pod: &ObjectMeta) -> bool {
+pub(crate) fn judged_through_workload(pod: &ObjectMeta) -> bool {
     let hash = pod
         .labels
         .as_ref()
@@ -197,6 +197,37 @@ pub fn labels(meta: &ObjectMeta) -> BTreeMap<String, String> {
     meta.labels.clone().unwrap_or_default()
 }
 
+/// Test metadata: `namespace/name` with a controller owner `(apiVersion, kind, name)` and labels.
+#[cfg(test)]
+pub(crate) fn controlled_meta(
+    namespace: &str,
+    name: &str,
+    owner: Option<(&str, &str, &str)>,
+    labels: &[(&str, &str)],
+) -> ObjectMeta {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(namespace.into()),
+        labels: Some(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        owner_references: owner.map(|(api_version, kind, name)| {
+            vec![OwnerReference {
+                api_version: api_version.into(),
+                kind: kind.into(),
+                name: name.into(),
+                controller: Some(true),
+                ..Default::default()
+            }]
+        }),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -222,28 +253,9 @@ mod tests {
         owned(name, owner.map(|k| ("batch/v1", k, "owner")), &[])
     }
 
-    /// Metadata with a controller owner `(apiVersion, kind, name)` and labels.
+    /// Metadata in namespace `web` with a controller owner `(apiVersion, kind, name)` and labels.
     fn owned(name: &str, owner: Option<(&str, &str, &str)>, labels: &[(&str, &str)]) -> ObjectMeta {
-        ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some("web".into()),
-            labels: Some(
-                labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
-            owner_references: owner.map(|(api_version, kind, name)| {
-                vec![OwnerReference {
-                    api_version: api_version.into(),
-                    kind: kind.into(),
-                    name: name.into(),
-                    controller: Some(true),
-                    ..Default::default()
-                }]
-            }),
-            ..Default::default()
-        }
+        controlled_meta("web", name, owner, labels)
     }
 
     fn pod(meta: ObjectMeta) -> Arc<Pod> {

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Resource;
+use kube::api::DynamicObject;
 use serde::de::DeserializeOwned;
 
-use crate::view::{ClusterSnapshot, Project, ResourceKind, ResourceRef};
+use crate::view::{ClusterSnapshot, Gvk, Project, ResourceKind, ResourceRef, strip_dynamic};
 
 /// Why an admitted object cannot be put into a snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -35,10 +36,20 @@ pub fn admission_snapshot(
     namespaces: Option<&[Arc<Namespace>]>,
 ) -> Result<(ClusterSnapshot, ResourceRef), AdmittedError> {
     let mut snapshot = ClusterSnapshot::default();
+    // CEL controls read objects by GVK: serve the admitted object that way too, whole for a kind whose typed store
+    // is trimmed (as the live view's watch of that GVK holds it), from the typed object otherwise.
+    let gvk = super::admissibility::target(kind).map(|t| Gvk::new(t.group, t.version, t.kind));
+    let whole = match &gvk {
+        Some(g) if g.trimmed_kind().is_some() => Some(whole_object(&object, request_namespace)),
+        _ => None,
+    };
     let subject = insert(&mut snapshot, kind, object, request_namespace)?;
-    // CEL controls read objects by GVK: serve the admitted object that way too.
-    if let Some(t) = super::admissibility::target(kind) {
-        snapshot.serve_typed_as_dynamic(&[crate::view::Gvk::new(t.group, t.version, t.kind)]);
+    match (gvk, whole) {
+        (Some(gvk), Some(whole)) => {
+            snapshot.dynamic.insert(gvk, whole.into_iter().collect());
+        }
+        (Some(gvk), None) => snapshot.serve_typed_as_dynamic(&[gvk]),
+        (None, _) => {}
     }
     match namespaces {
         Some(all) => {
@@ -56,6 +67,20 @@ pub fn admission_snapshot(
         }
     }
     Ok((snapshot, subject))
+}
+
+/// The admitted object as a whole dynamic object, stripped as the live view strips what it watches by GVK; `None`
+/// when it is not one (the typed decoding then reports why).
+fn whole_object(
+    object: &serde_json::Value,
+    request_namespace: Option<&str>,
+) -> Option<Arc<DynamicObject>> {
+    let mut o: DynamicObject = serde_json::from_value(object.clone()).ok()?;
+    strip_dynamic(&mut o);
+    if o.metadata.namespace.is_none() {
+        o.metadata.namespace = request_namespace.map(str::to_string);
+    }
+    Some(Arc::new(o))
 }
 
 fn decode<K>(
@@ -248,5 +273,61 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("not a valid Deployment"), "{e}");
+    }
+
+    #[test]
+    fn cel_reads_an_admitted_pod_whole_while_the_checks_read_its_projection() {
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": "web-7d9f-abcde",
+                "labels": {"pod-template-hash": "7d9f"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d9f",
+                    "uid": "u", "controller": true}],
+                "managedFields": [{"manager": "kube-controller-manager", "operation": "Update",
+                    "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]
+            },
+            "spec": {"containers": [{"name": "app", "image": "app:latest"}]},
+            "status": {"phase": "Pending"}
+        });
+        let (s, r) = admission_snapshot(ResourceKind::Pod, pod, Some("team-a"), None).unwrap();
+        assert_eq!(r.display_name(), "Pod team-a/web-7d9f-abcde");
+        assert_eq!(s.pods[0].spec, None, "judged through its Deployment");
+        let whole = s.dynamic(&Gvk::new("", "v1", "Pod")).unwrap();
+        assert_eq!(whole.len(), 1);
+        assert_eq!(
+            whole[0].data["spec"]["containers"][0]["image"],
+            "app:latest"
+        );
+        assert_eq!(whole[0].data["status"]["phase"], "Pending");
+        assert_eq!(whole[0].metadata.namespace.as_deref(), Some("team-a"));
+        let entries = whole[0].metadata.managed_fields.as_ref().unwrap();
+        assert_eq!(
+            entries[0].manager.as_deref(),
+            Some("kube-controller-manager")
+        );
+        assert!(
+            entries[0].fields_v1.is_none(),
+            "reduced as the typed store reduces them"
+        );
+    }
+
+    #[test]
+    fn cel_reads_other_admitted_kinds_from_the_typed_object() {
+        let (s, _) = admission_snapshot(
+            ResourceKind::Deployment,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web",
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}}}),
+            Some("team-a"),
+            None,
+        )
+        .unwrap();
+        let served = s.dynamic(&Gvk::new("apps", "v1", "Deployment")).unwrap();
+        assert_eq!(served.len(), 1);
+        let annotations = served[0].metadata.annotations.as_ref();
+        assert!(
+            annotations.is_none_or(|a| a.is_empty()),
+            "projected: {annotations:?}"
+        );
     }
 }

@@ -12,13 +12,14 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
+use kube::api::DynamicObject;
 use serde::Serialize;
 use serde_json::json;
 use soc2_operator::api::Control;
 use soc2_operator::evaluate::{evaluate, required_kinds};
 use soc2_operator::validation::validate;
 use soc2_operator::view::projection::LAST_APPLIED;
-use soc2_operator::view::{ClusterSnapshot, Project};
+use soc2_operator::view::{ClusterSnapshot, Project, strip_dynamic};
 
 use crate::library;
 use crate::synthetic;
@@ -110,7 +111,26 @@ fn controls() -> Vec<Control> {
         )
         .expect("control"),
     );
+    // Pods read whole: their typed store drops what no check reads (a workload's pods' spec, every status).
+    controls.push(
+        serde_yaml::from_str(include_str!("../support/running-pods-pinned.yaml")).expect("control"),
+    );
     controls
+}
+
+/// Pods as a watch of their own serves them to controls that read them by GVK: whole, stripped as dynamic
+/// objects are.
+fn whole_pods(s: &ClusterSnapshot) -> Vec<Arc<DynamicObject>> {
+    s.pods
+        .iter()
+        .map(|p| {
+            let mut o: DynamicObject =
+                serde_json::from_value(serde_json::to_value(p.as_ref()).expect("json"))
+                    .expect("dynamic");
+            strip_dynamic(&mut o);
+            Arc::new(o)
+        })
+        .collect()
 }
 
 #[test]
@@ -122,6 +142,15 @@ fn the_projected_cluster_gets_the_same_evaluation_as_the_listed_one() {
     every_kind!(listed, applied_by_kubectl);
     let mut kept = listed.clone();
     every_kind!(kept, projected);
+    assert!(
+        kept.pods.iter().filter(|p| p.spec.is_none()).count() > kept.pods.len() / 2,
+        "most pods are run by workloads and lose their spec"
+    );
+    let whole = [
+        whole_pods(&server_side),
+        whole_pods(&listed),
+        whole_pods(&listed),
+    ];
     let kept_json = serde_json::to_string(&kept.deployments).expect("json");
     assert!(
         !kept_json.contains(LAST_APPLIED) && !kept_json.contains("fieldsV1"),
@@ -140,8 +169,14 @@ fn the_projected_cluster_gets_the_same_evaluation_as_the_listed_one() {
         let v = validate(&control.spec).unwrap_or_else(|e| panic!("{name}: {e:?}"));
         // CEL and requiredResources read typed kinds by group/version/kind, as the live view serves them.
         let gvks = required_kinds(&v).gvks;
-        for s in [&mut server_side, &mut listed, &mut kept] {
+        for (s, whole) in [&mut server_side, &mut listed, &mut kept]
+            .into_iter()
+            .zip(&whole)
+        {
             s.serve_typed_as_dynamic(&gvks);
+            for gvk in gvks.iter().filter(|g| g.trimmed_kind().is_some()) {
+                s.dynamic.insert(gvk.clone(), whole.clone());
+            }
         }
         let after = evaluate(&name, &v, &kept, now).expect("evaluates");
         failing += usize::from(after.summary.failed > 0);
@@ -170,7 +205,18 @@ fn the_projected_cluster_gets_the_same_evaluation_as_the_listed_one() {
             );
         }
     }
-    // Not a comparison of empty results: most controls find something in the synthetic cluster.
+    // Not a comparison of empty results: most controls find something in the synthetic cluster, CEL on Pods
+    // included.
+    let pods = controls
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("running-pods-pinned"));
+    let v = validate(&pods.expect("control").spec).expect("valid");
+    let pods = evaluate("running-pods-pinned", &v, &kept, now).expect("evaluates");
+    assert!(
+        pods.summary.failed > 0 && pods.summary.passed > 0,
+        "{:?}",
+        pods.summary
+    );
     assert!(
         failing >= 20,
         "only {failing} controls fail the synthetic cluster"

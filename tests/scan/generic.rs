@@ -12,6 +12,17 @@ fn soc2ctl(args: &[&str]) -> Output {
         .expect("soc2ctl runs")
 }
 
+/// The JSON report of a scan that found something (exit code 1).
+fn failing_report(out: &Output) -> Value {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json report")
+}
+
 fn findings(report: &Value) -> Vec<(String, String, String, String)> {
     let mut out = Vec::new();
     for c in report["controls"].as_array().expect("controls") {
@@ -43,13 +54,7 @@ fn example_generic_controls_find_exactly_the_planted_violations() {
         "--output",
         "json",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let report = failing_report(&out);
     let s = |a: &str, b: &str, c: &str, d: &str| {
         (a.to_string(), b.to_string(), c.to_string(), d.to_string())
     };
@@ -156,4 +161,82 @@ spec:
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("c2VjcmV0"));
+}
+
+const POD_CONTROL: &str = include_str!("../support/running-pods-pinned.yaml");
+
+/// A pod its Deployment's ReplicaSet runs: the typed list keeps only its metadata.
+const OWNED_POD: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: web-7d9f-x2x9q
+  namespace: shop
+  labels: {app: web, pod-template-hash: 7d9f}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-7d9f, uid: u1, controller: true}]
+spec: {containers: [{name: web, image: nginx:1.27}]}
+status: {phase: Running}
+"#;
+
+#[test]
+fn cel_reads_pods_whole_whether_controls_come_from_the_flag_or_the_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inputs, controls) = (dir.path().join("inputs"), dir.path().join("controls"));
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::create_dir_all(&controls).unwrap();
+    std::fs::write(inputs.join("pod.yaml"), OWNED_POD).unwrap();
+    std::fs::write(controls.join("pods.yaml"), POD_CONTROL).unwrap();
+    let expected = [(
+        "running-pods-pinned".to_string(),
+        "Fail".to_string(),
+        "Pod shop/web-7d9f-x2x9q".to_string(),
+        "running-unpinned".to_string(),
+    )];
+    let from_flag = soc2ctl(&[
+        "scan",
+        inputs.to_str().unwrap(),
+        "--controls",
+        controls.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    let from_inputs = soc2ctl(&[
+        "scan",
+        inputs.to_str().unwrap(),
+        controls.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    for out in [from_flag, from_inputs] {
+        assert_eq!(findings(&failing_report(&out)), expected);
+    }
+}
+
+#[test]
+fn whole_pods_are_kept_only_for_controls_that_read_them() {
+    use soc2_operator::scan::{Loaded, load_paths_into, reads_of};
+    use soc2_operator::view::Gvk;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pod.yaml"), OWNED_POD).unwrap();
+    let pods = Gvk::new("", "v1", "Pod");
+    let library =
+        soc2_operator::scan::load_paths(&[
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/controls")
+        ])
+        .unwrap()
+        .controls;
+    let cel: soc2_operator::api::Control = serde_yaml::from_str(POD_CONTROL).unwrap();
+    for (controls, whole) in [
+        (library.clone(), false),
+        ([library, vec![cel]].concat(), true),
+    ] {
+        let mut loaded = Loaded::default();
+        loaded.keep_whole_only(&reads_of(&controls));
+        load_paths_into(&[dir.path().to_path_buf()], &mut loaded).unwrap();
+        assert_eq!(loaded.snapshot.pods.len(), 1);
+        assert_eq!(
+            loaded.snapshot.pods[0].spec, None,
+            "judged through its workload"
+        );
+        assert_eq!(loaded.snapshot.dynamic.contains_key(&pods), whole);
+    }
 }
