@@ -9,5 +9,6 @@ mod support;
 mod chart_version;
 mod control_library;
 mod crds;
+mod doc_commands;
 mod docs_links;
 mod grafana_dashboard;
