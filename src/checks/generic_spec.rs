@@ -1,8 +1,8 @@
 //! Spec rules of the generic check kinds (`cel`, `requiredResources`) that the CRD schema cannot express:
-//! expressions compile, kinds are well-formed, selectors are valid. Called by [`crate::validation::validate`].
+//! expressions compile, kinds are well-formed, selectors are valid. Called by [`crate::engine::validation::validate`].
 
 use crate::api::{Check, KindMatch};
-use crate::validation::SpecError;
+use crate::engine::validation::SpecError;
 use crate::view::scope_matcher::compile_selector;
 
 fn kind_is_valid(field: String, api_version: &str, kind: &str) -> Result<(), SpecError> {

@@ -1,7 +1,7 @@
 //! The checks: each a pure function from a [`ClusterSnapshot`] and its parameters to a [`CheckReport`].
 //!
 //! A check never talks to the API server, never reads the clock except through its arguments, and never decides
-//! whether the control as a whole passes: that is [`crate::evaluate`]'s job.
+//! whether the control as a whole passes: that is [`crate::engine::evaluate`]'s job.
 
 pub mod apiserver_flags;
 pub mod attestation;
@@ -49,7 +49,7 @@ pub struct Finding {
     pub rule: String,
     /// What is wrong, where, and what to do.
     pub message: String,
-    /// For `Excepted` findings: the ControlException covering it (set by [`crate::exceptions`] only).
+    /// For `Excepted` findings: the ControlException covering it (set by [`crate::engine::exceptions`] only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exception: Option<crate::api::ExceptionRef>,
 }

@@ -4,8 +4,8 @@ use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::api::{CheckKind, Control};
-use crate::evaluate::required_kinds;
-use crate::validation::validate;
+use crate::engine::evaluate::required_kinds;
+use crate::engine::validation::validate;
 use crate::view::ResourceKind;
 use crate::view::live::{Change, Watched};
 

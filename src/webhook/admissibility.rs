@@ -7,7 +7,7 @@
 
 use crate::api::CheckKind;
 use crate::checks;
-use crate::validation::ValidatedControl;
+use crate::engine::validation::ValidatedControl;
 use crate::view::ResourceKind;
 
 /// What a control's check can do at admission.
@@ -226,7 +226,7 @@ pub fn kind_of(group: &str, version: &str, kind: &str) -> Option<ResourceKind> {
 mod tests {
     use super::*;
     use crate::api::{ChangeApprovalCheck, Check, ControlSpec, WorkloadKind};
-    use crate::validation::validate;
+    use crate::engine::validation::validate;
 
     fn spec(check: Check) -> ControlSpec {
         serde_json::from_value(serde_json::json!({

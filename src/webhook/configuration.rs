@@ -24,8 +24,8 @@ use tokio::sync::{mpsc, watch};
 use super::admissibility::{Admissibility, admissibility, target};
 use super::handler::{ControlSource, ENFORCE_PATH, WARN_PATH};
 use crate::api::{Control, Mode};
-use crate::leader::Leadership;
-use crate::validation::validate;
+use crate::engine::validation::validate;
+use crate::runtime::leader::Leadership;
 use crate::view::CONTROL_PLANE_NAMESPACE;
 
 /// The label every namespace carries with its own name (set by the API server).

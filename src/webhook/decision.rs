@@ -1,4 +1,4 @@
-//! The admission verdict: runs [`crate::evaluate::evaluate`] (the audit's own code) for every control of one mode
+//! The admission verdict: runs [`crate::engine::evaluate::evaluate`] (the audit's own code) for every control of one mode
 //! that can decide on the admitted object, and keeps what concerns that object.
 
 use std::sync::Arc;
@@ -8,8 +8,8 @@ use k8s_openapi::jiff::Timestamp;
 use super::admissibility::{Admissibility, admissibility};
 use crate::api::{Control, FindingResult, Mode};
 use crate::checks::Finding;
-use crate::evaluate::evaluate;
-use crate::validation::validate;
+use crate::engine::evaluate::evaluate;
+use crate::engine::validation::validate;
 use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef};
 
 /// What one control decided about the admitted object.

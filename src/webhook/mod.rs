@@ -1,7 +1,7 @@
 //! Enforce and Warn modes: a validating admission webhook that runs the audit's own checks on one object.
 //!
 //! - [`admissibility`]: which checks can decide on one object, and which kinds they match (the table to extend).
-//! - [`admitted`]: the admission snapshot (the object and its Namespace) that [`crate::evaluate::evaluate`] reads.
+//! - [`admitted`]: the admission snapshot (the object and its Namespace) that [`crate::engine::evaluate::evaluate`] reads.
 //! - [`decision`]: the verdict per control, deny message and warnings.
 //! - [`handler`]: the AdmissionReview endpoints; [`server`]: HTTPS; [`tls`]: the serving certificate.
 //! - [`configuration`]: the ValidatingWebhookConfiguration built from the Enforce/Warn controls, applied by the
@@ -20,7 +20,7 @@ pub mod tls;
 use std::net::SocketAddr;
 
 use crate::controller::status::AdmissionStatus;
-use crate::validation::ValidatedControl;
+use crate::engine::validation::ValidatedControl;
 use admissibility::{Admissibility, admissibility};
 use configuration::Registration;
 

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::api::{CheckKind, Criterion, Summary};
 use crate::checks::{self, CheckReport, Finding};
-use crate::finding_index::FindingIndex;
-use crate::validation::{SpecError, ValidatedControl};
+use crate::engine::finding_index::FindingIndex;
+use crate::engine::validation::{SpecError, ValidatedControl};
 use crate::view::{ClusterSnapshot, Gvk, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// The verdict on a control as a whole.
@@ -40,7 +40,7 @@ pub struct Evaluation {
     /// each.
     pub findings: Vec<Arc<Finding>>,
     /// SHA-256 of the canonical JSON of everything above but the findings, then of each resource's findings (see
-    /// [`crate::finding_index`]).
+    /// [`crate::engine::finding_index`]).
     #[serde(skip)]
     pub digest: String,
 }
@@ -177,7 +177,7 @@ use crate::view::workloads::resource_kind as workload_kind;
 /// object and on the control's other reads (its context), never on the other objects of these kinds, and is about
 /// that object only (or on a few [`related`] objects, re-judged with it); and the check either does not read the
 /// clock or says until when its findings hold ([`CheckReport::valid_until`]). A part about all of them together (a
-/// count) is split out as [`Part::Together`] and re-run whole. An incremental evaluation ([`crate::incremental`])
+/// count) is split out as [`Part::Together`] and re-run whole. An incremental evaluation ([`crate::engine::incremental`])
 /// re-runs the check for the changed objects of these kinds only. Empty when the check judges the cluster as a
 /// whole (counts, coverage, schedules): such a control is re-evaluated whole. `tests/engine/incremental.rs` proves the
 /// promise for every kind listed here against full evaluations.
@@ -308,7 +308,7 @@ pub fn evaluate(
 ) -> Result<Evaluation, SpecError> {
     let report = run_check(control, view, now)?;
     let mut findings = report.findings;
-    crate::exceptions::apply(name, &mut findings, view, now);
+    crate::engine::exceptions::apply(name, &mut findings, view, now);
     Ok(conclude(
         name,
         control,
@@ -514,7 +514,7 @@ mod tests {
 
     use super::*;
     use crate::api::{Category, Check, ControlSpec, FindingResult, MfaAccessCheck};
-    use crate::validation::validate;
+    use crate::engine::validation::validate;
 
     fn spec(check: Check) -> ControlSpec {
         ControlSpec {
