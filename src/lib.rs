@@ -11,7 +11,8 @@
 //!
 //! - [`api`]: the CRD types (no IO).
 //! - [`view`]: what the operator knows of the cluster (snapshots, live watches, scope matching).
-//! - [`checks`]: one file per check kind, each a pure function of the view and its parameters.
+//! - [`checks`]: one file per check kind, each declaring what the rest must know of it beside its pure judge;
+//!   [`checks::registered`] maps a check kind to it.
 //! - [`engine`]: validation, evaluation (the one place that decides pass/fail), incremental evaluation, the findings
 //!   index and ControlExceptions; pure, no IO.
 //! - [`controller`], [`webhook`], [`evidence`], [`scan`]: what is done with evaluations.

@@ -1,15 +1,16 @@
 //! Incremental evaluation: after a change, re-run a control's check for the objects that changed, not the cluster.
 //!
-//! A control whose check judges objects one by one ([`crate::engine::evaluate::subject_kinds`]) keeps, between reconciles,
-//! the objects it judged, its findings grouped by resource ([`FindingIndex`]) and the context they were judged in
-//! (every other object it reads, the active exceptions). When the next snapshot differs from that only in some
-//! judged objects, the check runs again on a snapshot holding just those objects and the context, and their groups
+//! A control whose check judges objects one by one ([`crate::engine::evaluate::subject_kinds`]) keeps, between
+//! reconciles, the objects it judged, its findings grouped by resource ([`FindingIndex`]) and the context they were
+//! judged in (every other object it reads, the active exceptions). When the next snapshot differs from that only in
+//! some judged objects, the check runs again on a snapshot holding just those objects and the context, and their groups
 //! are replaced. When context objects that matter only to their own namespace changed too
-//! ([`crate::engine::evaluate::namespace_local_context`]: a Namespace's labels, a PodDisruptionBudget, a ServiceAccount),
-//! every judged object of those namespaces is judged again, and what the check says about those context objects is
-//! replaced. Anything else (the spec, other context, the control's exceptions, an unreadable kind, too many
-//! changes, a finding that breaks the one-by-one promise) makes a full evaluation, which primes the state again. Both paths produce the same
-//! evaluation: `tests/engine/incremental.rs` compares them after random changes for every control of the library.
+//! ([`crate::engine::evaluate::namespace_local_context`]: a Namespace's labels, a PodDisruptionBudget, a
+//! ServiceAccount), every judged object of those namespaces is judged again, and what the check says about those
+//! context objects is replaced. Anything else (the spec, other context, the control's exceptions, an unreadable kind,
+//! too many changes, a finding that breaks the one-by-one promise) makes a full evaluation, which primes the state
+//! again. Both paths produce the same evaluation: `tests/engine/incremental.rs` compares them after random changes for
+//! every control of the library.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -18,9 +19,9 @@ use k8s_openapi::jiff::Timestamp;
 use rustc_hash::FxHashMap;
 
 use crate::api::ControlSpec;
-use crate::checks::Finding;
+use crate::checks::{Finding, Part};
 use crate::engine::evaluate::{
-    Evaluation, Part, conclude, namespace_local_context, related, run_part, subject_kinds,
+    Evaluation, conclude, namespace_local_context, related, run_part, subject_kinds,
 };
 use crate::engine::finding_index::FindingIndex;
 use crate::engine::validation::{SpecError, ValidatedControl};

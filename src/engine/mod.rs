@@ -3,8 +3,9 @@
 //!
 //! It owns spec validation ([`validation`]), evaluation ([`evaluate`]), incremental evaluation between reconciles
 //! ([`incremental`]), the findings index and digests ([`finding_index`], [`canonical`]) and ControlExceptions
-//! ([`exceptions`]). It must not do IO (no API server, no HTTP, no files) nor read the clock (`now` is an argument),
-//! and it must not know about its callers: the controller, the webhook, `soc2ctl scan` and evidence.
+//! ([`exceptions`]). It knows a check only through [`crate::checks::registered`] and never names a check kind. It
+//! must not do IO (no API server, no HTTP, no files) nor read the clock (`now` is an argument), and it must not know
+//! about its callers: the controller, the webhook, `soc2ctl scan` and evidence.
 
 pub mod canonical;
 pub mod evaluate;
