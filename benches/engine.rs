@@ -26,9 +26,11 @@ use criterion::{
 };
 use k8s_openapi::jiff::Timestamp;
 use soc2_operator::api::Control;
-use soc2_operator::evaluate::{evaluate, namespace_local_context, required_kinds, subject_kinds};
-use soc2_operator::incremental::IncrementalEvaluator;
-use soc2_operator::validation::validate;
+use soc2_operator::engine::evaluate::{
+    evaluate, namespace_local_context, required_kinds, subject_kinds,
+};
+use soc2_operator::engine::incremental::IncrementalEvaluator;
+use soc2_operator::engine::validation::validate;
 use soc2_operator::view::live::LiveView;
 use soc2_operator::view::{ClusterSnapshot, Reads, ResourceKind};
 

@@ -240,9 +240,10 @@ fn main() {
         let before_evaluators = live();
         let mut evaluators = Vec::new();
         for (name, control) in &controls {
-            let v = soc2_operator::validation::validate(&control.spec).expect("valid control");
-            let taken = view.snapshot(&soc2_operator::evaluate::required_kinds(&v));
-            let mut evaluator = soc2_operator::incremental::IncrementalEvaluator::default();
+            let v =
+                soc2_operator::engine::validation::validate(&control.spec).expect("valid control");
+            let taken = view.snapshot(&soc2_operator::engine::evaluate::required_kinds(&v));
+            let mut evaluator = soc2_operator::engine::incremental::IncrementalEvaluator::default();
             drop(
                 evaluator
                     .evaluate(name, &v, &taken, now)

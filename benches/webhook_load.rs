@@ -20,7 +20,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::json;
 use soc2_operator::api::{Control, Mode};
-use soc2_operator::metrics::Metrics;
+use soc2_operator::runtime::metrics::Metrics;
 use soc2_operator::webhook::handler::{AdmissionState, ENFORCE_PATH, router};
 use soc2_operator::webhook::server::WebhookServer;
 use soc2_operator::webhook::tls::{CertificateSource, ServingCertificate};

@@ -28,9 +28,9 @@ use crate::support::objects::{assert_chain_verifies, control_spec, default_deny,
 use crate::support::wait::{TIMEOUT, secs};
 use crate::support::{FIELD_MANAGER, TestEnv, TestResult, metric, note, skip};
 
-/// The Lease's duration (`soc2_operator::leader::LEASE_DURATION`): the leader renews every third of it, so a standby
-/// may take over at most this long after the leader's last renewal, which came before the kill.
-const LEASE_DURATION: Duration = soc2_operator::leader::LEASE_DURATION;
+/// The Lease's duration (`soc2_operator::runtime::leader::LEASE_DURATION`): the leader renews every third of it, so a
+/// standby may take over at most this long after the leader's last renewal, which came before the kill.
+const LEASE_DURATION: Duration = soc2_operator::runtime::leader::LEASE_DURATION;
 /// Polling the standby's metrics every 100 ms, and the standby's own request to take the Lease on a loaded
 /// machine, add up to this to the measured takeover.
 const POLL_SLACK: Duration = Duration::from_millis(1500);

@@ -1,30 +1,34 @@
 //! soc2-operator: SOC 2 controls as Kubernetes resources, evaluated continuously.
 //!
-//! Data flows one way:
-//! cluster (watches) -> [`view`] -> [`checks`] (pure) -> [`evaluate`] -> [`controller`] (status, events)
-//! and, offline, manifests on disk -> [`scan`] -> the same [`checks`] and [`evaluate`].
-//! Beside the flow: [`metrics`] and the [`admin`] port that serves them, and [`leader`] election (only the leader
-//! writes).
+//! Data flows one way, and the modules follow it:
+//!
+//! ```text
+//! cluster (watches) -> view -> checks (pure) -> engine -> controller (status, events, PolicyReports)
+//!                                                      -> evidence (signed, chained snapshots)
+//!                                                      -> webhook (admission verdict, same checks)
+//! manifests on disk -> scan -> the same checks and engine
+//! ```
+//!
+//! - [`api`]: the CRD types (no IO).
+//! - [`view`]: what the operator knows of the cluster (snapshots, live watches, scope matching).
+//! - [`checks`]: one file per check kind, each declaring what the rest must know of it beside its pure judge;
+//!   [`checks::registered`] maps a check kind to it.
+//! - [`engine`]: validation, evaluation (the one place that decides pass/fail), incremental evaluation, the findings
+//!   index and ControlExceptions; pure, no IO.
+//! - [`controller`], [`webhook`], [`evidence`], [`scan`]: what is done with evaluations.
+//! - [`runtime`]: what a running operator process needs beside the flow: the admin port, metrics, leader election,
+//!   logging.
+//! - [`shipped`]: the files generated from the code and committed (CRDs, the control library page).
 #![forbid(unsafe_code)]
 
-pub mod admin;
 pub mod api;
-pub mod canonical;
 pub mod checks;
 pub mod controller;
-pub mod crds;
-pub mod evaluate;
+pub mod engine;
 pub mod evidence;
-pub mod exceptions;
-pub mod finding_index;
-pub mod incremental;
-pub mod leader;
-pub mod library;
-pub mod metrics;
-pub mod policy_report;
+pub mod runtime;
 pub mod scan;
-pub mod telemetry;
-pub mod validation;
+pub mod shipped;
 pub mod view;
 pub mod webhook;
 

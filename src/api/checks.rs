@@ -10,224 +10,143 @@ use super::workload_checks::{
     ConfidentialityCheck, ImageProvenanceCheck, PodSecurityCheck, ServiceAccountHygieneCheck,
 };
 
-/// What the control tests. Exactly one check kind must be set.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-#[x_kube(
-    cel,
-    validation = Rule::new("[has(self.mfaAccess), has(self.changeApproval), has(self.logging), has(self.rbacLeastPrivilege), has(self.encryptionAtRest), has(self.jobHealth), has(self.cel), has(self.requiredResources), has(self.podSecurity), has(self.imageProvenance), has(self.serviceAccountHygiene), has(self.confidentiality), has(self.networkIsolation), has(self.exposure), has(self.encryptionInTransit), has(self.availability), has(self.backups)].filter(x, x).size() == 1")
-        .message("exactly one check kind must be set: mfaAccess, changeApproval, logging, rbacLeastPrivilege, encryptionAtRest, jobHealth, cel, requiredResources, podSecurity, imageProvenance, serviceAccountHygiene, confidentiality, networkIsolation, exposure, encryptionInTransit, availability or backups")
-)]
-pub struct Check {
+/// Declares the check kinds, one entry each: its doc comment (what `kubectl explain control.spec.check` shows), its
+/// field in `spec.check` and parameters type, its [`CheckKind`] variant and field name. From the one list it makes
+/// [`Check`] (one optional field per kind, with the CRD rule that exactly one is set), [`CheckKind`],
+/// [`CheckKind::field`] and [`Check::kinds_set`], so that they cannot disagree. What a check does is declared beside
+/// its code in `crate::checks`.
+macro_rules! check_kinds {
+    ($($(#[$doc:meta])* $field:ident: $params:ty => $kind:ident = $name:literal;)+) => {
+        /// What the control tests. Exactly one check kind must be set.
+        #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+        #[serde(rename_all = "camelCase")]
+        #[x_kube(
+            cel,
+            validation = Rule::new(concat!("[", check_kinds!(@has $($name),+), "].filter(x, x).size() == 1"))
+                .message(concat!("exactly one check kind must be set: ", check_kinds!(@list $($name),+)))
+        )]
+        pub struct Check {
+            $(
+                $(#[$doc])*
+                #[serde(skip_serializing_if = "Option::is_none")]
+                pub $field: Option<$params>,
+            )+
+        }
+
+        /// The check kind a valid [`Check`] selects.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum CheckKind {
+            $(
+                #[doc = concat!("`spec.check.", $name, "`")]
+                $kind,
+            )+
+        }
+
+        impl CheckKind {
+            /// The field name in `spec.check`.
+            pub fn field(self) -> &'static str {
+                match self {
+                    $(CheckKind::$kind => $name,)+
+                }
+            }
+        }
+
+        impl Check {
+            /// The kinds that are set, in declaration order. A valid check has exactly one.
+            pub fn kinds_set(&self) -> Vec<CheckKind> {
+                let mut kinds = Vec::new();
+                $(
+                    if self.$field.is_some() {
+                        kinds.push(CheckKind::$kind);
+                    }
+                )+
+                kinds
+            }
+        }
+    };
+    // `has(self.a), has(self.b), ...`
+    (@has $name:literal) => { concat!("has(self.", $name, ")") };
+    (@has $name:literal, $($rest:literal),+) => {
+        concat!("has(self.", $name, "), ", check_kinds!(@has $($rest),+))
+    };
+    // `a, b, ... or z`
+    (@list $name:literal, $last:literal) => { concat!($name, " or ", $last) };
+    (@list $name:literal, $($rest:literal),+) => { concat!($name, ", ", check_kinds!(@list $($rest),+)) };
+}
+
+check_kinds! {
     /// MFA-backed privileged access (CC6.1, CC6.2, CC6.3): privileged RBAC rights are reachable only through
     /// identity-provider groups that enforce MFA, through declared automation service accounts, or through declared
     /// break-glass subjects; no legacy long-lived service-account tokens; no static-token, basic or anonymous
     /// authentication on the kube-apiserver where its flags are visible.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mfa_access: Option<MfaAccessCheck>,
+    mfa_access: MfaAccessCheck => MfaAccess = "mfaAccess";
 
     /// Change approval (CC8.1): every in-scope workload carries approval evidence, either deployment by the declared
     /// GitOps field managers with no interactive change after the last GitOps apply, or change-ticket, approver and
     /// author annotations with approver different from author (separation of duties).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub change_approval: Option<ChangeApprovalCheck>,
+    change_approval: ChangeApprovalCheck => ChangeApproval = "changeApproval";
 
     /// Logging (CC7.2): kube-apiserver audit logging is enabled (or attested for managed control planes) and a log
     /// collector DaemonSet is ready on every schedulable node.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub logging: Option<LoggingCheck>,
+    logging: LoggingCheck => Logging = "logging";
 
     /// RBAC least privilege (CC6.1, CC6.3): no binding grants wildcard verbs or resources, cluster-wide Secret
     /// reads, escalate/bind/impersonate, nodes/proxy, or pods/exec in scope; no binding to a namespace's default
     /// ServiceAccount; standing cluster-admin bindings at most a declared number.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rbac_least_privilege: Option<RbacLeastPrivilegeCheck>,
+    rbac_least_privilege: RbacLeastPrivilegeCheck => RbacLeastPrivilege = "rbacLeastPrivilege";
 
     /// Encryption at rest (CC6.1, C1.1): the kube-apiserver encrypts Secrets in etcd (`--encryption-provider-config`),
     /// or, on a managed control plane, an attestation says the provider does.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub encryption_at_rest: Option<EncryptionAtRestCheck>,
+    encryption_at_rest: EncryptionAtRestCheck => EncryptionAtRest = "encryptionAtRest";
 
     /// Job health (PI1.4, PI1.5): CronJobs ran on schedule and their last run succeeded; Jobs did not fail.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub job_health: Option<JobHealthCheck>,
+    job_health: JobHealthCheck => JobHealth = "jobHealth";
+
     /// Custom CEL control: every object of the matched kinds satisfies the validations (ValidatingAdmissionPolicy
     /// dialect, with `object`, `namespaceObject`, `params` and `variables`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cel: Option<super::CelCheck>,
+    cel: super::CelCheck => Cel = "cel";
 
     /// Monitoring presence (CC7.2, CC7.3): declared resources of any kind exist, optionally satisfying a CEL
     /// condition (a PrometheusRule with given alerts, an Alertmanager configuration).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub required_resources: Option<super::RequiredResourcesCheck>,
+    required_resources: super::RequiredResourcesCheck => RequiredResources = "requiredResources";
+
     /// Pod security (CC6.8): in-scope namespaces carry the Pod Security Admission `enforce` label at the declared
     /// level or stricter, and workload pod templates meet the Pod Security Standards of that level.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pod_security: Option<PodSecurityCheck>,
+    pod_security: PodSecurityCheck => PodSecurity = "podSecurity";
 
     /// Image provenance (CC6.8, CC7.1): container images come from allowed registries, are pinned by digest where
     /// required, are never `latest` or untagged, and are pulled with `Always` unless pinned.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image_provenance: Option<ImageProvenanceCheck>,
+    image_provenance: ImageProvenanceCheck => ImageProvenance = "imageProvenance";
 
     /// Service-account hygiene (CC6.1): no ServiceAccount token mounted into workloads that do not declare a need
     /// for the Kubernetes API; no legacy long-lived token Secrets.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub service_account_hygiene: Option<ServiceAccountHygieneCheck>,
+    service_account_hygiene: ServiceAccountHygieneCheck => ServiceAccountHygiene = "serviceAccountHygiene";
 
     /// Confidentiality (C1.1, C1.2): confidential namespaces deny ingress by default, no secret-like literals in
     /// container environments, and declared confidential Secrets referenced only by approved workloads.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub confidentiality: Option<ConfidentialityCheck>,
+    confidentiality: ConfidentialityCheck => Confidentiality = "confidentiality";
+
     /// Network isolation (CC6.6): every in-scope namespace has a default-deny ingress NetworkPolicy (optionally
     /// egress too) that no allow-all rule undoes, and no NetworkPolicy admits the whole internet (`0.0.0.0/0`,
     /// `::/0`) without an approval annotation.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub network_isolation: Option<super::NetworkIsolationCheck>,
+    network_isolation: super::NetworkIsolationCheck => NetworkIsolation = "networkIsolation";
 
     /// Exposure (CC6.6): LoadBalancer and NodePort Services, external IPs, `hostNetwork` and `hostPort` exist only
     /// with an approval annotation recorded after review.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exposure: Option<super::ExposureCheck>,
+    exposure: super::ExposureCheck => Exposure = "exposure";
 
     /// Encryption in transit (CC6.7): every in-scope Ingress terminates TLS for every host it serves, and optionally
     /// forces HTTPS redirection.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub encryption_in_transit: Option<super::EncryptionInTransitCheck>,
+    encryption_in_transit: super::EncryptionInTransitCheck => EncryptionInTransit = "encryptionInTransit";
 
     /// Availability (A1.2): Deployments and StatefulSets run redundant replicas protected by a
     /// PodDisruptionBudget that still allows node drains, with readiness probes and CPU/memory requests.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub availability: Option<super::AvailabilityCheck>,
+    availability: super::AvailabilityCheck => Availability = "availability";
 
     /// Backups (A1.2) and restore tests (A1.3): every in-scope namespace is covered by an unpaused Velero Schedule
     /// and by a Velero Backup that completed within the recovery point objective; optionally a Velero Restore
     /// completed within the declared restore-test period.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backups: Option<super::BackupsCheck>,
-}
-
-/// The check kind a valid [`Check`] selects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum CheckKind {
-    /// [`MfaAccessCheck`]
-    MfaAccess,
-    /// [`ChangeApprovalCheck`]
-    ChangeApproval,
-    /// [`LoggingCheck`]
-    Logging,
-    /// [`RbacLeastPrivilegeCheck`]
-    RbacLeastPrivilege,
-    /// [`EncryptionAtRestCheck`]
-    EncryptionAtRest,
-    /// [`JobHealthCheck`]
-    JobHealth,
-    /// [`super::CelCheck`]
-    Cel,
-    /// [`super::RequiredResourcesCheck`]
-    RequiredResources,
-    /// [`PodSecurityCheck`]
-    PodSecurity,
-    /// [`ImageProvenanceCheck`]
-    ImageProvenance,
-    /// [`ServiceAccountHygieneCheck`]
-    ServiceAccountHygiene,
-    /// [`ConfidentialityCheck`]
-    Confidentiality,
-    /// [`super::NetworkIsolationCheck`]
-    NetworkIsolation,
-    /// [`super::ExposureCheck`]
-    Exposure,
-    /// [`super::EncryptionInTransitCheck`]
-    EncryptionInTransit,
-    /// [`super::AvailabilityCheck`]
-    Availability,
-    /// [`super::BackupsCheck`]
-    Backups,
-}
-
-impl CheckKind {
-    /// The field name in `spec.check`.
-    pub fn field(self) -> &'static str {
-        match self {
-            CheckKind::MfaAccess => "mfaAccess",
-            CheckKind::ChangeApproval => "changeApproval",
-            CheckKind::Logging => "logging",
-            CheckKind::RbacLeastPrivilege => "rbacLeastPrivilege",
-            CheckKind::EncryptionAtRest => "encryptionAtRest",
-            CheckKind::JobHealth => "jobHealth",
-            CheckKind::Cel => "cel",
-            CheckKind::RequiredResources => "requiredResources",
-            CheckKind::PodSecurity => "podSecurity",
-            CheckKind::ImageProvenance => "imageProvenance",
-            CheckKind::ServiceAccountHygiene => "serviceAccountHygiene",
-            CheckKind::Confidentiality => "confidentiality",
-            CheckKind::NetworkIsolation => "networkIsolation",
-            CheckKind::Exposure => "exposure",
-            CheckKind::EncryptionInTransit => "encryptionInTransit",
-            CheckKind::Availability => "availability",
-            CheckKind::Backups => "backups",
-        }
-    }
-}
-
-impl Check {
-    /// The kinds that are set, in declaration order. A valid check has exactly one.
-    pub fn kinds_set(&self) -> Vec<CheckKind> {
-        let mut kinds = Vec::new();
-        if self.mfa_access.is_some() {
-            kinds.push(CheckKind::MfaAccess);
-        }
-        if self.change_approval.is_some() {
-            kinds.push(CheckKind::ChangeApproval);
-        }
-        if self.logging.is_some() {
-            kinds.push(CheckKind::Logging);
-        }
-        if self.rbac_least_privilege.is_some() {
-            kinds.push(CheckKind::RbacLeastPrivilege);
-        }
-        if self.encryption_at_rest.is_some() {
-            kinds.push(CheckKind::EncryptionAtRest);
-        }
-        if self.job_health.is_some() {
-            kinds.push(CheckKind::JobHealth);
-        }
-        if self.cel.is_some() {
-            kinds.push(CheckKind::Cel);
-        }
-        if self.required_resources.is_some() {
-            kinds.push(CheckKind::RequiredResources);
-        }
-        if self.pod_security.is_some() {
-            kinds.push(CheckKind::PodSecurity);
-        }
-        if self.image_provenance.is_some() {
-            kinds.push(CheckKind::ImageProvenance);
-        }
-        if self.service_account_hygiene.is_some() {
-            kinds.push(CheckKind::ServiceAccountHygiene);
-        }
-        if self.confidentiality.is_some() {
-            kinds.push(CheckKind::Confidentiality);
-        }
-        if self.network_isolation.is_some() {
-            kinds.push(CheckKind::NetworkIsolation);
-        }
-        if self.exposure.is_some() {
-            kinds.push(CheckKind::Exposure);
-        }
-        if self.encryption_in_transit.is_some() {
-            kinds.push(CheckKind::EncryptionInTransit);
-        }
-        if self.availability.is_some() {
-            kinds.push(CheckKind::Availability);
-        }
-        if self.backups.is_some() {
-            kinds.push(CheckKind::Backups);
-        }
-        kinds
-    }
+    backups: super::BackupsCheck => Backups = "backups";
 }
 
 /// A subject named in a (Cluster)RoleBinding.

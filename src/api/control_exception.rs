@@ -1,7 +1,7 @@
 //! The `ControlException` custom resource: a time-boxed, approved waiver of named resources for one control.
 //!
-//! Scoping (enforced in [`crate::exceptions`], not here): an exception in namespace N waives only resources in N;
-//! an exception in the operator's own namespace is cluster-wide and may waive any resource, cluster-scoped objects
+//! Scoping (enforced in [`crate::engine::exceptions`], not here): an exception in namespace N waives only resources in
+//! N; an exception in the operator's own namespace is cluster-wide and may waive any resource, cluster-scoped objects
 //! and control-plane aspects included.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};

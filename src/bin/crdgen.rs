@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use soc2_operator::crds;
+use soc2_operator::shipped::crds;
 
 #[derive(Parser)]
 #[command(about = "Generate the soc2-operator CRDs")]

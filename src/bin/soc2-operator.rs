@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use soc2_operator::controller::{self, OperatorConfig};
-use soc2_operator::exceptions::{self, ExceptionPolicy};
-use soc2_operator::leader::{self, LeaseConfig};
-use soc2_operator::telemetry::{self, LogFormat};
+use soc2_operator::engine::exceptions::{self, ExceptionPolicy};
+use soc2_operator::runtime::leader::{self, LeaseConfig};
+use soc2_operator::runtime::telemetry::{self, LogFormat};
 use soc2_operator::webhook::WebhookConfig;
 use soc2_operator::webhook::configuration::{ClientTarget, WebhookSettings};
 use soc2_operator::webhook::tls::CertificateSource;

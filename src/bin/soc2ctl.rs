@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use k8s_openapi::jiff::Timestamp;
+use soc2_operator::engine::exceptions::{self, ExceptionPolicy};
 use soc2_operator::evidence::{self, EvidenceStoreClient, SigningKey, VerifyOutcome};
-use soc2_operator::exceptions::{self, ExceptionPolicy};
 use soc2_operator::scan::{self, load_paths, load_paths_into};
 
 #[derive(Parser)]

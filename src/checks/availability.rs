@@ -12,12 +12,14 @@ use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::jiff::Timestamp;
 use kube::core::{Selector, SelectorExt};
 
-use super::{CheckReport, Finding};
-use crate::api::{AvailabilityCheck, ReplicatedWorkloadKind};
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{AvailabilityCheck, CheckKind, ReplicatedWorkloadKind};
+use crate::engine::validation::SpecError;
 use crate::view::scope_matcher::compile_selector;
-use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
+use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// The snapshot kind that holds a workload kind.
 pub fn resource_kind(kind: ReplicatedWorkloadKind) -> ResourceKind {
@@ -81,6 +83,63 @@ pub fn judged_kinds(params: &AvailabilityCheck) -> Vec<ResourceKind> {
         .into_iter()
         .map(resource_kind)
         .collect()
+}
+
+/// The availability check (`spec.check.availability`).
+pub struct Availability;
+
+impl Check for Availability {
+    const KIND: CheckKind = CheckKind::Availability;
+    type Params = AvailabilityCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&AvailabilityCheck> {
+        check.availability.as_ref()
+    }
+
+    fn validate(params: &AvailabilityCheck) -> Result<(), SpecError> {
+        if let Some(n) = params.min_replicas
+            && n < 1
+        {
+            return Err(SpecError::InvalidParameter {
+                field: "spec.check.availability.minReplicas".into(),
+                reason: format!(
+                    "{n} is below 1; use 1 to skip the redundancy requirement, or 2 and more"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn reads(params: &AvailabilityCheck) -> Reads {
+        let mut kinds = judged_kinds(params);
+        if params.effective_require_pod_disruption_budget() {
+            kinds.push(ResourceKind::PodDisruptionBudget);
+        }
+        Reads::kinds(&kinds)
+    }
+
+    fn subject_kinds(params: &AvailabilityCheck) -> Vec<ResourceKind> {
+        judged_kinds(params)
+    }
+
+    fn namespace_local_context(_: &AvailabilityCheck) -> Vec<ResourceKind> {
+        vec![ResourceKind::Namespace, ResourceKind::PodDisruptionBudget]
+    }
+
+    fn admissibility(_: &AvailabilityCheck) -> Admissibility {
+        Admissibility::AuditOnly(
+            "the availability check needs the workload's PodDisruptionBudget, so one object at admission cannot decide it",
+        )
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &AvailabilityCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params)
+    }
 }
 
 /// Runs the check.

@@ -10,9 +10,10 @@ use jiff::Timestamp;
 use kube::api::DynamicObject;
 use serde_json::Value;
 
-use super::{CheckReport, Finding};
-use crate::api::BackupsCheck;
-use crate::view::{ClusterSnapshot, Gvk, ResourceKind, ResourceRef, ScopeMatcher};
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{BackupsCheck, CheckKind};
+use crate::engine::validation::SpecError;
+use crate::view::{ClusterSnapshot, Gvk, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// Velero's API group/version.
 const VELERO_API_VERSION: &str = "velero.io/v1";
@@ -126,6 +127,84 @@ fn within(now: Timestamp, then: Timestamp, limit: Duration) -> bool {
 
 fn parse(value: &str, fallback: Duration) -> Duration {
     humantime::parse_duration(value).unwrap_or(fallback)
+}
+
+/// The backups check (`spec.check.backups`).
+pub struct Backups;
+
+impl Check for Backups {
+    const KIND: CheckKind = CheckKind::Backups;
+    type Params = BackupsCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&BackupsCheck> {
+        check.backups.as_ref()
+    }
+
+    fn validate(params: &BackupsCheck) -> Result<(), SpecError> {
+        validate_parameters(params)
+    }
+
+    fn reads(params: &BackupsCheck) -> Reads {
+        Reads::new(Vec::new(), gvks(params))
+    }
+
+    fn admissibility(_: &BackupsCheck) -> Admissibility {
+        Admissibility::AuditOnly(
+            "the backups check judges Velero Backups and Restores that Velero itself writes after the fact, so no object at admission can decide it",
+        )
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &BackupsCheck,
+        now: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params, now)
+    }
+}
+
+/// The rules on the parameters that the CRD schema cannot express.
+fn validate_parameters(b: &BackupsCheck) -> Result<(), SpecError> {
+    let durations: [(&'static str, &Option<String>); 2] = [
+        ("spec.check.backups.rpo", &b.rpo),
+        (
+            "spec.check.backups.restoreTestPeriod",
+            &b.restore_test_period,
+        ),
+    ];
+    for (field, value) in durations {
+        if let Some(value) = value {
+            let parsed =
+                humantime::parse_duration(value).map_err(|e| SpecError::InvalidDuration {
+                    field,
+                    value: value.clone(),
+                    reason: e.to_string(),
+                })?;
+            if parsed.is_zero() {
+                return Err(SpecError::invalid_parameter(
+                    field,
+                    "must be longer than zero; write e.g. 24h for the RPO or 90d for the restore-test period",
+                ));
+            }
+        }
+    }
+    if !b.effective_backup_coverage() && b.restore_test_period.is_none() {
+        return Err(SpecError::invalid_parameter(
+            "spec.check.backups.backupCoverage",
+            "is false and restoreTestPeriod is unset, so the control would judge nothing; set restoreTestPeriod (e.g. 90d) or remove backupCoverage",
+        ));
+    }
+    if b.velero_namespace
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty())
+    {
+        return Err(SpecError::invalid_parameter(
+            "spec.check.backups.veleroNamespace",
+            "must not be blank; omit it for the default (velero)",
+        ));
+    }
+    Ok(())
 }
 
 /// Runs the check at `now`.

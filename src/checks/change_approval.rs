@@ -20,6 +20,11 @@ pub const APPROVER_ANNOTATION: &str = "soc2.dev/approved-by";
 /// Annotation naming who authored the change.
 pub const AUTHOR_ANNOTATION: &str = "soc2.dev/author";
 
+use super::Admissibility;
+use super::Check;
+use crate::api::CheckKind;
+use crate::view::Reads;
+use crate::view::ResourceKind;
 pub use crate::view::workloads::resource_kind;
 
 /// The apiVersion of a workload kind.
@@ -38,6 +43,43 @@ pub fn judged_kinds(params: &ChangeApprovalCheck) -> Vec<crate::view::ResourceKi
         .into_iter()
         .map(resource_kind)
         .collect()
+}
+
+/// The change approval check (`spec.check.changeApproval`).
+pub struct ChangeApproval;
+
+impl Check for ChangeApproval {
+    const KIND: CheckKind = CheckKind::ChangeApproval;
+    type Params = ChangeApprovalCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&ChangeApprovalCheck> {
+        check.change_approval.as_ref()
+    }
+
+    fn reads(params: &ChangeApprovalCheck) -> Reads {
+        Reads::kinds(&judged_kinds(params))
+    }
+
+    fn subject_kinds(params: &ChangeApprovalCheck) -> Vec<ResourceKind> {
+        judged_kinds(params)
+    }
+
+    fn namespace_local_context(_: &ChangeApprovalCheck) -> Vec<ResourceKind> {
+        vec![ResourceKind::Namespace]
+    }
+
+    fn admissibility(params: &ChangeApprovalCheck) -> Admissibility {
+        Admissibility::PerObject(judged_kinds(params))
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &ChangeApprovalCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params)
+    }
 }
 
 /// Runs the check.

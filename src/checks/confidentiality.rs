@@ -13,15 +13,86 @@
 //!   approved for confidential access (`confidentialAccessSelector`).
 
 use k8s_openapi::api::core::v1::{Container, PodSpec};
+use k8s_openapi::jiff::Timestamp;
 use kube::core::{Selector, SelectorExt};
 
 use super::network_policy::namespace_default_denies_ingress;
 use super::workload_templates::{all_containers, in_scope, join_names};
-use super::{CheckReport, Finding};
-use crate::api::ConfidentialityCheck;
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{CheckKind, ConfidentialityCheck};
+use crate::engine::validation::SpecError;
 use crate::view::scope_matcher::compile_selector;
-use crate::view::workloads::{PodTemplate, labels};
-use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
+use crate::view::workloads::{PodTemplate, labels, resource_kinds};
+use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
+
+/// The confidentiality check (`spec.check.confidentiality`).
+pub struct Confidentiality;
+
+impl Check for Confidentiality {
+    const KIND: CheckKind = CheckKind::Confidentiality;
+    type Params = ConfidentialityCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&ConfidentialityCheck> {
+        check.confidentiality.as_ref()
+    }
+
+    fn validate(params: &ConfidentialityCheck) -> Result<(), SpecError> {
+        if let Some(s) = &params.namespace_selector {
+            compile_selector(s, "spec.check.confidentiality.namespaceSelector")?;
+        }
+        if let Some(s) = &params.confidential_access_selector {
+            compile_selector(s, "spec.check.confidentiality.confidentialAccessSelector")?;
+        }
+        params.parsed_confidential_secrets()
+            .map_err(|entry| SpecError::InvalidParameter {
+                field: "spec.check.confidentiality.confidentialSecrets".into(),
+                reason: format!("{entry:?} is not a Secret reference; write it as namespace/name, e.g. payments/card-vault"),
+            })?;
+        Ok(())
+    }
+
+    fn reads(params: &ConfidentialityCheck) -> Reads {
+        let mut kinds = Vec::new();
+        if params.network_isolation.unwrap_or(true) {
+            kinds.push(ResourceKind::NetworkPolicy);
+        }
+        let secrets = params
+            .confidential_secrets
+            .as_ref()
+            .is_some_and(|s| !s.is_empty());
+        if params.env_literals.unwrap_or(true) || secrets {
+            kinds.extend(Self::subject_kinds(params));
+        }
+        Reads::kinds(&kinds)
+    }
+
+    fn subject_kinds(params: &ConfidentialityCheck) -> Vec<ResourceKind> {
+        resource_kinds(params.effective_kinds())
+    }
+
+    fn namespace_local_context(_: &ConfidentialityCheck) -> Vec<ResourceKind> {
+        vec![ResourceKind::Namespace, ResourceKind::NetworkPolicy]
+    }
+
+    fn admissibility(params: &ConfidentialityCheck) -> Admissibility {
+        if params.network_isolation.unwrap_or(true) {
+            Admissibility::AuditOnly(
+                "the confidentiality check's network-isolation part needs the namespace's NetworkPolicies, so one object at admission cannot decide it; set networkIsolation: false in a separate control to enforce the environment-literal rule",
+            )
+        } else {
+            Admissibility::per_object(Self::subject_kinds(params))
+        }
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &ConfidentialityCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params)
+    }
+}
 
 /// Runs the check.
 pub fn check(

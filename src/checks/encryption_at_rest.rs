@@ -5,14 +5,45 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::apiserver_flags::visible_api_servers;
 use super::attestation::{AttestationSubject, judge_attestation};
-use super::{CheckReport, Finding};
-use crate::api::EncryptionAtRestCheck;
-use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef};
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{CheckKind, EncryptionAtRestCheck};
+use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
 const FIELD: &str = "spec.check.encryptionAtRest.attestation";
 
 fn control_plane() -> ResourceRef {
     ResourceRef::aspect("v1", "ControlPlane", "kube-apiserver")
+}
+
+/// The encryption at rest check (`spec.check.encryptionAtRest`).
+pub struct EncryptionAtRest;
+
+impl Check for EncryptionAtRest {
+    const KIND: CheckKind = CheckKind::EncryptionAtRest;
+    type Params = EncryptionAtRestCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&EncryptionAtRestCheck> {
+        check.encryption_at_rest.as_ref()
+    }
+
+    fn reads(_: &EncryptionAtRestCheck) -> Reads {
+        Reads::kinds(&[ResourceKind::ControlPlanePod])
+    }
+
+    fn admissibility(_: &EncryptionAtRestCheck) -> Admissibility {
+        Admissibility::AuditOnly(
+            "the encryptionAtRest check reads the control plane's configuration, which is not admitted object by object",
+        )
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        _: &ScopeMatcher,
+        params: &EncryptionAtRestCheck,
+        now: Timestamp,
+    ) -> CheckReport {
+        check(view, params, now)
+    }
 }
 
 /// Runs the check. `now` dates attestations.

@@ -6,10 +6,61 @@
 //! Gateway API listeners, where the CRDs are installed, must use HTTPS or TLS with a certificate.
 
 use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::jiff::Timestamp;
 
-use super::{CheckReport, Finding};
-use crate::api::EncryptionInTransitCheck;
-use crate::view::{ClusterSnapshot, Gvk, ResourceKind, ResourceRef, ScopeMatcher};
+use super::network_isolation::validate_annotation_list;
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{CheckKind, EncryptionInTransitCheck};
+use crate::engine::validation::SpecError;
+use crate::view::{ClusterSnapshot, Gvk, Reads, ResourceKind, ResourceRef, ScopeMatcher};
+
+/// The encryption in transit check (`spec.check.encryptionInTransit`).
+pub struct EncryptionInTransit;
+
+impl Check for EncryptionInTransit {
+    const KIND: CheckKind = CheckKind::EncryptionInTransit;
+    type Params = EncryptionInTransitCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&EncryptionInTransitCheck> {
+        check.encryption_in_transit.as_ref()
+    }
+
+    fn validate(params: &EncryptionInTransitCheck) -> Result<(), SpecError> {
+        validate_annotation_list(
+            params.ssl_redirect_annotations.as_ref(),
+            "spec.check.encryptionInTransit.sslRedirectAnnotations",
+        )
+    }
+
+    fn reads(params: &EncryptionInTransitCheck) -> Reads {
+        let mut gvks = Vec::new();
+        if params.effective_gateway_api() {
+            gvks.push(gateway_gvk());
+        }
+        Reads::new(vec![ResourceKind::Ingress], gvks)
+    }
+
+    fn subject_kinds(_: &EncryptionInTransitCheck) -> Vec<ResourceKind> {
+        vec![ResourceKind::Ingress]
+    }
+
+    fn namespace_local_context(_: &EncryptionInTransitCheck) -> Vec<ResourceKind> {
+        vec![ResourceKind::Namespace]
+    }
+
+    fn admissibility(_: &EncryptionInTransitCheck) -> Admissibility {
+        Admissibility::PerObject(vec![ResourceKind::Ingress])
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &EncryptionInTransitCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params)
+    }
+}
 
 /// Runs the check.
 pub fn check(

@@ -6,12 +6,14 @@
 //! DNS name and expose nothing.
 
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::jiff::Timestamp;
 
-use super::network_isolation::is_approved;
-use super::{CheckReport, Finding};
-use crate::api::{ExposedServiceType, ExposureCheck, WorkloadKind};
+use super::network_isolation::{is_approved, validate_annotation_list};
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{CheckKind, ExposedServiceType, ExposureCheck, WorkloadKind};
+use crate::engine::validation::SpecError;
 use crate::view::workloads::{PodTemplate, pod_templates, resource_kind};
-use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
+use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// The kinds the check judges, each object on its own: Services (when any type is flagged or external IPs are)
 /// and, when host access is checked, the workload kinds.
@@ -24,6 +26,50 @@ pub fn judged_kinds(params: &ExposureCheck) -> Vec<ResourceKind> {
         kinds.extend(params.effective_kinds().into_iter().map(resource_kind));
     }
     kinds
+}
+
+/// The exposure check (`spec.check.exposure`).
+pub struct Exposure;
+
+impl Check for Exposure {
+    const KIND: CheckKind = CheckKind::Exposure;
+    type Params = ExposureCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&ExposureCheck> {
+        check.exposure.as_ref()
+    }
+
+    fn validate(params: &ExposureCheck) -> Result<(), SpecError> {
+        validate_annotation_list(
+            params.approval_annotations.as_ref(),
+            "spec.check.exposure.approvalAnnotations",
+        )
+    }
+
+    fn reads(params: &ExposureCheck) -> Reads {
+        Reads::kinds(&judged_kinds(params))
+    }
+
+    fn subject_kinds(params: &ExposureCheck) -> Vec<ResourceKind> {
+        judged_kinds(params)
+    }
+
+    fn namespace_local_context(_: &ExposureCheck) -> Vec<ResourceKind> {
+        vec![ResourceKind::Namespace]
+    }
+
+    fn admissibility(params: &ExposureCheck) -> Admissibility {
+        Admissibility::per_object(judged_kinds(params))
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &ExposureCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params)
+    }
 }
 
 /// Runs the check.

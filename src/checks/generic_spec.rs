@@ -1,8 +1,8 @@
 //! Spec rules of the generic check kinds (`cel`, `requiredResources`) that the CRD schema cannot express:
-//! expressions compile, kinds are well-formed, selectors are valid. Called by [`crate::validation::validate`].
+//! expressions compile, kinds are well-formed, selectors are valid. Called by their checks' [`super::Check::validate`].
 
-use crate::api::{Check, KindMatch};
-use crate::validation::SpecError;
+use crate::api::{CelCheck, KindMatch, RequiredResourcesCheck};
+use crate::engine::validation::SpecError;
 use crate::view::scope_matcher::compile_selector;
 
 fn kind_is_valid(field: String, api_version: &str, kind: &str) -> Result<(), SpecError> {
@@ -29,57 +29,61 @@ fn kind_is_valid(field: String, api_version: &str, kind: &str) -> Result<(), Spe
     Ok(())
 }
 
-/// Validates the generic check kinds present in `check`.
-pub fn validate_generic(check: &Check) -> Result<(), SpecError> {
-    if let Some(cel) = &check.cel {
-        if cel.match_.kinds.is_empty() {
-            return Err(SpecError::InvalidKind {
-                field: "spec.check.cel.match.kinds".into(),
-                reason:
-                    "at least one kind is required, e.g. {apiVersion: apps/v1, kind: Deployment}"
-                        .into(),
-            });
-        }
-        for (i, KindMatch { api_version, kind }) in cel.match_.kinds.iter().enumerate() {
-            kind_is_valid(
-                format!("spec.check.cel.match.kinds[{i}]"),
-                api_version,
-                kind,
-            )?;
-        }
-        if let Some(s) = &cel.match_.label_selector {
-            compile_selector(s, "spec.check.cel.match.labelSelector")?;
-        }
-        if cel.validations.is_empty() {
-            return Err(SpecError::InvalidKind {
-                field: "spec.check.cel.validations".into(),
-                reason: "at least one validation is required".into(),
-            });
-        }
-        super::cel::compile_check(cel)?;
+/// Validates a `cel` check: at least one kind, each well-formed, a valid label selector, at least one validation,
+/// and every expression compiles.
+pub(super) fn validate_cel(cel: &CelCheck) -> Result<(), SpecError> {
+    if cel.match_.kinds.is_empty() {
+        return Err(SpecError::InvalidKind {
+            field: "spec.check.cel.match.kinds".into(),
+            reason: "at least one kind is required, e.g. {apiVersion: apps/v1, kind: Deployment}"
+                .into(),
+        });
     }
-    if let Some(required) = &check.required_resources {
-        if required.resources.is_empty() {
-            return Err(SpecError::InvalidKind {
-                field: "spec.check.requiredResources.resources".into(),
-                reason: "at least one required resource is needed".into(),
-            });
-        }
-        for (i, r) in required.resources.iter().enumerate() {
-            kind_is_valid(
-                format!("spec.check.requiredResources.resources[{i}]"),
-                &r.api_version,
-                &r.kind,
+    for (i, KindMatch { api_version, kind }) in cel.match_.kinds.iter().enumerate() {
+        kind_is_valid(
+            format!("spec.check.cel.match.kinds[{i}]"),
+            api_version,
+            kind,
+        )?;
+    }
+    if let Some(s) = &cel.match_.label_selector {
+        compile_selector(s, "spec.check.cel.match.labelSelector")?;
+    }
+    if cel.validations.is_empty() {
+        return Err(SpecError::InvalidKind {
+            field: "spec.check.cel.validations".into(),
+            reason: "at least one validation is required".into(),
+        });
+    }
+    super::cel::compile_check(cel)?;
+    Ok(())
+}
+
+/// Validates a `requiredResources` check: at least one resource, each kind well-formed, valid label selectors,
+/// and every condition compiles.
+pub(super) fn validate_required_resources(
+    required: &RequiredResourcesCheck,
+) -> Result<(), SpecError> {
+    if required.resources.is_empty() {
+        return Err(SpecError::InvalidKind {
+            field: "spec.check.requiredResources.resources".into(),
+            reason: "at least one required resource is needed".into(),
+        });
+    }
+    for (i, r) in required.resources.iter().enumerate() {
+        kind_is_valid(
+            format!("spec.check.requiredResources.resources[{i}]"),
+            &r.api_version,
+            &r.kind,
+        )?;
+        if let Some(s) = &r.label_selector {
+            compile_selector(
+                s,
+                &format!("spec.check.requiredResources.resources[{i}].labelSelector"),
             )?;
-            if let Some(s) = &r.label_selector {
-                compile_selector(
-                    s,
-                    &format!("spec.check.requiredResources.resources[{i}].labelSelector"),
-                )?;
-            }
-            if let Some(c) = &r.condition {
-                super::required_resources::compile_condition(i, c)?;
-            }
+        }
+        if let Some(c) = &r.condition {
+            super::required_resources::compile_condition(i, c)?;
         }
     }
     Ok(())
@@ -88,7 +92,18 @@ pub fn validate_generic(check: &Check) -> Result<(), SpecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{CelCheck, CelMatch, CelValidation, RequiredResource, RequiredResourcesCheck};
+    use crate::api::{CelMatch, CelValidation, Check, RequiredResource};
+
+    /// Validates the generic check kinds present in `check`, as validation does for the one set.
+    fn validate_generic(check: &Check) -> Result<(), SpecError> {
+        if let Some(cel) = &check.cel {
+            validate_cel(cel)?;
+        }
+        if let Some(required) = &check.required_resources {
+            validate_required_resources(required)?;
+        }
+        Ok(())
+    }
 
     fn cel(expression: &str) -> Check {
         Check {

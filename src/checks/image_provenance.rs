@@ -6,13 +6,51 @@
 //! goes through the registry's access control and gets the tag's current content rather than a node's stale copy.
 
 use k8s_openapi::api::core::v1::Container;
+use k8s_openapi::jiff::Timestamp;
 
 use super::image_ref::{ImageRef, parse};
 use super::workload_templates::{all_containers, in_scope};
-use super::{CheckReport, Finding};
-use crate::api::ImageProvenanceCheck;
-use crate::view::workloads::PodTemplate;
-use crate::view::{ClusterSnapshot, ScopeMatcher};
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{CheckKind, ImageProvenanceCheck};
+use crate::view::workloads::{PodTemplate, resource_kinds};
+use crate::view::{ClusterSnapshot, Reads, ResourceKind, ScopeMatcher};
+
+/// The image provenance check (`spec.check.imageProvenance`).
+pub struct ImageProvenance;
+
+impl Check for ImageProvenance {
+    const KIND: CheckKind = CheckKind::ImageProvenance;
+    type Params = ImageProvenanceCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&ImageProvenanceCheck> {
+        check.image_provenance.as_ref()
+    }
+
+    fn reads(params: &ImageProvenanceCheck) -> Reads {
+        Reads::kinds(&Self::subject_kinds(params))
+    }
+
+    fn subject_kinds(params: &ImageProvenanceCheck) -> Vec<ResourceKind> {
+        resource_kinds(params.effective_kinds())
+    }
+
+    fn namespace_local_context(_: &ImageProvenanceCheck) -> Vec<ResourceKind> {
+        vec![ResourceKind::Namespace]
+    }
+
+    fn admissibility(params: &ImageProvenanceCheck) -> Admissibility {
+        Admissibility::per_object(Self::subject_kinds(params))
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &ImageProvenanceCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params)
+    }
+}
 
 /// Runs the check.
 pub fn check(

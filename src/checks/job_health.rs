@@ -9,13 +9,83 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 
-use super::{CheckReport, Finding};
-use crate::api::{JobHealthCheck, WorkloadKind};
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{CheckKind, JobHealthCheck, WorkloadKind};
+use crate::engine::validation::SpecError;
 use crate::view::workloads::resource_kind;
-use crate::view::{AnyObject, ClusterSnapshot, ResourceRef, ScopeMatcher};
+use crate::view::{AnyObject, ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// Grace before a scheduled run counts as missed when the control sets none.
 const DEFAULT_GRACE_SECONDS: i64 = 3600;
+
+/// The job health check (`spec.check.jobHealth`).
+pub struct JobHealth;
+
+impl Check for JobHealth {
+    const KIND: CheckKind = CheckKind::JobHealth;
+    type Params = JobHealthCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&JobHealthCheck> {
+        check.job_health.as_ref()
+    }
+
+    fn validate(params: &JobHealthCheck) -> Result<(), SpecError> {
+        if let Some(grace) = &params.missed_schedule_grace {
+            humantime::parse_duration(grace).map_err(|e| SpecError::InvalidDuration {
+                field: "spec.check.jobHealth.missedScheduleGrace",
+                value: grace.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        if let Some(kind) = params
+            .effective_kinds()
+            .into_iter()
+            .find(|k| !matches!(k, WorkloadKind::CronJob | WorkloadKind::Job))
+        {
+            return Err(SpecError::InvalidParameter {
+                field: "spec.check.jobHealth.kinds".into(),
+                reason: format!("{kind:?} does not run to completion; list CronJob and/or Job"),
+            });
+        }
+        Ok(())
+    }
+
+    fn reads(params: &JobHealthCheck) -> Reads {
+        Reads::kinds(&Self::subject_kinds(params))
+    }
+
+    /// Jobs, and CronJobs when listed: a CronJob's last run is read from the Jobs it owns.
+    fn subject_kinds(params: &JobHealthCheck) -> Vec<ResourceKind> {
+        let mut kinds = vec![ResourceKind::Job];
+        if params.effective_kinds().contains(&WorkloadKind::CronJob) {
+            kinds.push(ResourceKind::CronJob);
+        }
+        kinds
+    }
+
+    fn namespace_local_context(_: &JobHealthCheck) -> Vec<ResourceKind> {
+        vec![ResourceKind::Namespace]
+    }
+
+    fn related(view: &ClusterSnapshot, changed: &[AnyObject]) -> Vec<AnyObject> {
+        related(view, changed)
+    }
+
+    fn admissibility(_: &JobHealthCheck) -> Admissibility {
+        Admissibility::AuditOnly(
+            "the jobHealth check judges how jobs ran over time, which admission cannot see",
+        )
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &JobHealthCheck,
+        now: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params, now)
+    }
+}
 
 /// Runs the check at `now`.
 pub fn check(

@@ -8,13 +8,56 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::apiserver_flags::visible_api_servers;
 use super::attestation::{AttestationSubject, judge_attestation};
-use super::{CheckReport, Finding};
-use crate::api::{Attestation, LoggingCheck};
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{Attestation, CheckKind, LoggingCheck};
 use crate::view::scope_matcher::compile_selector;
-use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
+use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 use kube::core::SelectorExt;
 
 pub use super::attestation::ATTESTATION_MAX_AGE_DAYS;
+use crate::engine::validation::SpecError;
+
+/// The logging check (`spec.check.logging`).
+pub struct Logging;
+
+impl Check for Logging {
+    const KIND: CheckKind = CheckKind::Logging;
+    type Params = LoggingCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&LoggingCheck> {
+        check.logging.as_ref()
+    }
+
+    fn validate(params: &LoggingCheck) -> Result<(), SpecError> {
+        if let Some(s) = &params.collector_selector {
+            compile_selector(s, "spec.check.logging.collectorSelector")?;
+        }
+        Ok(())
+    }
+
+    fn reads(params: &LoggingCheck) -> Reads {
+        let mut kinds = vec![ResourceKind::ControlPlanePod];
+        if params.require_collector.unwrap_or(true) {
+            kinds.extend([ResourceKind::DaemonSet, ResourceKind::Node]);
+        }
+        Reads::kinds(&kinds)
+    }
+
+    fn admissibility(_: &LoggingCheck) -> Admissibility {
+        Admissibility::AuditOnly(
+            "the logging check needs the control plane, nodes and the log collector together, so one object at admission cannot decide it",
+        )
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &LoggingCheck,
+        now: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params, now)
+    }
+}
 
 /// Runs the check. `now` dates attestations.
 pub fn check(

@@ -6,12 +6,60 @@
 
 use k8s_openapi::api::rbac::v1::{RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
 
 use super::apiserver_flags::visible_api_servers;
 use super::rbac_privilege::role_ref_reasons;
-use super::{CheckReport, Finding, contains};
-use crate::api::MfaAccessCheck;
-use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
+use super::{Admissibility, Check, CheckReport, Finding, contains};
+use crate::api::{CheckKind, MfaAccessCheck};
+use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
+
+/// The MFA-backed privileged access check (`spec.check.mfaAccess`).
+pub struct MfaAccess;
+
+impl Check for MfaAccess {
+    const KIND: CheckKind = CheckKind::MfaAccess;
+    type Params = MfaAccessCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&MfaAccessCheck> {
+        check.mfa_access.as_ref()
+    }
+
+    fn reads(params: &MfaAccessCheck) -> Reads {
+        let mut kinds = vec![
+            ResourceKind::ClusterRoleBinding,
+            ResourceKind::RoleBinding,
+            ResourceKind::ClusterRole,
+            ResourceKind::Role,
+        ];
+        if params.legacy_token_secrets.unwrap_or(true) {
+            kinds.push(ResourceKind::ServiceAccountTokenSecret);
+        }
+        if params.api_server_flags.unwrap_or(true) {
+            kinds.push(ResourceKind::ControlPlanePod);
+        }
+        Reads::kinds(&kinds)
+    }
+
+    fn subject_kinds(_: &MfaAccessCheck) -> Vec<ResourceKind> {
+        vec![ResourceKind::ClusterRoleBinding, ResourceKind::RoleBinding]
+    }
+
+    fn admissibility(_: &MfaAccessCheck) -> Admissibility {
+        Admissibility::AuditOnly(
+            "the mfaAccess check needs bindings, roles and token Secrets together, so one object at admission cannot decide it",
+        )
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &MfaAccessCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params)
+    }
+}
 
 /// Runs the check.
 pub fn check(view: &ClusterSnapshot, scope: &ScopeMatcher, params: &MfaAccessCheck) -> CheckReport {

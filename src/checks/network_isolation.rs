@@ -8,11 +8,51 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
 
 use super::network_policy::{Direction, Isolation, internet_blocks, isolation_of};
-use super::{CheckReport, Finding};
-use crate::api::NetworkIsolationCheck;
-use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{CheckKind, NetworkIsolationCheck};
+use crate::engine::validation::SpecError;
+use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
+
+/// The network isolation check (`spec.check.networkIsolation`).
+pub struct NetworkIsolation;
+
+impl Check for NetworkIsolation {
+    const KIND: CheckKind = CheckKind::NetworkIsolation;
+    type Params = NetworkIsolationCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&NetworkIsolationCheck> {
+        check.network_isolation.as_ref()
+    }
+
+    fn validate(params: &NetworkIsolationCheck) -> Result<(), SpecError> {
+        validate_annotation_list(
+            params.approval_annotations.as_ref(),
+            "spec.check.networkIsolation.approvalAnnotations",
+        )
+    }
+
+    fn reads(_: &NetworkIsolationCheck) -> Reads {
+        Reads::kinds(&[ResourceKind::NetworkPolicy])
+    }
+
+    fn admissibility(_: &NetworkIsolationCheck) -> Admissibility {
+        Admissibility::AuditOnly(
+            "the networkIsolation check judges each namespace's set of NetworkPolicies, so one object at admission cannot decide it",
+        )
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &NetworkIsolationCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params)
+    }
+}
 
 /// Runs the check.
 pub fn check(
@@ -121,6 +161,25 @@ fn namespaces(view: &ClusterSnapshot, scope: &ScopeMatcher) -> BTreeMap<String, 
         }
     }
     out
+}
+
+/// Validates a list of approval annotations at `field`: an empty list would approve everything; a blank annotation
+/// name can never be present.
+pub(crate) fn validate_annotation_list(
+    list: Option<&Vec<String>>,
+    field: &str,
+) -> Result<(), SpecError> {
+    match list {
+        Some(l) if l.is_empty() => Err(SpecError::invalid_parameter(
+            field,
+            "must list at least one annotation (an empty list would approve every object); omit the field for the default",
+        )),
+        Some(l) if l.iter().any(|a| a.trim().is_empty()) => Err(SpecError::invalid_parameter(
+            field,
+            "annotation names must not be blank",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// True when every approval annotation is present and non-blank.

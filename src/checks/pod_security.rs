@@ -7,15 +7,64 @@
 //! per workload, naming the containers.
 
 use k8s_openapi::api::core::v1::{Container, PodSpec, SeccompProfile};
+use k8s_openapi::jiff::Timestamp;
 
 use super::workload_templates::{all_containers, in_scope, join_names};
-use super::{CheckReport, Finding};
-use crate::api::{PodSecurityCheck, PodSecurityLevel};
-use crate::view::workloads::PodTemplate;
-use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{CheckKind, PodSecurityCheck, PodSecurityLevel};
+use crate::view::workloads::{PodTemplate, resource_kinds};
+use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// The Pod Security Admission label that enforces a level on a namespace.
 pub const ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";
+
+/// The pod security check (`spec.check.podSecurity`).
+pub struct PodSecurity;
+
+impl Check for PodSecurity {
+    const KIND: CheckKind = CheckKind::PodSecurity;
+    type Params = PodSecurityCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&PodSecurityCheck> {
+        check.pod_security.as_ref()
+    }
+
+    fn reads(params: &PodSecurityCheck) -> Reads {
+        Reads::kinds(&Self::subject_kinds(params))
+    }
+
+    /// The workload kinds, unless only Namespace labels are judged (`workloads: false`).
+    fn subject_kinds(params: &PodSecurityCheck) -> Vec<ResourceKind> {
+        if params.workloads.unwrap_or(true) {
+            resource_kinds(params.effective_kinds())
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn namespace_local_context(_: &PodSecurityCheck) -> Vec<ResourceKind> {
+        vec![ResourceKind::Namespace]
+    }
+
+    fn admissibility(params: &PodSecurityCheck) -> Admissibility {
+        if params.workloads == Some(false) {
+            Admissibility::AuditOnly(
+                "this podSecurity control judges only Namespace labels, which are audited continuously",
+            )
+        } else {
+            Admissibility::per_object(Self::subject_kinds(params))
+        }
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &PodSecurityCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params)
+    }
+}
 
 /// Runs the check.
 pub fn check(

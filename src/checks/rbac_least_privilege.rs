@@ -5,10 +5,11 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::rbac::v1::{PolicyRule, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
 
-use super::{CheckReport, Finding};
-use crate::api::RbacLeastPrivilegeCheck;
-use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef, ScopeMatcher};
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{CheckKind, RbacLeastPrivilegeCheck};
+use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// Label Kubernetes puts on the RBAC objects it bootstraps and reconciles.
 const BOOTSTRAP_LABEL: (&str, &str) = ("kubernetes.io/bootstrapping", "rbac-defaults");
@@ -230,6 +231,67 @@ fn subject_words(subjects: &[&Subject]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The RBAC least privilege check (`spec.check.rbacLeastPrivilege`).
+pub struct RbacLeastPrivilege;
+
+impl Check for RbacLeastPrivilege {
+    const KIND: CheckKind = CheckKind::RbacLeastPrivilege;
+    type Params = RbacLeastPrivilegeCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&RbacLeastPrivilegeCheck> {
+        check.rbac_least_privilege.as_ref()
+    }
+
+    fn reads(_: &RbacLeastPrivilegeCheck) -> Reads {
+        Reads::kinds(&[
+            ResourceKind::ClusterRoleBinding,
+            ResourceKind::RoleBinding,
+            ResourceKind::ClusterRole,
+            ResourceKind::Role,
+        ])
+    }
+
+    fn subject_kinds(_: &RbacLeastPrivilegeCheck) -> Vec<ResourceKind> {
+        vec![ResourceKind::ClusterRoleBinding, ResourceKind::RoleBinding]
+    }
+
+    /// The count of standing cluster-admin bindings against `maxClusterAdminBindings`.
+    const JUDGES_TOGETHER: bool = true;
+
+    fn admissibility(_: &RbacLeastPrivilegeCheck) -> Admissibility {
+        Admissibility::AuditOnly(
+            "the rbacLeastPrivilege check needs bindings and the roles they reference together, so one object at admission cannot decide it",
+        )
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &RbacLeastPrivilegeCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params)
+    }
+
+    fn judge_one_by_one(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &RbacLeastPrivilegeCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        bindings(view, scope, params)
+    }
+
+    fn judge_together(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &RbacLeastPrivilegeCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        together(view, scope, params)
+    }
 }
 
 /// Runs the check.

@@ -5,12 +5,14 @@
 use std::collections::BTreeMap;
 
 use cel::Value;
+use k8s_openapi::jiff::Timestamp;
 use kube::core::{Selector, SelectorExt};
 
 use super::cel::{Expecting, compile, eval, functions};
-use super::{CheckReport, Finding};
-use crate::api::{RequiredResource, RequiredResourcesCheck};
-use crate::view::{ClusterSnapshot, Gvk, ResourceRef};
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{CheckKind, RequiredResource, RequiredResourcesCheck};
+use crate::engine::validation::SpecError;
+use crate::view::{ClusterSnapshot, Gvk, Reads, ResourceRef, ScopeMatcher};
 
 /// The field of entry `i`'s condition.
 pub fn condition_field(i: usize) -> String {
@@ -65,6 +67,51 @@ fn criteria(r: &RequiredResource) -> String {
         }
     }
     parts.join(" ")
+}
+
+/// The monitoring presence check (`spec.check.requiredResources`).
+pub struct RequiredResources;
+
+impl Check for RequiredResources {
+    const KIND: CheckKind = CheckKind::RequiredResources;
+    type Params = RequiredResourcesCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&RequiredResourcesCheck> {
+        check.required_resources.as_ref()
+    }
+
+    fn validate(params: &RequiredResourcesCheck) -> Result<(), SpecError> {
+        super::generic_spec::validate_required_resources(params)
+    }
+
+    fn reads(params: &RequiredResourcesCheck) -> Reads {
+        Reads::new(
+            Vec::new(),
+            params
+                .resources
+                .iter()
+                .map(|r| Gvk::from_api_version(&r.api_version, &r.kind))
+                .collect(),
+        )
+    }
+
+    /// Each entry names its namespace itself; the control's scope does not filter them.
+    const SCOPED: bool = false;
+
+    fn admissibility(_: &RequiredResourcesCheck) -> Admissibility {
+        Admissibility::AuditOnly(
+            "the requiredResources check judges whether objects exist, which a single create or update cannot decide",
+        )
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        _: &ScopeMatcher,
+        params: &RequiredResourcesCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        check(view, params)
+    }
 }
 
 /// Runs the check: one subject per declared entry.

@@ -9,13 +9,70 @@
 use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::jiff::Timestamp;
 
 use super::mfa_access::legacy_tokens;
 use super::workload_templates::in_scope;
-use super::{CheckReport, Finding};
-use crate::api::ServiceAccountHygieneCheck;
-use crate::view::workloads::PodTemplate;
-use crate::view::{ClusterSnapshot, ResourceKind, ScopeMatcher};
+use super::{Admissibility, Check, CheckReport, Finding};
+use crate::api::{CheckKind, ServiceAccountHygieneCheck};
+use crate::view::workloads::{PodTemplate, resource_kinds};
+use crate::view::{ClusterSnapshot, Reads, ResourceKind, ScopeMatcher};
+
+/// The service-account hygiene check (`spec.check.serviceAccountHygiene`).
+pub struct ServiceAccountHygiene;
+
+impl Check for ServiceAccountHygiene {
+    const KIND: CheckKind = CheckKind::ServiceAccountHygiene;
+    type Params = ServiceAccountHygieneCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&ServiceAccountHygieneCheck> {
+        check.service_account_hygiene.as_ref()
+    }
+
+    fn reads(params: &ServiceAccountHygieneCheck) -> Reads {
+        let mut kinds = Vec::new();
+        if params.token_automount.unwrap_or(true) {
+            kinds.push(ResourceKind::ServiceAccount);
+            kinds.extend(Self::subject_kinds(params));
+        }
+        if params.legacy_token_secrets.unwrap_or(true) {
+            kinds.push(ResourceKind::ServiceAccountTokenSecret);
+        }
+        Reads::kinds(&kinds)
+    }
+
+    /// The workload kinds, when token automounting is judged.
+    fn subject_kinds(params: &ServiceAccountHygieneCheck) -> Vec<ResourceKind> {
+        if params.token_automount.unwrap_or(true) {
+            resource_kinds(params.effective_kinds())
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn namespace_local_context(_: &ServiceAccountHygieneCheck) -> Vec<ResourceKind> {
+        vec![
+            ResourceKind::Namespace,
+            ResourceKind::ServiceAccount,
+            ResourceKind::ServiceAccountTokenSecret,
+        ]
+    }
+
+    fn admissibility(_: &ServiceAccountHygieneCheck) -> Admissibility {
+        Admissibility::AuditOnly(
+            "the serviceAccountHygiene check needs the workload's ServiceAccount, so one object at admission cannot decide it",
+        )
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &ServiceAccountHygieneCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params)
+    }
+}
 
 /// Runs the check.
 pub fn check(

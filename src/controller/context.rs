@@ -7,8 +7,8 @@ use std::time::Duration;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
-use crate::leader::Leadership;
-use crate::metrics::Metrics;
+use crate::runtime::leader::Leadership;
+use crate::runtime::metrics::Metrics;
 use crate::view::live::LiveView;
 
 /// Per control, the namespaces that hold one of its PolicyReports.
@@ -39,7 +39,7 @@ pub struct Context {
     /// Evaluations per control, read by the evidence snapshot loops.
     pub ledger: Arc<crate::evidence::EvaluationLedger>,
     /// What each control's last evaluation judged, so that the next one re-runs its check only for what changed.
-    pub evaluators: Arc<crate::incremental::Evaluators>,
+    pub evaluators: Arc<crate::engine::incremental::Evaluators>,
     /// The status this replica last wrote per Control, for as long as the watch cache has not caught up with it.
     pub written: Arc<super::WrittenStatuses>,
 }

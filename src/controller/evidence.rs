@@ -19,7 +19,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 use tokio::task::JoinHandle;
 
 use crate::api::{Control, EvidenceStore, EvidenceStoreSpec, EvidenceStoreStatus, LastSnapshot};
-use crate::evaluate::required_kinds;
+use crate::engine::evaluate::required_kinds;
+use crate::engine::validation::validate;
 use crate::evidence::collect::{OperationBaseline, control_documents_at};
 use crate::evidence::schedule::{Schedule, snapshot_id};
 use crate::evidence::snapshot::{
@@ -29,9 +30,8 @@ use crate::evidence::store::{ObjectLock, S3Credentials, S3Location};
 use crate::evidence::{
     ClusterIdentity, EvaluationLedger, EvidenceStoreClient, SigningKey, StoreLocation,
 };
-use crate::leader::Leadership;
-use crate::metrics::Metrics;
-use crate::validation::validate;
+use crate::runtime::leader::Leadership;
+use crate::runtime::metrics::Metrics;
 use crate::view::Reads;
 use crate::view::live::LiveView;
 use crate::view::scope_matcher::compile_selector;

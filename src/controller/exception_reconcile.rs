@@ -1,6 +1,6 @@
 //! One ControlException reconcile: look up its control -> assess -> count what it waives -> status (if changed).
 //!
-//! Only the leader writes. The Control reconcile decides pass/fail (through [`crate::evaluate`]); this one only
+//! Only the leader writes. The Control reconcile decides pass/fail (through [`crate::engine::evaluate`]); this one only
 //! records on the exception itself whether it is honoured, and why not.
 
 use std::sync::Arc;
@@ -14,9 +14,9 @@ use kube::{Api, Resource, ResourceExt};
 use super::reconcile::{STANDBY_REQUEUE, backoff};
 use super::{Context, Error, exception_status};
 use crate::api::{Control, ControlException, ExceptionState};
-use crate::evaluate::{evaluate, required_kinds};
-use crate::exceptions::{self, Assessment};
-use crate::validation::validate;
+use crate::engine::evaluate::{evaluate, required_kinds};
+use crate::engine::exceptions::{self, Assessment};
+use crate::engine::validation::validate;
 
 /// How often an active exception's `matchedFindings` is refreshed, and how often an exception naming a missing
 /// Control looks for it again.

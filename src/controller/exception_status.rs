@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{ControlExceptionStatus, ExceptionState};
-use crate::exceptions::Assessment;
+use crate::engine::exceptions::Assessment;
 
 /// Condition type: True while the exception waives findings.
 pub const ACTIVE: &str = "Active";

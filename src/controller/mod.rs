@@ -1,4 +1,5 @@
-//! The Control controller: watch controls and the cluster, evaluate, write status, emit events.
+//! The Control controller: watch controls and the cluster, evaluate, write status, emit events, publish
+//! PolicyReports ([`policy_report`]).
 //!
 //! It owns when and what to write; it does not know how a check decides (see [`crate::checks`]).
 
@@ -8,7 +9,8 @@ pub mod evidence;
 mod exception_events;
 mod exception_reconcile;
 pub mod exception_status;
-mod policy_reports;
+pub mod policy_report;
+mod publish_reports;
 mod reconcile;
 mod run;
 pub mod status;

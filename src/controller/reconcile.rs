@@ -17,8 +17,8 @@ use super::transitions::{PlannedEvent, plan};
 use super::{Context, Error, status};
 use crate::api::Mode;
 use crate::api::{Control, ControlStatus};
-use crate::evaluate::required_kinds;
-use crate::validation::{SpecError, validate};
+use crate::engine::evaluate::required_kinds;
+use crate::engine::validation::{SpecError, validate};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::core::{ApiResource, DeserializeGuard, DynamicObject, error_boundary::InvalidObject};
 
@@ -204,7 +204,7 @@ async fn reconcile_as_leader(control: &Control, ctx: &Context) -> Result<Action,
         write_if_changed(ctx, control, &name, previous, new, validated.interval, now).await?;
     if written {
         // Reports follow status: published when the result changed or on the interval refresh, never more often.
-        super::policy_reports::publish(ctx, control, &evaluation, now).await;
+        super::publish_reports::publish(ctx, control, &evaluation, now).await;
     }
     reset_failures(ctx, &name);
     // Kinds still syncing are reported Unknown; look again soon rather than after a full interval. Exceptions are
@@ -233,7 +233,7 @@ pub(super) fn until_next_expiry(
     snapshot: &crate::view::ClusterSnapshot,
     now: Timestamp,
 ) -> Option<Duration> {
-    let expiry = crate::exceptions::next_expiry(name, snapshot, now)?;
+    let expiry = crate::engine::exceptions::next_expiry(name, snapshot, now)?;
     let wait = expiry.duration_since(now).unsigned_abs();
     Some(wait + Duration::from_millis(500))
 }

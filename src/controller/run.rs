@@ -16,11 +16,11 @@ use super::reconcile::{error_policy_guarded, reconcile_guarded};
 use super::triggers::affected_guarded_controls;
 use super::{Context, Error};
 use super::{error_policy_exception, reconcile_exception};
-use crate::admin::{AdminServer, AdminState, Readiness};
 use crate::api::{Control, ControlException};
-use crate::exceptions::ExceptionPolicy;
-use crate::leader::{LeaderElection, Leadership, LeaseConfig};
-use crate::metrics::Metrics;
+use crate::engine::exceptions::ExceptionPolicy;
+use crate::runtime::admin::{AdminServer, AdminState, Readiness};
+use crate::runtime::leader::{LeaderElection, Leadership, LeaseConfig};
+use crate::runtime::metrics::Metrics;
 use crate::view::initial_list::InitialList;
 use crate::view::live::LiveView;
 use crate::view::watch_retry;
@@ -106,7 +106,7 @@ async fn preflight(client: &Client) -> Result<(), Error> {
 /// store, and a second waiter is not reliably woken.
 fn follow_controls<K>(
     metrics: &Metrics,
-    evaluators: &crate::incremental::Evaluators,
+    evaluators: &crate::engine::incremental::Evaluators,
     written: &super::WrittenStatuses,
     readiness: &Readiness,
     controls: &Store<K>,
@@ -431,7 +431,7 @@ async fn start_webhook(
 mod tests {
     use super::*;
     use crate::api::Criterion;
-    use crate::evaluate::Compliance;
+    use crate::engine::evaluate::Compliance;
 
     fn control(name: &str) -> Control {
         serde_json::from_value(serde_json::json!({
@@ -466,7 +466,7 @@ mod tests {
         writer.apply_watcher_event(&event);
         follow_controls(
             metrics,
-            &crate::incremental::Evaluators::default(),
+            &crate::engine::incremental::Evaluators::default(),
             &super::super::WrittenStatuses::default(),
             readiness,
             store,

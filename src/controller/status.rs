@@ -7,8 +7,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{ControlStatus, FindingResult, Mode, StatusFinding};
-use crate::evaluate::{Compliance, Evaluation};
-use crate::validation::SpecError;
+use crate::engine::evaluate::{Compliance, Evaluation};
+use crate::engine::validation::SpecError;
 
 /// At most this many findings are written to status; the rest are counted in `findingsTruncated`.
 pub const MAX_STATUS_FINDINGS: usize = 100;

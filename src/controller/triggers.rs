@@ -3,9 +3,10 @@
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use crate::api::{CheckKind, Control};
-use crate::evaluate::required_kinds;
-use crate::validation::validate;
+use crate::api::Control;
+use crate::checks;
+use crate::engine::evaluate::required_kinds;
+use crate::engine::validation::validate;
 use crate::view::ResourceKind;
 use crate::view::live::{Change, Watched};
 
@@ -43,9 +44,9 @@ fn affects(c: &Control, change: &Change) -> bool {
         Watched::Kind(kind) => *kind,
         // Dynamic kinds re-evaluate only the controls that read that GVK, in the namespaces they admit.
         Watched::Gvk(gvk) if !reads.contains_gvk(gvk) => return false,
-        // requiredResources entries name their namespaces themselves; the scope does not filter them.
+        // A check the scope does not filter (requiredResources entries name their namespaces themselves).
         Watched::Gvk(_) => {
-            return v.kind == CheckKind::RequiredResources || admits_namespace(c, change);
+            return !checks::registered(v.kind).scoped() || admits_namespace(c, change);
         }
     };
     if !reads.contains(&kind) {

@@ -8,8 +8,8 @@ use k8s_openapi::jiff::Timestamp;
 use super::document::{ControlDocument, OperationRecord};
 use super::ledger::{EvaluationLedger, LedgerEntry};
 use crate::api::Control;
-use crate::evaluate::{evaluate, required_kinds};
-use crate::validation::validate;
+use crate::engine::evaluate::{evaluate, required_kinds};
+use crate::engine::validation::validate;
 use crate::view::{ClusterSnapshot, Reads};
 
 /// Slack on a control's interval before a window without evaluations counts as "did not run": the controller

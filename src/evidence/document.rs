@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::{Control, ControlException};
-use crate::evaluate::Evaluation;
-use crate::exceptions::key;
+use crate::engine::evaluate::Evaluation;
+use crate::engine::exceptions::key;
 use crate::view::ResourceRef;
 
 /// Version of the document and manifest format written; readers refuse versions they do not know.
@@ -112,7 +112,10 @@ pub struct AdmissionRecord {
 
 impl AdmissionRecord {
     /// The record for `control` from its status and the webhook's `counts` for it; `None` in Audit mode.
-    pub fn of(control: &Control, counts: Option<&crate::metrics::AdmissionCounts>) -> Option<Self> {
+    pub fn of(
+        control: &Control,
+        counts: Option<&crate::runtime::metrics::AdmissionCounts>,
+    ) -> Option<Self> {
         let mode = control.spec.mode.unwrap_or_default();
         if mode == crate::api::Mode::Audit {
             return None;
@@ -269,7 +272,7 @@ mod admission_tests {
 
     use super::*;
     use crate::api::{ControlStatus, Mode};
-    use crate::metrics::AdmissionCounts;
+    use crate::runtime::metrics::AdmissionCounts;
 
     fn control(mode: Mode, condition: Option<(&str, &str)>) -> Control {
         let mut c: Control = serde_json::from_value(serde_json::json!({

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::document::ClusterIdentity;
-use crate::canonical::{sha256_hex, to_canonical_json};
+use crate::engine::canonical::{sha256_hex, to_canonical_json};
 
 /// One document listed by a manifest.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

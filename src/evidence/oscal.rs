@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::report::Report;
-use crate::canonical::sha256_hex;
+use crate::engine::canonical::sha256_hex;
 
 /// The OSCAL version the export declares.
 pub const OSCAL_VERSION: &str = "1.1.2";

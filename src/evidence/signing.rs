@@ -5,7 +5,7 @@
 use ed25519_dalek::{Signer, Verifier};
 
 use super::manifest::{Manifest, Signature};
-use crate::canonical::sha256_hex;
+use crate::engine::canonical::sha256_hex;
 
 /// What was wrong with a key.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use super::manifest::{DocumentEntry, Manifest, PreviousLink, SnapshotGap, docume
 use super::schedule::{Schedule, snapshot_id};
 use super::signing::SigningKey;
 use super::store::{EvidenceStoreClient, StoreError};
-use crate::canonical::{sha256_hex, to_canonical_json};
+use crate::engine::canonical::{sha256_hex, to_canonical_json};
 
 /// Why a snapshot could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use super::document::{ControlDocument, READABLE_FORMAT_VERSIONS};
 use super::manifest::Manifest;
 use super::signing::{VerifyingKeys, check_embedded};
 use super::store::{EvidenceStoreClient, StoreError};
-use crate::canonical::sha256_hex;
+use crate::engine::canonical::sha256_hex;
 
 /// How far in the future a manifest's time may be (clock skew between writer and verifier) before it is a problem.
 const FUTURE_TOLERANCE_SECONDS: i64 = 300;

@@ -10,8 +10,8 @@ pub use manifests::{LoadError, Loaded, load_paths, load_paths_into};
 pub use render::{render_json, render_table};
 
 use crate::api::{Control, ExceptionState};
-use crate::evaluate::{Compliance, Evaluation, evaluate, required_kinds};
-use crate::validation::validate;
+use crate::engine::evaluate::{Compliance, Evaluation, evaluate, required_kinds};
+use crate::engine::validation::validate;
 use crate::view::Reads;
 
 /// The result for one control.
@@ -139,10 +139,14 @@ pub fn scan(loaded: &Loaded, controls: &[Control], now: Timestamp) -> ScanReport
             let exists = controls
                 .iter()
                 .any(|c| c.metadata.name.as_deref() == Some(e.spec.control.as_str()));
-            let a =
-                crate::exceptions::assess(e, Some(exists), &loaded.snapshot.exception_policy, now);
+            let a = crate::engine::exceptions::assess(
+                e,
+                Some(exists),
+                &loaded.snapshot.exception_policy,
+                now,
+            );
             ExceptionResult {
-                name: crate::exceptions::key(e),
+                name: crate::engine::exceptions::key(e),
                 control: e.spec.control.clone(),
                 state: a.state,
                 reason: a.reason.into(),

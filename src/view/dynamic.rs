@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::live::{Change, WatchState, Watched};
 use super::{Gvk, strip_dynamic, watch_retry};
-use crate::metrics::Metrics;
+use crate::runtime::metrics::Metrics;
 
 /// How long to wait before asking discovery again for a GVK it did not serve.
 const REDISCOVERY: Duration = Duration::from_secs(60);

@@ -28,8 +28,8 @@ use super::{
     CONTROL_PLANE_NAMESPACE, ClusterSnapshot, Gvk, Reads, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE,
 };
 use crate::api::ControlException;
-use crate::exceptions::ExceptionPolicy;
-use crate::metrics::Metrics;
+use crate::engine::exceptions::ExceptionPolicy;
+use crate::runtime::metrics::Metrics;
 
 /// What a watch serves: a typed kind or a group/version/kind read dynamically.
 #[derive(Clone, Debug, PartialEq, Eq)]

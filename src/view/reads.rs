@@ -2,7 +2,7 @@
 
 use super::{Gvk, ResourceKind};
 
-/// The data a control's check reads (from [`crate::evaluate::required_kinds`]): the live view watches exactly
+/// The data a control's check reads (from [`crate::engine::evaluate::required_kinds`]): the live view watches exactly
 /// this, and a change re-evaluates a control only when it touches this.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reads {

@@ -15,7 +15,7 @@ use super::gvk::Gvk;
 use super::reads::Reads;
 
 use crate::api::ControlException;
-use crate::exceptions::ExceptionPolicy;
+use crate::engine::exceptions::ExceptionPolicy;
 
 /// The kinds of cluster object checks can read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,7 +58,7 @@ pub enum ResourceKind {
     Ingress,
     /// policy/v1 PodDisruptionBudget
     PodDisruptionBudget,
-    /// soc2.dev/v1alpha1 ControlException (read by every control: see [`crate::exceptions`])
+    /// soc2.dev/v1alpha1 ControlException (read by every control: see [`crate::engine::exceptions`])
     ControlException,
 }
 

@@ -15,7 +15,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher;
 
-use crate::metrics::Metrics;
+use crate::runtime::metrics::Metrics;
 
 /// First retry after this long.
 const FIRST_RETRY: Duration = Duration::from_millis(200);

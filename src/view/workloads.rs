@@ -89,6 +89,11 @@ pub fn resource_kind(kind: WorkloadKind) -> ResourceKind {
     }
 }
 
+/// The snapshot kinds that hold `kinds`, in order.
+pub fn resource_kinds(kinds: Vec<WorkloadKind>) -> Vec<ResourceKind> {
+    kinds.into_iter().map(resource_kind).collect()
+}
+
 fn owned_by(meta: &ObjectMeta, kind: &str) -> bool {
     meta.owner_references
         .iter()

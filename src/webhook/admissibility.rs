@@ -1,141 +1,25 @@
-//! Which checks can decide admission, and on which kinds: the single table to extend when a check is added.
+//! Which checks can decide admission, and on which kinds: each check declares it ([`Check::admissibility`]), read
+//! through [`checks::registered`]; this module narrows it to the kinds the webhook can admit ([`target`]).
 //!
 //! A check can decide admission when its verdict on one object depends on that object alone (and on its Namespace,
 //! which the admission snapshot carries for `namespaceSelector` scopes). A check that needs other objects (bindings
 //! and roles, a collector DaemonSet, control-plane pods) stays audit-only: at admission it would see a partial
 //! cluster and decide wrongly.
+//!
+//! [`Check::admissibility`]: crate::checks::Check::admissibility
 
-use crate::api::CheckKind;
-use crate::checks;
-use crate::validation::ValidatedControl;
+use crate::checks::{self, Admissibility};
+use crate::engine::validation::ValidatedControl;
 use crate::view::ResourceKind;
 
-/// What a control's check can do at admission.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Admissibility {
-    /// The check decides on one object of these kinds (never empty).
-    PerObject(Vec<ResourceKind>),
-    /// The check needs more than one object; the reason is shown in the control's `AdmissionEnforced` condition.
-    AuditOnly(&'static str),
-}
-
-/// The per-check table. Add one arm per new check kind (and, for a new object kind, one arm to [`target`] and to
-/// `super::admitted::insert`).
+/// What `control`'s check can do at admission: what the check declares, narrowed to the kinds that have a
+/// [`target`] (for a new object kind, add one arm to [`target`] and to `super::admitted::insert`).
 pub fn admissibility(control: &ValidatedControl<'_>) -> Admissibility {
-    match control.kind {
-        CheckKind::ChangeApproval => {
-            Admissibility::PerObject(checks::change_approval::judged_kinds(
-                &control
-                    .spec
-                    .check
-                    .change_approval
-                    .clone()
-                    .unwrap_or_default(),
-            ))
+    match checks::registered(control.kind).admissibility(&control.spec.check) {
+        Admissibility::PerObject(kinds) if kinds.iter().any(|k| target(*k).is_none()) => {
+            Admissibility::per_object(kinds.into_iter().filter(|k| target(*k).is_some()).collect())
         }
-        CheckKind::PodSecurity => {
-            let p = control.spec.check.pod_security.clone().unwrap_or_default();
-            if p.workloads == Some(false) {
-                Admissibility::AuditOnly(
-                    "this podSecurity control judges only Namespace labels, which are audited continuously",
-                )
-            } else {
-                workloads(p.effective_kinds())
-            }
-        }
-        CheckKind::ImageProvenance => workloads(
-            control
-                .spec
-                .check
-                .image_provenance
-                .clone()
-                .unwrap_or_default()
-                .effective_kinds(),
-        ),
-        CheckKind::Confidentiality => {
-            let p = control
-                .spec
-                .check
-                .confidentiality
-                .clone()
-                .unwrap_or_default();
-            if p.network_isolation.unwrap_or(true) {
-                Admissibility::AuditOnly(
-                    "the confidentiality check's network-isolation part needs the namespace's NetworkPolicies, so one object at admission cannot decide it; set networkIsolation: false in a separate control to enforce the environment-literal rule",
-                )
-            } else {
-                workloads(p.effective_kinds())
-            }
-        }
-        CheckKind::Exposure => per_object(checks::exposure::judged_kinds(
-            &control.spec.check.exposure.clone().unwrap_or_default(),
-        )),
-        CheckKind::EncryptionInTransit => Admissibility::PerObject(vec![ResourceKind::Ingress]),
-        CheckKind::Cel => per_object(
-            control
-                .spec
-                .check
-                .cel
-                .as_ref()
-                .map(|c| {
-                    checks::cel::gvks(&c.match_.kinds)
-                        .iter()
-                        .filter_map(crate::view::Gvk::typed_kind)
-                        .filter(|k| target(*k).is_some())
-                        .collect()
-                })
-                .unwrap_or_default(),
-        ),
-        CheckKind::Backups => Admissibility::AuditOnly(
-            "the backups check judges Velero Backups and Restores that Velero itself writes after the fact, so no object at admission can decide it",
-        ),
-        CheckKind::Availability => Admissibility::AuditOnly(
-            "the availability check needs the workload's PodDisruptionBudget, so one object at admission cannot decide it",
-        ),
-        CheckKind::ServiceAccountHygiene => Admissibility::AuditOnly(
-            "the serviceAccountHygiene check needs the workload's ServiceAccount, so one object at admission cannot decide it",
-        ),
-        CheckKind::NetworkIsolation => Admissibility::AuditOnly(
-            "the networkIsolation check judges each namespace's set of NetworkPolicies, so one object at admission cannot decide it",
-        ),
-        CheckKind::RbacLeastPrivilege => Admissibility::AuditOnly(
-            "the rbacLeastPrivilege check needs bindings and the roles they reference together, so one object at admission cannot decide it",
-        ),
-        CheckKind::EncryptionAtRest => Admissibility::AuditOnly(
-            "the encryptionAtRest check reads the control plane's configuration, which is not admitted object by object",
-        ),
-        CheckKind::JobHealth => Admissibility::AuditOnly(
-            "the jobHealth check judges how jobs ran over time, which admission cannot see",
-        ),
-        CheckKind::RequiredResources => Admissibility::AuditOnly(
-            "the requiredResources check judges whether objects exist, which a single create or update cannot decide",
-        ),
-        CheckKind::MfaAccess => Admissibility::AuditOnly(
-            "the mfaAccess check needs bindings, roles and token Secrets together, so one object at admission cannot decide it",
-        ),
-        CheckKind::Logging => Admissibility::AuditOnly(
-            "the logging check needs the control plane, nodes and the log collector together, so one object at admission cannot decide it",
-        ),
-    }
-}
-
-fn workloads(kinds: Vec<crate::api::WorkloadKind>) -> Admissibility {
-    per_object(
-        kinds
-            .into_iter()
-            .map(crate::view::workloads::resource_kind)
-            .collect(),
-    )
-}
-
-/// Per object on `kinds`, or audit-only when the parameters leave no admitted kind.
-fn per_object(mut kinds: Vec<ResourceKind>) -> Admissibility {
-    kinds.sort();
-    kinds.dedup();
-    if kinds.is_empty() {
-        Admissibility::AuditOnly("the check's parameters name no kind that admission can decide on")
-    } else {
-        Admissibility::PerObject(kinds)
+        declared => declared,
     }
 }
 
@@ -226,7 +110,7 @@ pub fn kind_of(group: &str, version: &str, kind: &str) -> Option<ResourceKind> {
 mod tests {
     use super::*;
     use crate::api::{ChangeApprovalCheck, Check, ControlSpec, WorkloadKind};
-    use crate::validation::validate;
+    use crate::engine::validation::validate;
 
     fn spec(check: Check) -> ControlSpec {
         serde_json::from_value(serde_json::json!({

@@ -21,11 +21,12 @@ use kube::api::{ObjectMeta, Patch, PatchParams};
 use kube::{Api, Client};
 use tokio::sync::{mpsc, watch};
 
-use super::admissibility::{Admissibility, admissibility, target};
+use super::admissibility::{admissibility, target};
 use super::handler::{ControlSource, ENFORCE_PATH, WARN_PATH};
 use crate::api::{Control, Mode};
-use crate::leader::Leadership;
-use crate::validation::validate;
+use crate::checks::Admissibility;
+use crate::engine::validation::validate;
+use crate::runtime::leader::Leadership;
 use crate::view::CONTROL_PLANE_NAMESPACE;
 
 /// The label every namespace carries with its own name (set by the API server).

@@ -1,15 +1,16 @@
-//! The admission verdict: runs [`crate::evaluate::evaluate`] (the audit's own code) for every control of one mode
-//! that can decide on the admitted object, and keeps what concerns that object.
+//! The admission verdict: runs [`crate::engine::evaluate::evaluate`] (the audit's own code) for every control of one
+//! mode that can decide on the admitted object, and keeps what concerns that object.
 
 use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::admissibility::{Admissibility, admissibility};
+use super::admissibility::admissibility;
 use crate::api::{Control, FindingResult, Mode};
+use crate::checks::Admissibility;
 use crate::checks::Finding;
-use crate::evaluate::evaluate;
-use crate::validation::validate;
+use crate::engine::evaluate::evaluate;
+use crate::engine::validation::validate;
 use crate::view::{ClusterSnapshot, ResourceKind, ResourceRef};
 
 /// What one control decided about the admitted object.

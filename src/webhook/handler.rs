@@ -24,8 +24,8 @@ use super::admitted::admission_snapshot;
 use super::decision::decide;
 use crate::api::ControlException;
 use crate::api::{Control, Mode};
-use crate::exceptions::ExceptionPolicy;
-use crate::metrics::Metrics;
+use crate::engine::exceptions::ExceptionPolicy;
+use crate::runtime::metrics::Metrics;
 
 /// Path of the Enforce webhook.
 pub const ENFORCE_PATH: &str = "/validate/enforce";

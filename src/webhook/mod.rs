@@ -1,7 +1,9 @@
 //! Enforce and Warn modes: a validating admission webhook that runs the audit's own checks on one object.
 //!
-//! - [`admissibility`]: which checks can decide on one object, and which kinds they match (the table to extend).
-//! - [`admitted`]: the admission snapshot (the object and its Namespace) that [`crate::evaluate::evaluate`] reads.
+//! - [`admissibility`]: which checks can decide on one object, and on which kinds (each check declares it; this
+//!   narrows it to the kinds the webhook admits).
+//! - [`admitted`]: the admission snapshot (the object and its Namespace) that [`crate::engine::evaluate::evaluate`]
+//!   reads.
 //! - [`decision`]: the verdict per control, deny message and warnings.
 //! - [`handler`]: the AdmissionReview endpoints; [`server`]: HTTPS; [`tls`]: the serving certificate.
 //! - [`configuration`]: the ValidatingWebhookConfiguration built from the Enforce/Warn controls, applied by the
@@ -19,9 +21,10 @@ pub mod tls;
 
 use std::net::SocketAddr;
 
+use crate::checks::Admissibility;
 use crate::controller::status::AdmissionStatus;
-use crate::validation::ValidatedControl;
-use admissibility::{Admissibility, admissibility};
+use crate::engine::validation::ValidatedControl;
+use admissibility::admissibility;
 use configuration::Registration;
 
 /// What admission does for the control `name`, for its `AdmissionEnforced` condition: audit-only when its check

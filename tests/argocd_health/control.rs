@@ -7,8 +7,8 @@ use serde_json::json;
 use soc2_operator::api::{Control, ControlSpec, ControlStatus, Criterion, Mode, Summary};
 use soc2_operator::checks::Finding;
 use soc2_operator::controller::status::{AdmissionStatus, COMPLIANT, evaluated, invalid};
-use soc2_operator::evaluate::{Compliance, Evaluation};
-use soc2_operator::validation::SpecError;
+use soc2_operator::engine::evaluate::{Compliance, Evaluation};
+use soc2_operator::engine::validation::SpecError;
 use soc2_operator::view::ResourceRef;
 
 use crate::now;

@@ -7,7 +7,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use soc2_operator::api::{ControlException, ControlExceptionSpec};
 use soc2_operator::controller::exception_status::build;
-use soc2_operator::exceptions::{ExceptionPolicy, assess};
+use soc2_operator::engine::exceptions::{ExceptionPolicy, assess};
 
 use crate::script::{CONTROL_EXCEPTION, Variants};
 use crate::{at, now};

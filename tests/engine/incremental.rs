@@ -15,9 +15,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use soc2_operator::api::{Control, ControlException};
-use soc2_operator::evaluate::{evaluate, namespace_local_context, subject_kinds};
-use soc2_operator::incremental::{IncrementalEvaluator, Path};
-use soc2_operator::validation::validate;
+use soc2_operator::engine::evaluate::{evaluate, namespace_local_context, subject_kinds};
+use soc2_operator::engine::incremental::{IncrementalEvaluator, Path};
+use soc2_operator::engine::validation::validate;
 use soc2_operator::view::{ClusterSnapshot, Gvk, ResourceKind};
 
 use crate::library;
@@ -537,7 +537,7 @@ static HEAP: heap::PerThread = heap::PerThread;
 #[test]
 fn a_findings_index_weighs_little_more_than_its_findings() {
     use soc2_operator::checks::Finding;
-    use soc2_operator::finding_index::FindingIndex;
+    use soc2_operator::engine::finding_index::FindingIndex;
     use soc2_operator::view::ResourceRef;
 
     let before = heap::live();

@@ -16,8 +16,8 @@ use kube::api::DynamicObject;
 use serde::Serialize;
 use serde_json::json;
 use soc2_operator::api::Control;
-use soc2_operator::evaluate::{evaluate, required_kinds};
-use soc2_operator::validation::validate;
+use soc2_operator::engine::evaluate::{evaluate, required_kinds};
+use soc2_operator::engine::validation::validate;
 use soc2_operator::view::projection::LAST_APPLIED;
 use soc2_operator::view::{ClusterSnapshot, Project, strip_dynamic};
 

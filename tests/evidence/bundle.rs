@@ -154,7 +154,7 @@ async fn an_untouched_chain_verifies_and_links_every_manifest() {
     let m1_bytes = std::fs::read(dir.path().join("manifests/000000000001.json")).unwrap();
     assert_eq!(
         m2["previous"]["digest"],
-        soc2_operator::canonical::sha256_hex(&m1_bytes)
+        soc2_operator::engine::canonical::sha256_hex(&m1_bytes)
     );
     assert_eq!(m2["windowStart"], "2026-01-01T00:00:00Z");
     assert_eq!(m2["cluster"]["uid"], identity().uid);
@@ -818,8 +818,8 @@ async fn a_writer_killed_before_its_manifest_leaves_no_snapshot_and_the_next_lin
     // The 01:00 snapshot: documents written, then the process died.
     let orphans = input_at("2026-01-01T01:00:00Z", &view).documents;
     for doc in &orphans {
-        let bytes = soc2_operator::canonical::to_canonical_json(doc).unwrap();
-        let sha = soc2_operator::canonical::sha256_hex(&bytes);
+        let bytes = soc2_operator::engine::canonical::to_canonical_json(doc).unwrap();
+        let sha = soc2_operator::engine::canonical::sha256_hex(&bytes);
         store
             .create(&format!("objects/{sha}.json"), bytes)
             .await

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use soc2_operator::api::{Control, EvidenceStore};
 use soc2_operator::controller::evidence::{EvidenceContext, run_store};
 use soc2_operator::evidence::{EvidenceStoreClient, StoreLocation, VerifyingKeys, verify_chain};
-use soc2_operator::leader::Leadership;
+use soc2_operator::runtime::leader::Leadership;
 use soc2_operator::view::live::LiveView;
 use tokio::sync::mpsc;
 

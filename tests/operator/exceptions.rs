@@ -10,7 +10,7 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 use soc2_operator::api::{Control, ControlException, ControlStatus};
 use soc2_operator::controller::{self, Error};
-use soc2_operator::leader::Leadership;
+use soc2_operator::runtime::leader::Leadership;
 use soc2_operator::view::ClusterSnapshot;
 
 use crate::support::fixtures::{

@@ -23,8 +23,8 @@ use kube::runtime::{Controller, reflector, watcher};
 use serde_json::{Value, json};
 use soc2_operator::api::Control;
 use soc2_operator::controller::{Context, Error};
-use soc2_operator::leader::{LeaderElection, Leadership, LeaseConfig};
-use soc2_operator::metrics::Metrics;
+use soc2_operator::runtime::leader::{LeaderElection, Leadership, LeaseConfig};
+use soc2_operator::runtime::metrics::Metrics;
 use soc2_operator::view::ClusterSnapshot;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::timeout;
@@ -712,7 +712,7 @@ async fn losing_the_lease_steps_down_and_clears_verdicts() {
     metrics.set_compliance(
         CONTROL,
         &[soc2_operator::api::Criterion("CC6.1".into())],
-        Some(soc2_operator::evaluate::Compliance::Compliant),
+        Some(soc2_operator::engine::evaluate::Compliance::Compliant),
     );
     let verdict = format!(r#"soc2_control_compliant{{control="{CONTROL}",criterion="CC6.1"}}"#);
     assert_eq!(sample(&metrics, &verdict), Some(1.0));

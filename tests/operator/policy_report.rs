@@ -12,8 +12,8 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use soc2_operator::api::{Control, Criterion, FindingResult, Summary};
 use soc2_operator::checks::Finding;
-use soc2_operator::evaluate::{Compliance, Evaluation};
-use soc2_operator::policy_report::{self, PolicyReportError, PolicyReports};
+use soc2_operator::controller::policy_report::{self, PolicyReportError, PolicyReports};
+use soc2_operator::engine::evaluate::{Compliance, Evaluation};
 use soc2_operator::view::ResourceRef;
 
 use crate::support::fixtures::mfa_spec_high;

@@ -354,7 +354,7 @@ async fn unchanged_status_makes_no_request() {
 #[tokio::test]
 async fn a_reconcile_over_the_same_objects_evaluates_nothing_again() {
     let snapshot = rbac_snapshot(true);
-    let metrics = Arc::new(soc2_operator::metrics::Metrics::new());
+    let metrics = Arc::new(soc2_operator::runtime::metrics::Metrics::new());
     let shared = metrics.clone();
     let (first, handle) = mock_context(Some(&snapshot), move |ctx| ctx.with_metrics(shared));
     let mut control = mfa_control();

@@ -11,7 +11,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use soc2_operator::api::Control;
-use soc2_operator::metrics::{AdmissionCounts, Metrics};
+use soc2_operator::runtime::metrics::{AdmissionCounts, Metrics};
 use soc2_operator::webhook::configuration::{
     ClientTarget, WebhookSettings, apply, covered, desired,
 };
@@ -168,7 +168,7 @@ async fn a_violating_create_is_denied_with_control_criteria_rule_and_remedy() {
 async fn a_valid_control_exception_admits_the_object_it_waives_and_only_that_one() {
     use k8s_openapi::jiff::{SignedDuration, Timestamp};
     use soc2_operator::api::ControlException;
-    use soc2_operator::exceptions::ExceptionPolicy;
+    use soc2_operator::engine::exceptions::ExceptionPolicy;
     let now = Timestamp::now();
     let at = |hours: i64| {
         now.checked_add(SignedDuration::from_hours(hours))

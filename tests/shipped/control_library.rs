@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use soc2_operator::api::{Category, Control};
-use soc2_operator::library::render_markdown;
-use soc2_operator::validation::validate;
+use soc2_operator::engine::validation::validate;
+use soc2_operator::shipped::library::render_markdown;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -6,7 +6,7 @@ use soc2_operator::api::{Check, Control};
 #[test]
 fn committed_crds_match_the_rust_types() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    for (name, yaml) in soc2_operator::crds::files().expect("CRDs render") {
+    for (name, yaml) in soc2_operator::shipped::crds::files().expect("CRDs render") {
         let committed = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
         assert!(
             committed == yaml,

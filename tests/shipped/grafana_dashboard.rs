@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use soc2_operator::api::{Criterion, Severity};
-use soc2_operator::evaluate::Compliance;
-use soc2_operator::metrics::Metrics;
+use soc2_operator::engine::evaluate::Compliance;
+use soc2_operator::runtime::metrics::Metrics;
 use soc2_operator::view::watch_retry::WatchFailure;
 
 const CHART_COPY: &str = "charts/soc2-operator/dashboards/soc2-operator.json";
@@ -226,7 +226,7 @@ fn serve_metrics(body: String) -> u16 {
             let _ = stream.read(&mut request);
             let head = format!(
                 "HTTP/1.0 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
-                soc2_operator::metrics::CONTENT_TYPE,
+                soc2_operator::runtime::metrics::CONTENT_TYPE,
                 body.len()
             );
             let _ = stream.write_all(head.as_bytes());

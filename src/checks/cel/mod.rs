@@ -16,9 +16,15 @@ use kube::core::{Selector, SelectorExt};
 
 pub use compile::{CelError, Compiled, Expecting};
 use eval::{Activation, EvalError};
+use k8s_openapi::jiff::Timestamp;
 
+use super::Admissibility;
+use super::Check;
 use super::{CheckReport, Finding};
+use crate::api::CheckKind;
 use crate::api::{CelCheck, KindMatch};
+use crate::engine::validation::SpecError;
+use crate::view::Reads;
 use crate::view::{ClusterSnapshot, Gvk, ResourceRef, ScopeMatcher};
 
 /// Most objects one control evaluates; the rest are reported Unknown (narrow `match` or `scope`).
@@ -209,6 +215,45 @@ pub fn namespace_objects(view: &ClusterSnapshot) -> BTreeMap<&str, serde_json::V
             Some((name, v))
         })
         .collect()
+}
+
+/// The custom CEL check (`spec.check.cel`).
+pub struct Cel;
+
+impl Check for Cel {
+    const KIND: CheckKind = CheckKind::Cel;
+    type Params = CelCheck;
+
+    fn params(check: &crate::api::Check) -> Option<&CelCheck> {
+        check.cel.as_ref()
+    }
+
+    fn validate(params: &CelCheck) -> Result<(), SpecError> {
+        super::generic_spec::validate_cel(params)
+    }
+
+    fn reads(params: &CelCheck) -> Reads {
+        Reads::new(Vec::new(), gvks(&params.match_.kinds))
+    }
+
+    /// Per object on the matched kinds that have a typed store (the webhook admits only those).
+    fn admissibility(params: &CelCheck) -> Admissibility {
+        Admissibility::per_object(
+            gvks(&params.match_.kinds)
+                .iter()
+                .filter_map(Gvk::typed_kind)
+                .collect(),
+        )
+    }
+
+    fn judge(
+        view: &ClusterSnapshot,
+        scope: &ScopeMatcher,
+        params: &CelCheck,
+        _: Timestamp,
+    ) -> CheckReport {
+        check(view, scope, params)
+    }
 }
 
 /// Runs `spec.check.cel` over `view`. A check that does not compile yields one Unknown finding (validation

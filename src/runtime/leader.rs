@@ -16,7 +16,7 @@ use kube_lease_manager::{LeaseCreateMode, LeaseManager, LeaseManagerError, Lease
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::metrics::Metrics;
+use crate::runtime::metrics::Metrics;
 
 /// How long a Lease stays valid after its last renewal.
 pub const LEASE_DURATION: Duration = Duration::from_secs(15);

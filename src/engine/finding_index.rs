@@ -16,8 +16,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::api::{Criterion, FindingResult, Summary};
-use crate::canonical::to_canonical_json;
 use crate::checks::Finding;
+use crate::engine::canonical::to_canonical_json;
 use crate::view::ResourceRef;
 
 const RESULTS: [FindingResult; 4] = [
@@ -85,7 +85,7 @@ struct Header<'a> {
     control: &'a str,
     criteria: &'a [Criterion],
     check: &'a str,
-    compliance: crate::evaluate::Compliance,
+    compliance: crate::engine::evaluate::Compliance,
     summary: &'a Summary,
 }
 
@@ -228,7 +228,7 @@ impl FindingIndex {
         control: &str,
         criteria: &[Criterion],
         check: &str,
-        compliance: crate::evaluate::Compliance,
+        compliance: crate::engine::evaluate::Compliance,
         summary: &Summary,
     ) -> String {
         let header = Header {
@@ -271,7 +271,7 @@ fn clamp(n: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluate::Compliance;
+    use crate::engine::evaluate::Compliance;
 
     fn r(name: &str) -> ResourceRef {
         ResourceRef::aspect("v1", "Pod", name)

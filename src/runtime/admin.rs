@@ -20,8 +20,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::leader::Leadership;
-use crate::metrics::{self, Metrics};
+use crate::runtime::leader::Leadership;
+use crate::runtime::metrics::{self, Metrics};
 
 /// Whether the Control watch has completed its initial list. Clones share the state.
 #[derive(Clone, Debug, Default)]
@@ -147,7 +147,7 @@ mod tests {
 
     use super::*;
     use crate::api::Criterion;
-    use crate::evaluate::Compliance;
+    use crate::engine::evaluate::Compliance;
 
     fn state() -> AdminState {
         AdminState {

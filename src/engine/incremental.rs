@@ -1,15 +1,16 @@
 //! Incremental evaluation: after a change, re-run a control's check for the objects that changed, not the cluster.
 //!
-//! A control whose check judges objects one by one ([`crate::evaluate::subject_kinds`]) keeps, between reconciles,
-//! the objects it judged, its findings grouped by resource ([`FindingIndex`]) and the context they were judged in
-//! (every other object it reads, the active exceptions). When the next snapshot differs from that only in some
-//! judged objects, the check runs again on a snapshot holding just those objects and the context, and their groups
+//! A control whose check judges objects one by one ([`crate::engine::evaluate::subject_kinds`]) keeps, between
+//! reconciles, the objects it judged, its findings grouped by resource ([`FindingIndex`]) and the context they were
+//! judged in (every other object it reads, the active exceptions). When the next snapshot differs from that only in
+//! some judged objects, the check runs again on a snapshot holding just those objects and the context, and their groups
 //! are replaced. When context objects that matter only to their own namespace changed too
-//! ([`crate::evaluate::namespace_local_context`]: a Namespace's labels, a PodDisruptionBudget, a ServiceAccount),
-//! every judged object of those namespaces is judged again, and what the check says about those context objects is
-//! replaced. Anything else (the spec, other context, the control's exceptions, an unreadable kind, too many
-//! changes, a finding that breaks the one-by-one promise) makes a full evaluation, which primes the state again. Both paths produce the same
-//! evaluation: `tests/engine/incremental.rs` compares them after random changes for every control of the library.
+//! ([`crate::engine::evaluate::namespace_local_context`]: a Namespace's labels, a PodDisruptionBudget, a
+//! ServiceAccount), every judged object of those namespaces is judged again, and what the check says about those
+//! context objects is replaced. Anything else (the spec, other context, the control's exceptions, an unreadable kind,
+//! too many changes, a finding that breaks the one-by-one promise) makes a full evaluation, which primes the state
+//! again. Both paths produce the same evaluation: `tests/engine/incremental.rs` compares them after random changes for
+//! every control of the library.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -18,12 +19,12 @@ use k8s_openapi::jiff::Timestamp;
 use rustc_hash::FxHashMap;
 
 use crate::api::ControlSpec;
-use crate::checks::Finding;
-use crate::evaluate::{
-    Evaluation, Part, conclude, namespace_local_context, related, run_part, subject_kinds,
+use crate::checks::{Finding, Part};
+use crate::engine::evaluate::{
+    Evaluation, conclude, namespace_local_context, related, run_part, subject_kinds,
 };
-use crate::finding_index::FindingIndex;
-use crate::validation::{SpecError, ValidatedControl};
+use crate::engine::finding_index::FindingIndex;
+use crate::engine::validation::{SpecError, ValidatedControl};
 use crate::view::{AnyObject, ClusterSnapshot, Gvk, ResourceKind, ResourceRef};
 
 /// Above this share of its judged objects changed (1 in N), a control is evaluated whole: cheaper than twice the
@@ -138,14 +139,14 @@ impl IncrementalEvaluator {
         let subjects = subject_kinds(control);
         if subjects.is_empty() {
             self.state = None;
-            return crate::evaluate::evaluate(name, control, view, now)
+            return crate::engine::evaluate::evaluate(name, control, view, now)
                 .map(|e| (e, Path::Full("the check judges the cluster as a whole")));
         }
         // An unreadable context kind is context like any other (its Unknown finding stays as it is); an unreadable
         // judged kind leaves nothing to judge one by one.
         if subjects.iter().any(|k| view.unavailable.contains_key(k)) {
             self.state = None;
-            return crate::evaluate::evaluate(name, control, view, now)
+            return crate::engine::evaluate::evaluate(name, control, view, now)
                 .map(|e| (e, Path::Full("a kind the control judges is unavailable")));
         }
         let reason = match self.state.take() {
@@ -204,7 +205,7 @@ impl State {
             .collect();
         let mut findings = report.findings;
         findings.extend(together.findings);
-        crate::exceptions::apply(name, &mut findings, view, now);
+        crate::engine::exceptions::apply(name, &mut findings, view, now);
         let (context_addresses, dynamic_addresses) = context_addresses(view, &subject_kinds);
         Ok(State {
             name: name.to_string(),
@@ -483,9 +484,9 @@ impl State {
             self.base.extend(dirty_base.iter().cloned());
             findings.extend(dirty_base);
         }
-        crate::exceptions::apply(&self.name, &mut findings, &new_view, now);
+        crate::engine::exceptions::apply(&self.name, &mut findings, &new_view, now);
         let mut together_findings = together.findings;
-        crate::exceptions::apply(&self.name, &mut together_findings, view, now);
+        crate::engine::exceptions::apply(&self.name, &mut together_findings, view, now);
         let mut by_resource: BTreeMap<ResourceRef, Vec<Finding>> = BTreeMap::new();
         for f in findings.into_iter().chain(together_findings) {
             by_resource.entry(f.resource.clone()).or_default().push(f);
@@ -567,9 +568,9 @@ fn exception_addresses(name: &str, view: &ClusterSnapshot) -> Vec<usize> {
 }
 
 fn active_exceptions(name: &str, view: &ClusterSnapshot, now: Timestamp) -> Vec<String> {
-    let mut keys: Vec<String> = crate::exceptions::active_for(name, view, now)
+    let mut keys: Vec<String> = crate::engine::exceptions::active_for(name, view, now)
         .into_iter()
-        .map(crate::exceptions::key)
+        .map(crate::engine::exceptions::key)
         .collect();
     keys.sort();
     keys

@@ -1,8 +1,8 @@
 //! ControlExceptions, decided purely: is an exception valid, has it expired, which findings does it cover.
 //!
-//! [`crate::evaluate`] applies exceptions through [`apply`], so the controller, `soc2ctl scan` and the admission
-//! webhook honour them identically. The controller writes each exception's status from [`assess`]. Nothing here
-//! talks to the API server or reads the clock: `now` is an argument.
+//! [`crate::engine::evaluate`] applies exceptions through [`apply`], so the controller, `soc2ctl scan` and the
+//! admission webhook honour them identically. The controller writes each exception's status from [`assess`]. Nothing
+//! here talks to the API server or reads the clock: `now` is an argument.
 //!
 //! Scoping: an exception in namespace N waives only findings about objects in N. An exception in the operator's
 //! own namespace ([`ExceptionPolicy::cluster_namespace`]) is cluster-wide: it may waive any object, cluster-scoped

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::api::Control;
-use crate::validation::validate;
+use crate::engine::validation::validate;
 
 /// Heading and introduction of the generated page.
 const HEADER: &str = "# The control library\n\n\

@@ -5,8 +5,8 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::Context;
 use crate::api::Control;
-use crate::evaluate::Evaluation;
-use crate::policy_report;
+use crate::controller::policy_report;
+use crate::engine::evaluate::Evaluation;
 
 /// Builds and applies the reports of `control`, deleting namespaced reports that no longer have findings.
 pub(super) async fn publish(

@@ -28,9 +28,9 @@ use serde_json::{Value, json};
 
 use crate::OPERATOR_NAME;
 use crate::api::{Control, FindingResult, Severity};
-use crate::canonical::sha256_hex;
 use crate::checks::Finding;
-use crate::evaluate::Evaluation;
+use crate::engine::canonical::sha256_hex;
+use crate::engine::evaluate::Evaluation;
 
 /// The API group of PolicyReport and ClusterPolicyReport.
 pub const GROUP: &str = "wgpolicyk8s.io";
@@ -549,7 +549,7 @@ pub async fn existing_namespaces(
 mod tests {
     use super::*;
     use crate::api::{Criterion, Summary};
-    use crate::evaluate::Compliance;
+    use crate::engine::evaluate::Compliance;
     use crate::view::ResourceRef;
 
     fn control(severity: Option<Severity>) -> Control {

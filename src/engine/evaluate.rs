@@ -5,11 +5,11 @@ use std::sync::Arc;
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
-use crate::api::{CheckKind, Criterion, Summary};
-use crate::checks::{self, CheckReport, Finding};
-use crate::finding_index::FindingIndex;
-use crate::validation::{SpecError, ValidatedControl};
-use crate::view::{ClusterSnapshot, Gvk, Reads, ResourceKind, ResourceRef, ScopeMatcher};
+use crate::api::{Criterion, Summary};
+use crate::checks::{self, CheckReport, Finding, Part};
+use crate::engine::finding_index::FindingIndex;
+use crate::engine::validation::{SpecError, ValidatedControl};
+use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// The verdict on a control as a whole.
 #[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,216 +40,31 @@ pub struct Evaluation {
     /// each.
     pub findings: Vec<Arc<Finding>>,
     /// SHA-256 of the canonical JSON of everything above but the findings, then of each resource's findings (see
-    /// [`crate::finding_index`]).
+    /// [`crate::engine::finding_index`]).
     #[serde(skip)]
     pub digest: String,
 }
 
-/// The kinds of cluster object a check kind reads: typed kinds and, for the generic checks, group/version/kinds.
-/// Namespaces are always read: scopes select them by label. The one source of what a control reads: the live view
-/// watches it and triggers re-evaluate on its changes.
+/// The kinds of cluster object a control reads: what its check declares ([`Check::reads`]) and, for every control,
+/// Namespaces (scopes select them by label) and ControlExceptions (they can waive findings of every control). The
+/// one source of what a control reads: the live view watches it and triggers re-evaluate on its changes.
+///
+/// [`Check::reads`]: crate::checks::Check::reads
 pub fn required_kinds(control: &ValidatedControl<'_>) -> Reads {
-    let check = &control.spec.check;
-    // Exceptions can waive findings of every control.
+    let declared = checks::registered(control.kind).reads(&control.spec.check);
     let mut kinds = vec![ResourceKind::Namespace, ResourceKind::ControlException];
-    let mut gvks: Vec<Gvk> = Vec::new();
-    match control.kind {
-        CheckKind::MfaAccess => {
-            let p = check.mfa_access.clone().unwrap_or_default();
-            kinds.extend([
-                ResourceKind::ClusterRoleBinding,
-                ResourceKind::RoleBinding,
-                ResourceKind::ClusterRole,
-                ResourceKind::Role,
-            ]);
-            if p.legacy_token_secrets.unwrap_or(true) {
-                kinds.push(ResourceKind::ServiceAccountTokenSecret);
-            }
-            if p.api_server_flags.unwrap_or(true) {
-                kinds.push(ResourceKind::ControlPlanePod);
-            }
-        }
-        CheckKind::ChangeApproval => kinds.extend(checks::change_approval::judged_kinds(
-            &check.change_approval.clone().unwrap_or_default(),
-        )),
-        CheckKind::Logging => {
-            kinds.push(ResourceKind::ControlPlanePod);
-            if check
-                .logging
-                .as_ref()
-                .and_then(|l| l.require_collector)
-                .unwrap_or(true)
-            {
-                kinds.extend([ResourceKind::DaemonSet, ResourceKind::Node]);
-            }
-        }
-        CheckKind::RbacLeastPrivilege => kinds.extend([
-            ResourceKind::ClusterRoleBinding,
-            ResourceKind::RoleBinding,
-            ResourceKind::ClusterRole,
-            ResourceKind::Role,
-        ]),
-        CheckKind::EncryptionAtRest => kinds.push(ResourceKind::ControlPlanePod),
-        CheckKind::JobHealth => {
-            let p = check.job_health.clone().unwrap_or_default();
-            let wanted = p.effective_kinds();
-            // A CronJob's last run is read from the Jobs it owns.
-            kinds.push(ResourceKind::Job);
-            if wanted.contains(&crate::api::WorkloadKind::CronJob) {
-                kinds.push(ResourceKind::CronJob);
-            }
-        }
-        CheckKind::Cel => {
-            if let Some(c) = &check.cel {
-                gvks.extend(checks::cel::gvks(&c.match_.kinds));
-            }
-        }
-        CheckKind::RequiredResources => {
-            gvks.extend(check.required_resources.iter().flat_map(|r| {
-                r.resources
-                    .iter()
-                    .map(|x| Gvk::from_api_version(&x.api_version, &x.kind))
-            }));
-        }
-        CheckKind::PodSecurity => {
-            let p = check.pod_security.clone().unwrap_or_default();
-            if p.workloads.unwrap_or(true) {
-                kinds.extend(p.effective_kinds().into_iter().map(workload_kind));
-            }
-        }
-        CheckKind::ImageProvenance => {
-            let p = check.image_provenance.clone().unwrap_or_default();
-            kinds.extend(p.effective_kinds().into_iter().map(workload_kind));
-        }
-        CheckKind::ServiceAccountHygiene => {
-            let p = check.service_account_hygiene.clone().unwrap_or_default();
-            if p.token_automount.unwrap_or(true) {
-                kinds.push(ResourceKind::ServiceAccount);
-                kinds.extend(p.effective_kinds().into_iter().map(workload_kind));
-            }
-            if p.legacy_token_secrets.unwrap_or(true) {
-                kinds.push(ResourceKind::ServiceAccountTokenSecret);
-            }
-        }
-        CheckKind::Confidentiality => {
-            let p = check.confidentiality.clone().unwrap_or_default();
-            if p.network_isolation.unwrap_or(true) {
-                kinds.push(ResourceKind::NetworkPolicy);
-            }
-            let secrets = p
-                .confidential_secrets
-                .as_ref()
-                .is_some_and(|s| !s.is_empty());
-            if p.env_literals.unwrap_or(true) || secrets {
-                kinds.extend(p.effective_kinds().into_iter().map(workload_kind));
-            }
-        }
-        CheckKind::NetworkIsolation => kinds.push(ResourceKind::NetworkPolicy),
-        CheckKind::Exposure => kinds.extend(checks::exposure::judged_kinds(
-            &check.exposure.clone().unwrap_or_default(),
-        )),
-        CheckKind::EncryptionInTransit => {
-            kinds.push(ResourceKind::Ingress);
-            let p = check.encryption_in_transit.clone().unwrap_or_default();
-            if p.effective_gateway_api() {
-                gvks.push(checks::encryption_in_transit::gateway_gvk());
-            }
-        }
-        CheckKind::Availability => {
-            let p = check.availability.clone().unwrap_or_default();
-            kinds.extend(checks::availability::judged_kinds(&p));
-            if p.effective_require_pod_disruption_budget() {
-                kinds.push(ResourceKind::PodDisruptionBudget);
-            }
-        }
-        CheckKind::Backups => {
-            gvks.extend(checks::backups::gvks(
-                &check.backups.clone().unwrap_or_default(),
-            ));
-        }
-    }
-    Reads::new(kinds, gvks)
+    kinds.extend(declared.kinds);
+    Reads::new(kinds, declared.gvks)
 }
 
-use crate::view::workloads::resource_kind as workload_kind;
-
-/// The kinds whose objects the control's check judges one by one: what it finds about one of them depends on that
-/// object and on the control's other reads (its context), never on the other objects of these kinds, and is about
-/// that object only (or on a few [`related`] objects, re-judged with it); and the check either does not read the
-/// clock or says until when its findings hold ([`CheckReport::valid_until`]). A part about all of them together (a
-/// count) is split out as [`Part::Together`] and re-run whole. An incremental evaluation ([`crate::incremental`])
-/// re-runs the check for the changed objects of these kinds only. Empty when the check judges the cluster as a
-/// whole (counts, coverage, schedules): such a control is re-evaluated whole. `tests/engine/incremental.rs` proves the
-/// promise for every kind listed here against full evaluations.
+/// The kinds whose objects the control's check judges one by one ([`Check::subject_kinds`], restricted to what it
+/// reads): an incremental evaluation ([`crate::engine::incremental`]) re-runs the check for the changed objects of
+/// these kinds only. Empty when the check judges the cluster as a whole: such a control is re-evaluated whole.
+/// `tests/engine/incremental.rs` proves the promise for every kind listed here against full evaluations.
+///
+/// [`Check::subject_kinds`]: crate::checks::Check::subject_kinds
 pub fn subject_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
-    let check = &control.spec.check;
-    let workloads = |kinds: Vec<crate::api::WorkloadKind>| -> Vec<ResourceKind> {
-        kinds.into_iter().map(workload_kind).collect()
-    };
-    let mut kinds = match control.kind {
-        CheckKind::PodSecurity => {
-            let p = check.pod_security.clone().unwrap_or_default();
-            if p.workloads.unwrap_or(true) {
-                workloads(p.effective_kinds())
-            } else {
-                Vec::new()
-            }
-        }
-        CheckKind::ImageProvenance => workloads(
-            check
-                .image_provenance
-                .clone()
-                .unwrap_or_default()
-                .effective_kinds(),
-        ),
-        CheckKind::ServiceAccountHygiene => {
-            let p = check.service_account_hygiene.clone().unwrap_or_default();
-            if p.token_automount.unwrap_or(true) {
-                workloads(p.effective_kinds())
-            } else {
-                Vec::new()
-            }
-        }
-        CheckKind::Confidentiality => workloads(
-            check
-                .confidentiality
-                .clone()
-                .unwrap_or_default()
-                .effective_kinds(),
-        ),
-        CheckKind::Availability => {
-            checks::availability::judged_kinds(&check.availability.clone().unwrap_or_default())
-        }
-        CheckKind::Exposure => {
-            checks::exposure::judged_kinds(&check.exposure.clone().unwrap_or_default())
-        }
-        CheckKind::ChangeApproval => checks::change_approval::judged_kinds(
-            &check.change_approval.clone().unwrap_or_default(),
-        ),
-        CheckKind::MfaAccess | CheckKind::RbacLeastPrivilege => {
-            vec![ResourceKind::ClusterRoleBinding, ResourceKind::RoleBinding]
-        }
-        CheckKind::EncryptionInTransit => vec![ResourceKind::Ingress],
-        CheckKind::JobHealth => {
-            let mut kinds = vec![ResourceKind::Job];
-            if check
-                .job_health
-                .clone()
-                .unwrap_or_default()
-                .effective_kinds()
-                .contains(&crate::api::WorkloadKind::CronJob)
-            {
-                kinds.push(ResourceKind::CronJob);
-            }
-            kinds
-        }
-        CheckKind::Logging
-        | CheckKind::EncryptionAtRest
-        | CheckKind::Cel
-        | CheckKind::RequiredResources
-        | CheckKind::NetworkIsolation
-        | CheckKind::Backups => Vec::new(),
-    };
+    let mut kinds = checks::registered(control.kind).subject_kinds(&control.spec.check);
     // Only kinds the control reads; the context kinds are the others it reads.
     let reads = required_kinds(control);
     kinds.retain(|k| reads.contains(k));
@@ -258,43 +73,19 @@ pub fn subject_kinds(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
     kinds
 }
 
-/// The context kinds (read, not judged one by one) whose objects matter only to the judged objects of their own
-/// namespace: a Namespace (its labels select the scope, carry the Pod Security level or the classification), and,
-/// per check, the ServiceAccounts a workload runs as, the PodDisruptionBudgets and NetworkPolicies that cover its
-/// pods. When only such objects change, an incremental evaluation judges again the objects of the namespaces they
-/// belong to (and what the check says about those context objects) instead of the whole control. Empty for checks
-/// whose judged objects are cluster-scoped (bindings) or that judge the cluster as a whole. `tests/engine/incremental.rs`
-/// proves the promise for every control of the library against full evaluations.
+/// The context kinds whose objects matter only to the judged objects of their own namespace
+/// ([`Check::namespace_local_context`], less the subject kinds). When only such objects change, an incremental
+/// evaluation judges again the objects of the namespaces they belong to (and what the check says about those context
+/// objects) instead of the whole control. Empty when the check has no [`subject_kinds`].
+/// `tests/engine/incremental.rs` proves the promise for every control of the library against full evaluations.
+///
+/// [`Check::namespace_local_context`]: crate::checks::Check::namespace_local_context
 pub fn namespace_local_context(control: &ValidatedControl<'_>) -> Vec<ResourceKind> {
-    let mut kinds = match control.kind {
-        CheckKind::PodSecurity
-        | CheckKind::ImageProvenance
-        | CheckKind::Exposure
-        | CheckKind::ChangeApproval
-        | CheckKind::EncryptionInTransit
-        | CheckKind::JobHealth => vec![ResourceKind::Namespace],
-        CheckKind::ServiceAccountHygiene => vec![
-            ResourceKind::Namespace,
-            ResourceKind::ServiceAccount,
-            ResourceKind::ServiceAccountTokenSecret,
-        ],
-        CheckKind::Confidentiality => vec![ResourceKind::Namespace, ResourceKind::NetworkPolicy],
-        CheckKind::Availability => {
-            vec![ResourceKind::Namespace, ResourceKind::PodDisruptionBudget]
-        }
-        CheckKind::MfaAccess
-        | CheckKind::RbacLeastPrivilege
-        | CheckKind::Logging
-        | CheckKind::EncryptionAtRest
-        | CheckKind::Cel
-        | CheckKind::RequiredResources
-        | CheckKind::NetworkIsolation
-        | CheckKind::Backups => Vec::new(),
-    };
     let subjects = subject_kinds(control);
     if subjects.is_empty() {
         return Vec::new();
     }
+    let mut kinds = checks::registered(control.kind).namespace_local_context(&control.spec.check);
     kinds.retain(|k| !subjects.contains(k));
     kinds
 }
@@ -308,7 +99,7 @@ pub fn evaluate(
 ) -> Result<Evaluation, SpecError> {
     let report = run_check(control, view, now)?;
     let mut findings = report.findings;
-    crate::exceptions::apply(name, &mut findings, view, now);
+    crate::engine::exceptions::apply(name, &mut findings, view, now);
     Ok(conclude(
         name,
         control,
@@ -318,17 +109,16 @@ pub fn evaluate(
 }
 
 /// The objects of `view` whose findings may change when `changed` (objects of the control's [`subject_kinds`])
-/// change, besides those objects themselves: for job health, the CronJob owning a changed Job and the Jobs of a
-/// changed CronJob. Empty for checks that judge each object alone.
+/// change, besides those objects themselves ([`Check::related`]): for job health, the CronJob owning a changed Job
+/// and the Jobs of a changed CronJob. Empty for checks that judge each object alone.
+///
+/// [`Check::related`]: crate::checks::Check::related
 pub fn related(
     control: &ValidatedControl<'_>,
     view: &ClusterSnapshot,
     changed: &[crate::view::AnyObject],
 ) -> Vec<crate::view::AnyObject> {
-    match control.kind {
-        CheckKind::JobHealth => checks::job_health::related(view, changed),
-        _ => Vec::new(),
-    }
+    checks::registered(control.kind).related(view, changed)
 }
 
 /// Runs the control's check against `view`: what it evaluated and found, before exceptions are applied.
@@ -340,19 +130,6 @@ pub fn run_check(
     run_part(control, view, now, Part::All)
 }
 
-/// Which part of a check to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Part {
-    /// The whole check.
-    All,
-    /// What it finds about each of its [`subject_kinds`]' objects on its own (and about its context): the check
-    /// without its [`Part::Together`] part.
-    OneByOne,
-    /// What it finds about its subjects all together, such as a count against a declared maximum; empty for most
-    /// checks. All = OneByOne + Together.
-    Together,
-}
-
 /// Runs `part` of the control's check against `view`, before exceptions are applied.
 pub fn run_part(
     control: &ValidatedControl<'_>,
@@ -360,11 +137,11 @@ pub fn run_part(
     now: Timestamp,
     part: Part,
 ) -> Result<CheckReport, SpecError> {
-    if part == Part::Together && control.kind != CheckKind::RbacLeastPrivilege {
+    let check = checks::registered(control.kind);
+    if part == Part::Together && !check.judges_together() {
         return Ok(CheckReport::default());
     }
     let scope = ScopeMatcher::new(control.spec.scope.as_ref(), view)?;
-    let check = &control.spec.check;
     let selects_namespaces = control
         .spec
         .scope
@@ -384,94 +161,7 @@ pub fn run_part(
                 ),
             )],
         },
-        _ => match control.kind {
-            CheckKind::MfaAccess => checks::mfa_access::check(
-                view,
-                &scope,
-                &check.mfa_access.clone().unwrap_or_default(),
-            ),
-            CheckKind::ChangeApproval => checks::change_approval::check(
-                view,
-                &scope,
-                &check.change_approval.clone().unwrap_or_default(),
-            ),
-            CheckKind::Logging => checks::logging::check(
-                view,
-                &scope,
-                &check.logging.clone().unwrap_or_default(),
-                now,
-            ),
-            CheckKind::RbacLeastPrivilege => {
-                let params = check.rbac_least_privilege.clone().unwrap_or_default();
-                match part {
-                    Part::All => checks::rbac_least_privilege::check(view, &scope, &params),
-                    Part::OneByOne => checks::rbac_least_privilege::bindings(view, &scope, &params),
-                    Part::Together => checks::rbac_least_privilege::together(view, &scope, &params),
-                }
-            }
-            CheckKind::EncryptionAtRest => checks::encryption_at_rest::check(
-                view,
-                &check.encryption_at_rest.clone().unwrap_or_default(),
-                now,
-            ),
-            CheckKind::JobHealth => checks::job_health::check(
-                view,
-                &scope,
-                &check.job_health.clone().unwrap_or_default(),
-                now,
-            ),
-            CheckKind::Cel => {
-                checks::cel::check(view, &scope, &check.cel.clone().unwrap_or_default())
-            }
-            CheckKind::RequiredResources => checks::required_resources::check(
-                view,
-                &check.required_resources.clone().unwrap_or_default(),
-            ),
-            CheckKind::PodSecurity => checks::pod_security::check(
-                view,
-                &scope,
-                &check.pod_security.clone().unwrap_or_default(),
-            ),
-            CheckKind::ImageProvenance => checks::image_provenance::check(
-                view,
-                &scope,
-                &check.image_provenance.clone().unwrap_or_default(),
-            ),
-            CheckKind::ServiceAccountHygiene => checks::service_account_hygiene::check(
-                view,
-                &scope,
-                &check.service_account_hygiene.clone().unwrap_or_default(),
-            ),
-            CheckKind::Confidentiality => checks::confidentiality::check(
-                view,
-                &scope,
-                &check.confidentiality.clone().unwrap_or_default(),
-            ),
-            CheckKind::NetworkIsolation => checks::network_isolation::check(
-                view,
-                &scope,
-                &check.network_isolation.clone().unwrap_or_default(),
-            ),
-            CheckKind::Exposure => {
-                checks::exposure::check(view, &scope, &check.exposure.clone().unwrap_or_default())
-            }
-            CheckKind::EncryptionInTransit => checks::encryption_in_transit::check(
-                view,
-                &scope,
-                &check.encryption_in_transit.clone().unwrap_or_default(),
-            ),
-            CheckKind::Availability => checks::availability::check(
-                view,
-                &scope,
-                &check.availability.clone().unwrap_or_default(),
-            ),
-            CheckKind::Backups => checks::backups::check(
-                view,
-                &scope,
-                &check.backups.clone().unwrap_or_default(),
-                now,
-            ),
-        },
+        _ => check.judge(view, &scope, &control.spec.check, now, part),
     };
     Ok(report)
 }
@@ -514,7 +204,7 @@ mod tests {
 
     use super::*;
     use crate::api::{Category, Check, ControlSpec, FindingResult, MfaAccessCheck};
-    use crate::validation::validate;
+    use crate::engine::validation::validate;
 
     fn spec(check: Check) -> ControlSpec {
         ControlSpec {

@@ -2,7 +2,7 @@
 //!
 //! This module owns metric names, labels and the lifetime of series (the series of a deleted control, or of a
 //! criterion removed from a control, are removed). It decides nothing about compliance and knows nothing about HTTP:
-//! [`crate::admin`] serves [`Metrics::encode`].
+//! [`crate::runtime::admin`] serves [`Metrics::encode`].
 //!
 //! Every name is prefixed `soc2_`:
 //!
@@ -44,7 +44,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::api::{Criterion, FindingResult, Severity};
 use crate::checks::Finding;
-use crate::evaluate::Compliance;
+use crate::engine::evaluate::Compliance;
 use crate::view::watch_retry::WatchFailure;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::watcher;
@@ -418,7 +418,7 @@ impl Metrics {
     }
 
     /// Records how long evaluating a `check` (its `spec.check` field name) took along `path` (`full`,
-    /// `incremental` or `unchanged`, see [`crate::incremental::Path::label`]).
+    /// `incremental` or `unchanged`, see [`crate::engine::incremental::Path::label`]).
     pub fn observe_evaluation(&self, check: &str, path: &str, elapsed: Duration) {
         self.evaluation_duration
             .get_or_create(&EvaluationLabels {

@@ -85,6 +85,14 @@ pub enum SpecError {
 }
 
 impl SpecError {
+    /// An [`SpecError::InvalidParameter`] at `field`, saying `reason`.
+    pub fn invalid_parameter(field: &str, reason: &str) -> SpecError {
+        SpecError::InvalidParameter {
+            field: field.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
     /// The `Ready` condition reason for this error (stable, for alerting and events).
     pub fn reason(&self) -> &'static str {
         match self {
@@ -163,42 +171,7 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
             compile_selector(s, "spec.scope.objectSelector")?;
         }
     }
-    if let Some(s) = spec
-        .check
-        .logging
-        .as_ref()
-        .and_then(|l| l.collector_selector.as_ref())
-    {
-        compile_selector(s, "spec.check.logging.collectorSelector")?;
-    }
-    if let Some(job_health) = &spec.check.job_health {
-        if let Some(grace) = &job_health.missed_schedule_grace {
-            humantime::parse_duration(grace).map_err(|e| SpecError::InvalidDuration {
-                field: "spec.check.jobHealth.missedScheduleGrace",
-                value: grace.clone(),
-                reason: e.to_string(),
-            })?;
-        }
-        if let Some(kind) = job_health.effective_kinds().into_iter().find(|k| {
-            !matches!(
-                k,
-                crate::api::WorkloadKind::CronJob | crate::api::WorkloadKind::Job
-            )
-        }) {
-            return Err(SpecError::InvalidParameter {
-                field: "spec.check.jobHealth.kinds".into(),
-                reason: format!("{kind:?} does not run to completion; list CronJob and/or Job"),
-            });
-        }
-    }
-    if let Some(b) = &spec.check.backups {
-        validate_backups(b)?;
-    }
-    crate::checks::validate_generic(&spec.check)?;
-    if let Some(c) = &spec.check.confidentiality {
-        validate_confidentiality(c)?;
-    }
-    validate_network_parameters(spec)?;
+    crate::checks::registered(kind).validate(&spec.check)?;
     Ok(ValidatedControl {
         spec,
         kind,
@@ -206,115 +179,6 @@ pub fn validate(spec: &ControlSpec) -> Result<ValidatedControl<'_>, SpecError> {
         mode: spec.mode.unwrap_or_default(),
         severity: spec.severity.unwrap_or_default(),
     })
-}
-
-fn validate_backups(b: &crate::api::BackupsCheck) -> Result<(), SpecError> {
-    let durations: [(&'static str, &Option<String>); 2] = [
-        ("spec.check.backups.rpo", &b.rpo),
-        (
-            "spec.check.backups.restoreTestPeriod",
-            &b.restore_test_period,
-        ),
-    ];
-    for (field, value) in durations {
-        if let Some(value) = value {
-            let parsed =
-                humantime::parse_duration(value).map_err(|e| SpecError::InvalidDuration {
-                    field,
-                    value: value.clone(),
-                    reason: e.to_string(),
-                })?;
-            if parsed.is_zero() {
-                return Err(invalid(
-                    field,
-                    "must be longer than zero; write e.g. 24h for the RPO or 90d for the restore-test period",
-                ));
-            }
-        }
-    }
-    if !b.effective_backup_coverage() && b.restore_test_period.is_none() {
-        return Err(invalid(
-            "spec.check.backups.backupCoverage",
-            "is false and restoreTestPeriod is unset, so the control would judge nothing; set restoreTestPeriod (e.g. 90d) or remove backupCoverage",
-        ));
-    }
-    if b.velero_namespace
-        .as_deref()
-        .is_some_and(|n| n.trim().is_empty())
-    {
-        return Err(invalid(
-            "spec.check.backups.veleroNamespace",
-            "must not be blank; omit it for the default (velero)",
-        ));
-    }
-    Ok(())
-}
-
-fn validate_confidentiality(c: &crate::api::ConfidentialityCheck) -> Result<(), SpecError> {
-    if let Some(s) = &c.namespace_selector {
-        compile_selector(s, "spec.check.confidentiality.namespaceSelector")?;
-    }
-    if let Some(s) = &c.confidential_access_selector {
-        compile_selector(s, "spec.check.confidentiality.confidentialAccessSelector")?;
-    }
-    c.parsed_confidential_secrets()
-        .map_err(|entry| SpecError::InvalidParameter {
-            field: "spec.check.confidentiality.confidentialSecrets".into(),
-            reason: format!("{entry:?} is not a Secret reference; write it as namespace/name, e.g. payments/card-vault"),
-        })?;
-    Ok(())
-}
-
-fn invalid(field: &str, reason: &str) -> SpecError {
-    SpecError::InvalidParameter {
-        field: field.to_string(),
-        reason: reason.to_string(),
-    }
-}
-
-/// An empty approval list would approve everything; a blank annotation name can never be present.
-fn annotation_list(list: Option<&Vec<String>>, field: &str) -> Result<(), SpecError> {
-    match list {
-        Some(l) if l.is_empty() => Err(invalid(
-            field,
-            "must list at least one annotation (an empty list would approve every object); omit the field for the default",
-        )),
-        Some(l) if l.iter().any(|a| a.trim().is_empty()) => {
-            Err(invalid(field, "annotation names must not be blank"))
-        }
-        _ => Ok(()),
-    }
-}
-
-fn validate_network_parameters(spec: &ControlSpec) -> Result<(), SpecError> {
-    let check = &spec.check;
-    if let Some(p) = &check.network_isolation {
-        annotation_list(
-            p.approval_annotations.as_ref(),
-            "spec.check.networkIsolation.approvalAnnotations",
-        )?;
-    }
-    if let Some(p) = &check.exposure {
-        annotation_list(
-            p.approval_annotations.as_ref(),
-            "spec.check.exposure.approvalAnnotations",
-        )?;
-    }
-    if let Some(p) = &check.encryption_in_transit {
-        annotation_list(
-            p.ssl_redirect_annotations.as_ref(),
-            "spec.check.encryptionInTransit.sslRedirectAnnotations",
-        )?;
-    }
-    if let Some(n) = check.availability.as_ref().and_then(|a| a.min_replicas)
-        && n < 1
-    {
-        return Err(invalid(
-            "spec.check.availability.minReplicas",
-            &format!("{n} is below 1; use 1 to skip the redundancy requirement, or 2 and more"),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
