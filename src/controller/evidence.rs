@@ -223,14 +223,17 @@ pub async fn run_evidence_stores(ctx: Arc<EvidenceContext>) {
                     let keep = seen.contains(name);
                     if !keep {
                         task.abort();
+                        ctx.metrics.forget_store(name);
                     }
                     keep
                 });
             }
             Ok(watcher::Event::Delete(store)) => {
-                if let Some((_, task)) = tasks.remove(&store.name_any()) {
+                let name = store.name_any();
+                if let Some((_, task)) = tasks.remove(&name) {
                     task.abort();
                 }
+                ctx.metrics.forget_store(&name);
             }
             Err(e) => tracing::warn!(error = %e, "EvidenceStore watch error; retrying"),
         }

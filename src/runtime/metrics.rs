@@ -24,7 +24,7 @@
 //! | `soc2_webhook_duration_seconds` | histogram: time to decide one admission request | `webhook` |
 //! | `soc2_evidence_snapshots_total` | counter: snapshot attempts, by result (`written`, `already_taken` or the error category) | `store`, `result` |
 //! | `soc2_evidence_snapshot_duration_seconds` | histogram: one snapshot attempt | `store` |
-//! | `soc2_evidence_chain_head_timestamp_seconds` | gauge: when the newest manifest of the store's chain was taken (Unix time) | `store` |
+//! | `soc2_evidence_chain_head_timestamp_seconds` | gauge: when the newest manifest of the store's chain was taken (Unix time); removed with the store | `store` |
 //! | `soc2_watch_lists_total` | counter: lists of a watched kind, the first and every re-list after an error | `kind` |
 //! | `soc2_watch_objects` | gauge: objects of a watched kind in the operator's cache | `kind` |
 //! | `soc2_watch_streaming_lists` | gauge: 1 when the watches fill their caches by streaming lists, 0 when by pages | |
@@ -506,6 +506,14 @@ impl Metrics {
         }
     }
 
+    /// Removes the chain head series of a deleted EvidenceStore: its age would otherwise grow for ever and page
+    /// whoever alerts on a stale chain. The snapshot counts and durations keep their totals.
+    pub fn forget_store(&self, store: &str) {
+        self.chain_head.remove(&StoreLabels {
+            store: store.to_string(),
+        });
+    }
+
     /// Removes the gauge series of a deleted control (`soc2_control_compliant`, `soc2_control_findings`). Counters
     /// and histograms keep their totals.
     pub fn forget_control(&self, control: &str) {
@@ -895,6 +903,32 @@ mod tests {
                 r#"soc2_watch_errors_total{kind="pods",reason="expired"}"#
             ),
             Some(1.0)
+        );
+    }
+
+    #[test]
+    fn a_deleted_store_loses_its_chain_head_series_only() {
+        let m = Metrics::new();
+        let at: Timestamp = "2026-12-07T10:00:00Z".parse().unwrap();
+        m.set_chain_head("audit", at);
+        m.set_chain_head("other", at);
+        m.observe_snapshot("audit", Duration::from_millis(5), "written");
+        let head = r#"soc2_evidence_chain_head_timestamp_seconds{store="audit"}"#;
+        assert_eq!(sample(&m, head), Some(at.as_second() as f64));
+        m.forget_store("audit");
+        assert_eq!(sample(&m, head), None);
+        assert!(
+            sample(
+                &m,
+                r#"soc2_evidence_chain_head_timestamp_seconds{store="other"}"#
+            )
+            .is_some()
+        );
+        assert!(
+            m.encode()
+                .unwrap()
+                .contains(r#"soc2_evidence_snapshots_total{store="audit",result="written"} 1"#),
+            "counters keep their totals"
         );
     }
 
