@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs the shell blocks of docs/scan.md and docs/exceptions.md (and one command of docs/install.md) as written, with `soc2ctl` standing for
-# target/debug/soc2ctl, in a scratch directory that sees the checkout's config/ and examples/:
+# Runs the shell blocks of docs/scan.md and docs/exceptions.md (and one command of docs/install.md) as written, with
+# `soc2ctl` standing for target/debug/soc2ctl, in a scratch directory that sees the checkout's config/ and examples/:
 #   - docs/scan.md's dump of a live cluster (KUBECONFIG; CI: the control plane the README's tour just ran on) and its
 #     scan; then the scan's verdict on each sample Control the cluster holds must be the operator's (its Compliant
 #     condition): offline and live evaluation must not drift;
 #   - docs/install.md's listing of the Events about Controls, which must name the tour's control;
 #   - the offline examples (docs/scan.md, docs/exceptions.md), each exiting 1 as the docs say (controls fail).
-# Blocks that are a synopsis (placeholders in capitals) are fenced as ```text in the docs and not run.
+# A command synopsis (`soc2ctl scan PATH...`, arguments in capitals) is fenced as ```text in the docs: it names the
+# arguments, it is not a command to run.
 # tests/shipped/doc_commands.rs checks that every other command of README.md and docs/ is run somewhere.
 #
 #   KUBECONFIG=... bash e2e/docs.sh        # needs kubectl, python3 and `cargo build --locked --bins` done
