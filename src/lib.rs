@@ -10,6 +10,7 @@
 //! ```
 //!
 //! - [`api`]: the CRD types (no IO).
+//! - [`access`]: who holds which access through RBAC and how it changed (what access reviews review); pure.
 //! - [`view`]: what the operator knows of the cluster (snapshots, live watches, scope matching).
 //! - [`checks`]: one file per check kind, each declaring what the rest must know of it beside its pure judge;
 //!   [`checks::registered`] maps a check kind to it.
@@ -21,6 +22,7 @@
 //! - [`shipped`]: the files generated from the code and committed (CRDs, the control library page).
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod api;
 pub mod checks;
 pub mod controller;

@@ -4,6 +4,8 @@
 //! would appear in the live object but not in Git, and Argo CD would show the control as OutOfSync.
 //! Defaults are resolved in code (see the `effective_*` helpers on each check).
 
+mod access_review;
+mod access_review_decision;
 mod backup_checks;
 mod checks;
 mod control;
@@ -15,8 +17,17 @@ mod network_checks;
 mod platform_checks;
 mod scope;
 mod status;
+mod subject_key;
 mod workload_checks;
 
+pub use access_review::{
+    AccessReview, AccessReviewSpec, AccessReviewStatus, ChangeCounts, CompletedCycle, CycleStatus,
+    DEFAULT_REVOCATION_GRACE_PERIOD, LISTED_SUBJECTS, ReviewSchedule, ReviewSubjects, Reviewers,
+};
+pub use access_review_decision::{
+    AccessReviewDecision, AccessReviewDecisionSpec, AccessReviewDecisionStatus, AuthenticatedUser,
+    Revocation, SubjectDecision, Verdict,
+};
 pub use backup_checks::BackupsCheck;
 pub use checks::{
     Attestation, ChangeApprovalCheck, Check, CheckKind, LoggingCheck, MfaAccessCheck, SubjectRef,
@@ -44,6 +55,7 @@ pub use network_checks::{
 pub use platform_checks::{EncryptionAtRestCheck, JobHealthCheck, RbacLeastPrivilegeCheck};
 pub use scope::Scope;
 pub use status::{ControlStatus, ExceptionRef, FindingResult, StatusFinding, Summary};
+pub use subject_key::{SubjectKey, SubjectKind};
 pub use workload_checks::{
     ConfidentialityCheck, ImageProvenanceCheck, PodSecurityCheck, PodSecurityLevel,
     ServiceAccountHygieneCheck,

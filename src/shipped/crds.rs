@@ -4,7 +4,7 @@ use std::path::Path;
 
 use kube::CustomResourceExt;
 
-use crate::api::EvidenceStore;
+use crate::api::{AccessReview, AccessReviewDecision, EvidenceStore};
 use crate::api::{Control, ControlException};
 
 /// Why the CRDs could not be produced or written.
@@ -41,6 +41,17 @@ pub fn files() -> Result<Vec<(String, String)>, CrdError> {
         (
             format!("{}.yaml", EvidenceStore::crd_name()),
             format!("{header}{}", serde_yaml::to_string(&EvidenceStore::crd())?),
+        ),
+        (
+            format!("{}.yaml", AccessReview::crd_name()),
+            format!("{header}{}", serde_yaml::to_string(&AccessReview::crd())?),
+        ),
+        (
+            format!("{}.yaml", AccessReviewDecision::crd_name()),
+            format!(
+                "{header}{}",
+                serde_yaml::to_string(&AccessReviewDecision::crd())?
+            ),
         ),
     ])
 }
