@@ -64,6 +64,7 @@ async fn append(
         schedule: Some(schedule),
         gap_reason: None,
         signing_key: Some(key),
+        access_reviews: Vec::new(),
     };
     write_snapshot_after(store, head, input)
         .await

@@ -8,9 +8,13 @@
 //! access, access removed. Pure functions, no IO: the access review controller and the `accessReview` check feed
 //! them a [`crate::view::ClusterSnapshot`].
 
+pub mod cycle;
 pub mod diff;
 pub mod effective;
+pub mod tally;
 
 pub use crate::api::{SubjectKey, SubjectKind};
+pub use cycle::{ReviewSettings, cycle_id};
 pub use diff::{AccessChange, ChangeKind, diff};
 pub use effective::{AccessScope, BindingRef, Grant, Population, SubjectAccess, resolve};
+pub use tally::{CycleRef, Tally, tally};

@@ -189,6 +189,9 @@ pub struct CycleStatus {
     pub to_revoke: u32,
     /// Of those, subjects whose reviewed access is gone.
     pub revoked: u32,
+    /// Subjects decided `revoke` whose access is still granted after the grace period.
+    #[serde(default)]
+    pub revocations_overdue: u32,
     /// True when the cycle is past due with subjects undecided.
     pub overdue: bool,
     /// Subjects without a decision (at most 20 listed; `decided` and `subjects` give the count).

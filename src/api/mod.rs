@@ -30,8 +30,8 @@ pub use access_review_decision::{
 };
 pub use backup_checks::BackupsCheck;
 pub use checks::{
-    Attestation, ChangeApprovalCheck, Check, CheckKind, LoggingCheck, MfaAccessCheck, SubjectRef,
-    WorkloadKind,
+    Attestation, ChangeApprovalCheck, Check, CheckKind, DEFAULT_PRIVILEGED_CLUSTER_ROLES,
+    LoggingCheck, MfaAccessCheck, SubjectRef, WorkloadKind,
 };
 pub use control::{Category, Control, ControlSpec, Mode, Severity};
 pub use control_exception::{

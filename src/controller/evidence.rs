@@ -67,6 +67,9 @@ pub struct EvidenceContext {
     pub controls: Store<DeserializeGuard<Control>>,
     /// How long a snapshot waits for newly started watches to sync before evaluating with what it has.
     pub sync_timeout: Duration,
+    /// The access review cycles, as their controller last counted them: each snapshot lists those its store
+    /// keeps.
+    pub access_reviews: Arc<super::access_reviews::records::CycleRecords>,
 }
 
 /// Why a snapshot attempt failed.
@@ -385,9 +388,18 @@ async fn secret_value(
     name: &str,
     key: &str,
 ) -> Result<Vec<u8>, AttemptError> {
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    secret_value_in(&ctx.client, &ctx.namespace, name, key).await
+}
+
+async fn secret_value_in(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<Vec<u8>, AttemptError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret = api.get(name).await.map_err(|source| AttemptError::Secret {
-        namespace: ctx.namespace.clone(),
+        namespace: namespace.to_string(),
         name: name.into(),
         source,
     })?;
@@ -397,7 +409,7 @@ async fn secret_value(
         .and_then(|d| d.get(key))
         .map(|b| b.0.clone())
         .ok_or_else(|| AttemptError::SecretKey {
-            namespace: ctx.namespace.clone(),
+            namespace: namespace.to_string(),
             name: name.into(),
             key: key.into(),
         })
@@ -405,6 +417,28 @@ async fn secret_value(
 
 async fn location(
     ctx: &EvidenceContext,
+    spec: &EvidenceStoreSpec,
+) -> Result<StoreLocation, AttemptError> {
+    location_in(&ctx.client, &ctx.namespace, spec).await
+}
+
+/// A client of the store `spec` names, its credentials read from Secrets in `namespace`: for writers other than
+/// the snapshot loop (access review cycles keep their populations in a store). The error says what to fix.
+pub async fn connect_store(
+    client: &Client,
+    namespace: &str,
+    spec: &EvidenceStoreSpec,
+) -> Result<EvidenceStoreClient, String> {
+    validate_spec(spec)?;
+    let location = location_in(client, namespace, spec)
+        .await
+        .map_err(|e| e.to_string())?;
+    EvidenceStoreClient::connect(&location).map_err(|e| e.to_string())
+}
+
+async fn location_in(
+    client: &Client,
+    namespace: &str,
     spec: &EvidenceStoreSpec,
 ) -> Result<StoreLocation, AttemptError> {
     if let Some(fs) = &spec.filesystem {
@@ -417,7 +451,7 @@ async fn location(
         None => None,
         Some(r) => {
             let text = |k: &'static str| async move {
-                secret_value(ctx, &r.name, k)
+                secret_value_in(client, namespace, &r.name, k)
                     .await
                     .map(|b| String::from_utf8_lossy(&b).trim().to_string())
             };
@@ -600,6 +634,7 @@ async fn attempt(
         (None, e) => e.clone(),
     };
     let source = format!("EvidenceStore/{}", state.name);
+    let access_reviews = ctx.access_reviews.for_store(&state.name);
     let input = |documents| SnapshotInput {
         source: source.clone(),
         cluster: cluster.clone(),
@@ -608,6 +643,7 @@ async fn attempt(
         schedule: Some(&schedule),
         gap_reason: gap_reason.clone(),
         signing_key: signing_key.as_ref(),
+        access_reviews: access_reviews.clone(),
     };
     let outcome = match write_snapshot_after(&client, head, input(documents.clone())).await {
         Err(SnapshotError::Conflict { .. }) => {

@@ -3,6 +3,7 @@
 //!
 //! It owns when and what to write; it does not know how a check decides (see [`crate::checks`]).
 
+pub mod access_reviews;
 mod context;
 mod error;
 pub mod evidence;

@@ -276,6 +276,7 @@ async fn run_controller(
         futures::stream::iter(affected_guarded_controls(&trigger_store, &change))
     });
 
+    let cycle_records = Arc::new(super::access_reviews::records::CycleRecords::default());
     let evidence = config.evidence_namespace.clone().map(|namespace| {
         tokio::spawn(super::evidence::run_evidence_stores(Arc::new(
             super::evidence::EvidenceContext {
@@ -288,9 +289,12 @@ async fn run_controller(
                 namespace,
                 controls: reader.clone(),
                 sync_timeout: ctx.sync_timeout,
+                access_reviews: cycle_records.clone(),
             },
         )))
     });
+    let access_reviews =
+        start_access_reviews(&ctx, &leadership, &metrics, &config, cycle_records).await;
 
     let mut controller = Controller::for_stream(control_stream, reader)
         // The Controller backs off its whole queue after an error of any trigger stream, view changes included;
@@ -351,6 +355,9 @@ async fn run_controller(
     if let Some(task) = evidence {
         task.abort();
     }
+    if let Some(task) = access_reviews {
+        task.abort();
+    }
     // Reconciles have finished: step down and release the Lease, so that it is free for the next leader (a
     // standby takes it when it next looks, within one lease duration; a new replica at once).
     if let Some(election) = election {
@@ -361,6 +368,47 @@ async fn run_controller(
         }
     }
     Ok(())
+}
+
+/// Starts the access review controller, unless the AccessReview CRDs are not installed (an upgrade that kept the
+/// older CRDs): the rest of the operator runs without it, and the log says how to install them.
+async fn start_access_reviews(
+    ctx: &Context,
+    leadership: &Leadership,
+    metrics: &Arc<Metrics>,
+    config: &OperatorConfig,
+    records: Arc<super::access_reviews::records::CycleRecords>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let probe: Api<crate::api::AccessReview> = Api::all(ctx.client.clone());
+    if let Err(e) = probe.list_metadata(&ListParams::default().limit(1)).await {
+        tracing::warn!(
+            error = %e,
+            "access reviews are off: the accessreviews.soc2.dev CRD cannot be listed; apply crds/ (kubectl apply \
+             --server-side -f crds/) and restart the operator"
+        );
+        return None;
+    }
+    let (reviews, review_writer) = reflector::store();
+    let (decisions, decision_writer) = reflector::store();
+    let access = Arc::new(super::access_reviews::AccessReviewContext {
+        client: ctx.client.clone(),
+        view: ctx.view.clone(),
+        leadership: leadership.clone(),
+        metrics: metrics.clone(),
+        recorder: ctx.recorder.clone(),
+        evidence_namespace: config.evidence_namespace.clone(),
+        reviews,
+        decisions,
+        populations: Default::default(),
+        records,
+        sync_timeout: ctx.sync_timeout,
+    });
+    Some(tokio::spawn(super::access_reviews::run(
+        access,
+        review_writer,
+        decision_writer,
+        std::future::pending(),
+    )))
 }
 
 /// Starts the admission webhook: certificate, HTTPS server, and the task that keeps the configuration in sync

@@ -17,8 +17,8 @@ use crate::view::ResourceRef;
 /// scans), and to documents the exceptions applied with the findings each waived.
 pub const FORMAT_VERSION: u32 = 2;
 
-/// Every format version this program reads.
-pub const READABLE_FORMAT_VERSIONS: [u32; 2] = [1, 2];
+/// Every format version this program reads (3 is [`FORMAT_VERSION`] with access review cycles listed).
+pub const READABLE_FORMAT_VERSIONS: [u32; 3] = [1, 2, 3];
 
 /// Which cluster the evidence is about.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

@@ -98,6 +98,10 @@ pub struct Manifest {
     pub source: String,
     /// The documents, sorted by control.
     pub documents: Vec<DocumentEntry>,
+    /// The access review cycles (format 3), sorted by review: each cycle's population and its record as of this
+    /// snapshot. Absent when the cluster runs no access review.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_reviews: Vec<super::access_review::AccessReviewEntry>,
     /// The previous manifest; `None` only for sequence 1.
     pub previous: Option<PreviousLink>,
     /// Missed ticks since the previous snapshot, when there were any.

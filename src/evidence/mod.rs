@@ -12,6 +12,7 @@
 //! manifests/<sequence>.json    one manifest per snapshot, created conditionally: the chain
 //! ```
 
+pub mod access_review;
 pub mod cli;
 pub mod collect;
 pub mod document;

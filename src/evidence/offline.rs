@@ -68,6 +68,7 @@ pub async fn write_scan_snapshot(
             schedule: None,
             gap_reason: None,
             signing_key,
+            access_reviews: Vec::new(),
         },
     )
     .await?;

@@ -199,6 +199,7 @@ mod tests {
             operator_version: "0.1.0".into(),
             source: "test".into(),
             documents: vec![],
+            access_reviews: vec![],
             previous: None,
             gap: None,
             schedule: None,

@@ -5,6 +5,9 @@
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::access_review::{
+    ACCESS_REVIEW_FORMAT_VERSION, AccessReviewEntry, CycleRecord, ObjectEntry,
+};
 use super::document::{ClusterIdentity, ControlDocument, FORMAT_VERSION};
 use super::manifest::{DocumentEntry, Manifest, PreviousLink, SnapshotGap, document_path};
 use super::schedule::{Schedule, snapshot_id};
@@ -109,6 +112,9 @@ pub struct SnapshotInput<'a> {
     pub gap_reason: Option<String>,
     /// Signs the manifest when set.
     pub signing_key: Option<&'a SigningKey>,
+    /// The access review cycles this store keeps, as of this snapshot (their populations are in the store
+    /// already: they were written when each cycle opened).
+    pub access_reviews: Vec<CycleRecord>,
 }
 
 /// The last manifest of a chain.
@@ -210,6 +216,27 @@ pub async fn write_snapshot_after(
         });
     }
     documents.sort_by(|a, b| a.control.cmp(&b.control));
+    let mut access_reviews = Vec::with_capacity(input.access_reviews.len());
+    for record in &input.access_reviews {
+        let bytes = to_canonical_json(record)?;
+        let sha256 = sha256_hex(&bytes);
+        let path = document_path(&sha256);
+        match store.create(&path, bytes).await {
+            Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        access_reviews.push(AccessReviewEntry {
+            access_review: record.access_review.clone(),
+            cycle: record.cycle.clone(),
+            state: record.state().to_string(),
+            population: ObjectEntry {
+                path: document_path(&record.population_digest),
+                sha256: record.population_digest.clone(),
+            },
+            record: ObjectEntry { path, sha256 },
+        });
+    }
+    access_reviews.sort_by(|a, b| (&a.access_review, &a.cycle).cmp(&(&b.access_review, &b.cycle)));
 
     let taken_at = input.tick.to_string();
     let (sequence, previous, window_start, gap) = match &head {
@@ -238,7 +265,11 @@ pub async fn write_snapshot_after(
         }
     };
     let mut manifest = Manifest {
-        format_version: FORMAT_VERSION,
+        format_version: if access_reviews.is_empty() {
+            FORMAT_VERSION
+        } else {
+            ACCESS_REVIEW_FORMAT_VERSION
+        },
         sequence,
         snapshot_id: id.clone(),
         taken_at,
@@ -247,6 +278,7 @@ pub async fn write_snapshot_after(
         operator_version: env!("CARGO_PKG_VERSION").to_string(),
         source: input.source,
         documents,
+        access_reviews,
         previous,
         gap,
         schedule: input.schedule.map(Schedule::record),

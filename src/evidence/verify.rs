@@ -2,6 +2,9 @@
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::access_review::{
+    AccessReviewEntry, CycleRecord, POPULATION_KIND, PopulationDocument, RECORD_KIND,
+};
 use super::document::{ControlDocument, READABLE_FORMAT_VERSIONS};
 use super::manifest::Manifest;
 use super::signing::{VerifyingKeys, check_embedded};
@@ -39,6 +42,8 @@ pub struct LoadedSnapshot {
     pub digest: String,
     /// Its documents that could be read and matched their digest, in manifest order.
     pub documents: Vec<ControlDocument>,
+    /// Its access review cycle records that could be read and matched their digest, in manifest order.
+    pub access_reviews: Vec<CycleRecord>,
 }
 
 /// The result of verifying a chain.
@@ -62,6 +67,8 @@ pub struct VerifyOutcome {
     pub keeps_versions: bool,
     /// Everything broken, in chain order; empty when the chain is intact.
     pub problems: Vec<VerifyProblem>,
+    /// The access review populations the manifests list, by digest, each read once and matched to its digest.
+    pub populations: std::collections::BTreeMap<String, PopulationDocument>,
 }
 
 impl VerifyOutcome {
@@ -207,6 +214,7 @@ pub async fn verify_chain(
             path,
             manifest,
             documents,
+            records,
         } = snapshot;
         let seq = Manifest::sequence_of(&path).unwrap_or_default();
         while expected_seq < seq {
@@ -257,14 +265,131 @@ pub async fn verify_chain(
             );
         }
         let documents = check_documents(&mut out, store, &manifest, documents);
+        let access_reviews = check_records(&mut out, store, &manifest, records);
         out.snapshots.push(LoadedSnapshot {
             manifest: manifest.clone(),
             digest: digest.clone(),
             documents,
+            access_reviews,
         });
         previous = Some((manifest, digest));
     }
+    check_populations(&mut out, store).await?;
     Ok(out)
+}
+
+/// Reads every population the manifests list, once per digest (every snapshot of a cycle lists the same one).
+async fn check_populations(
+    out: &mut VerifyOutcome,
+    store: &EvidenceStoreClient,
+) -> Result<(), StoreError> {
+    let mut listed: std::collections::BTreeMap<String, (&AccessReviewEntry, String)> =
+        std::collections::BTreeMap::new();
+    let snapshots = std::mem::take(&mut out.snapshots);
+    for snapshot in &snapshots {
+        for entry in &snapshot.manifest.access_reviews {
+            listed
+                .entry(entry.population.sha256.clone())
+                .or_insert_with(|| (entry, snapshot.manifest.snapshot_id.clone()));
+        }
+    }
+    let fetched: Vec<(String, Option<Vec<u8>>)> = futures::stream::iter(
+        listed
+            .values()
+            .map(|(entry, _)| fetch(store, entry.population.path.clone())),
+    )
+    .buffered(CONCURRENCY)
+    .try_collect()
+    .await?;
+    for ((digest, (entry, snapshot_id)), (path, bytes)) in listed.iter().zip(fetched) {
+        let mut bad = |reason: String| {
+            out.problems.push(VerifyProblem {
+                object: store.object_uri(&path),
+                reason: format!(
+                    "{reason} (population of access review {} cycle {}, first listed in snapshot {snapshot_id})",
+                    entry.access_review, entry.cycle
+                ),
+            })
+        };
+        let Some(bytes) = bytes else {
+            bad("missing: listed in a manifest but deleted from the store".into());
+            continue;
+        };
+        let actual = sha256_hex(&bytes);
+        if &actual != digest {
+            bad(format!(
+                "SHA-256 is {actual}, the manifests record {digest}: the population was altered"
+            ));
+            continue;
+        }
+        match serde_json::from_slice::<PopulationDocument>(&bytes) {
+            Ok(doc)
+                if doc.kind != POPULATION_KIND
+                    || doc.access_review != entry.access_review
+                    || doc.cycle != entry.cycle =>
+            {
+                bad(format!(
+                    "is the {} of access review {} cycle {}",
+                    doc.kind, doc.access_review, doc.cycle
+                ))
+            }
+            Ok(doc) => {
+                out.populations.insert(digest.clone(), doc);
+            }
+            Err(e) => bad(format!("not a valid population document: {e}")),
+        }
+    }
+    out.snapshots = snapshots;
+    Ok(())
+}
+
+fn check_records(
+    out: &mut VerifyOutcome,
+    store: &EvidenceStoreClient,
+    manifest: &Manifest,
+    fetched: Vec<(String, Option<Vec<u8>>)>,
+) -> Vec<CycleRecord> {
+    let mut records = Vec::with_capacity(fetched.len());
+    for (entry, (path, bytes)) in manifest.access_reviews.iter().zip(fetched) {
+        out.documents_checked += 1;
+        let mut bad = |reason: String| {
+            out.problems.push(VerifyProblem {
+                object: store.object_uri(&path),
+                reason: format!(
+                    "{reason} (access review {} cycle {} in snapshot {})",
+                    entry.access_review, entry.cycle, manifest.snapshot_id
+                ),
+            })
+        };
+        let Some(bytes) = bytes else {
+            bad("missing: listed in the manifest but deleted from the store".into());
+            continue;
+        };
+        let actual = sha256_hex(&bytes);
+        if actual != entry.record.sha256 {
+            bad(format!(
+                "SHA-256 is {actual}, the manifest records {}: the cycle record was altered",
+                entry.record.sha256
+            ));
+            continue;
+        }
+        match serde_json::from_slice::<CycleRecord>(&bytes) {
+            Ok(record)
+                if record.kind != RECORD_KIND
+                    || record.access_review != entry.access_review
+                    || record.cycle != entry.cycle
+                    || record.population_digest != entry.population.sha256 =>
+            {
+                bad(format!(
+                    "is the {} of access review {} cycle {} over population {}",
+                    record.kind, record.access_review, record.cycle, record.population_digest
+                ))
+            }
+            Ok(record) => records.push(record),
+            Err(e) => bad(format!("not a valid cycle record: {e}")),
+        }
+    }
+    records
 }
 
 /// A manifest's bytes as read and parsed (`None` when missing), with its documents' bytes (`None` where missing)
@@ -273,6 +398,7 @@ struct FetchedSnapshot {
     path: String,
     manifest: Option<(Vec<u8>, serde_json::Result<Manifest>)>,
     documents: Vec<(String, Option<Vec<u8>>)>,
+    records: Vec<(String, Option<Vec<u8>>)>,
 }
 
 /// Reads the manifest at `path` and, when it parses, every document it lists.
@@ -293,10 +419,23 @@ async fn fetch_snapshot(
         .buffered(CONCURRENCY)
         .try_collect()
         .await?;
+    let record_paths: Vec<String> = match &manifest {
+        Some((_, Ok(m))) => m
+            .access_reviews
+            .iter()
+            .map(|a| a.record.path.clone())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let records = futures::stream::iter(record_paths.into_iter().map(|p| fetch(store, p)))
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
     Ok(FetchedSnapshot {
         path,
         manifest,
         documents,
+        records,
     })
 }
 

@@ -528,6 +528,7 @@ async fn did_not_run_windows_are_measured_between_ticks() {
                 schedule: Some(&schedule),
                 gap_reason: None,
                 signing_key: None,
+                access_reviews: Vec::new(),
             },
         )
         .await
@@ -773,6 +774,7 @@ async fn write_documents(
             schedule: Some(schedule),
             gap_reason: None,
             signing_key: None,
+            access_reviews: Vec::new(),
         },
     )
     .await

@@ -72,6 +72,7 @@ async fn snapshot_at(
             schedule,
             gap_reason: Some("evidence store unavailable".into()),
             signing_key: key,
+            access_reviews: Vec::new(),
         },
     )
     .await
@@ -97,6 +98,7 @@ fn input_at(tick: &str, view: &ClusterSnapshot) -> SnapshotInput<'static> {
         schedule: None,
         gap_reason: None,
         signing_key: None,
+        access_reviews: Vec::new(),
     }
 }
 

@@ -232,6 +232,7 @@ async fn the_timeline_matches_the_samples_and_nothing_overflows_at_1280_px() {
                 schedule: Some(&schedule),
                 gap_reason: Some("evidence store unavailable".into()),
                 signing_key: None,
+                access_reviews: Vec::new(),
             },
         )
         .await

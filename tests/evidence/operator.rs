@@ -87,6 +87,7 @@ fn context(client: kube::Client) -> Arc<EvidenceContext> {
         namespace: "soc2-system".into(),
         controls: reader,
         sync_timeout: std::time::Duration::from_millis(5),
+        access_reviews: Arc::default(),
     })
 }
 

@@ -76,6 +76,7 @@ async fn snapshot(
             schedule: Some(schedule),
             gap_reason,
             signing_key: None,
+            access_reviews: Vec::new(),
         },
     )
     .await

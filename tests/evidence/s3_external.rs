@@ -144,6 +144,7 @@ fn input<'a>(
         schedule,
         gap_reason: None,
         signing_key: key,
+        access_reviews: Vec::new(),
     }
 }
 

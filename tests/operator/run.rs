@@ -22,6 +22,8 @@ use crate::support::mock_api::{CONTROLS, DEADLINE, json_response, mock_client};
 
 const POLL: Duration = Duration::from_millis(20);
 const CONTROL_EXCEPTIONS: &str = "/apis/soc2.dev/v1alpha1/controlexceptions";
+const ACCESS_REVIEWS: &str = "/apis/soc2.dev/v1alpha1/accessreviews";
+const ACCESS_REVIEW_DECISIONS: &str = "/apis/soc2.dev/v1alpha1/accessreviewdecisions";
 const NAMESPACES: &str = "/api/v1/namespaces";
 
 fn control_list() -> Response<Body> {
@@ -102,11 +104,25 @@ async fn readiness_follows_the_control_list_and_stop_closes_the_admin_port() {
                 continue;
             }
             assert!(
-                path == CONTROLS || path == CONTROL_EXCEPTIONS,
-                "only controls and control exceptions are read: {paths:?}"
+                path == CONTROLS
+                    || path == CONTROL_EXCEPTIONS
+                    || path == ACCESS_REVIEWS
+                    || path == ACCESS_REVIEW_DECISIONS,
+                "only controls, control exceptions and access reviews are read: {paths:?}"
             );
             if query.contains("watch=true") {
                 open_watches.push(send);
+            } else if path == ACCESS_REVIEWS || path == ACCESS_REVIEW_DECISIONS {
+                // The access review controller's probe and initial lists: none.
+                send.send_response(json_response(
+                    StatusCode::OK,
+                    &json!({
+                        "apiVersion": "soc2.dev/v1alpha1",
+                        "kind": "List",
+                        "metadata": {"resourceVersion": "42"},
+                        "items": [],
+                    }),
+                ));
             } else if path == CONTROL_EXCEPTIONS {
                 // The ControlException controller's initial list: none.
                 send.send_response(json_response(

@@ -1,0 +1,193 @@
+//! What the status of an AccessReview and of its decisions says, computed from a cycle's tally (pure).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::access::tally::{DecisionReview, Tally};
+use crate::access::{AccessChange, ChangeKind};
+use crate::api::{
+    AccessReviewDecisionStatus, ChangeCounts, CycleStatus, LISTED_SUBJECTS, Revocation, SubjectKey,
+    Verdict,
+};
+use crate::evidence::access_review::{ACCESS_REVIEW_FORMAT_VERSION, CycleRecord, RECORD_KIND};
+
+/// The cycle's summary with the counts of `tally`.
+pub fn summarise(mut cycle: CycleStatus, tally: &Tally) -> CycleStatus {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    cycle.subjects = count(tally.outcomes.len());
+    cycle.decided = count(tally.decided());
+    cycle.kept = count(tally.count(Verdict::Keep));
+    cycle.to_revoke = count(tally.count(Verdict::Revoke));
+    cycle.revoked = count(tally.revoked());
+    cycle.revocations_overdue = count(tally.revocations_overdue());
+    cycle.overdue = tally.overdue;
+    cycle.completed = tally.completed.map(Time);
+    cycle.undecided = tally
+        .undecided()
+        .take(LISTED_SUBJECTS)
+        .map(SubjectKey::to_string)
+        .collect();
+    cycle
+}
+
+/// How many subjects changed in each way.
+pub fn change_counts(changes: &[AccessChange]) -> ChangeCounts {
+    let n = |kind: ChangeKind| {
+        u32::try_from(changes.iter().filter(|c| c.kind == kind).count()).unwrap_or(u32::MAX)
+    };
+    ChangeCounts {
+        new_subjects: n(ChangeKind::NewSubject),
+        widened: n(ChangeKind::AccessWidened),
+        reduced: n(ChangeKind::AccessReduced),
+        removed: n(ChangeKind::AccessRemoved),
+    }
+}
+
+/// The Ready condition's reason and message for a running review.
+pub fn progress(cycle: &CycleStatus) -> (&'static str, String) {
+    let due = cycle.due.0;
+    let undecided = cycle.subjects.saturating_sub(cycle.decided);
+    let mut message = if cycle.completed.is_some() {
+        format!(
+            "cycle {}: all {} subjects decided ({} kept, {} to revoke)",
+            cycle.id, cycle.subjects, cycle.kept, cycle.to_revoke
+        )
+    } else {
+        format!(
+            "cycle {}: {} of {} subjects decided, due {due}",
+            cycle.id, cycle.decided, cycle.subjects
+        )
+    };
+    if cycle.overdue {
+        message.push_str(&format!("; overdue with {undecided} undecided"));
+    }
+    if cycle.to_revoke > 0 {
+        message.push_str(&format!(
+            "; {} of {} revocations carried out",
+            cycle.revoked, cycle.to_revoke
+        ));
+    }
+    if cycle.revocations_overdue > 0 {
+        message.push_str(&format!(
+            ", {} past the grace period",
+            cycle.revocations_overdue
+        ));
+    }
+    let reason = if cycle.overdue {
+        "CycleOverdue"
+    } else if cycle.completed.is_some() {
+        "CycleCompleted"
+    } else {
+        "CycleOpen"
+    };
+    (reason, message)
+}
+
+/// A `type_` condition, keeping the previous transition time while its status stays.
+pub fn condition(
+    type_: &str,
+    previous: &[Condition],
+    ok: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Condition {
+    let status = if ok { "True" } else { "False" };
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map_or(Time(now), |c| c.last_transition_time.clone());
+    Condition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: message.chars().take(1000).collect(),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// A decision's status: whether it counted, and the revocations it asked for that were carried out.
+pub fn decision_status(
+    previous: Option<&AccessReviewDecisionStatus>,
+    review: &DecisionReview,
+    revocations: Vec<Revocation>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> AccessReviewDecisionStatus {
+    let previous_conditions = previous
+        .map(|p| p.conditions.as_slice())
+        .unwrap_or_default();
+    let (ok, reason, message) = if review.ignored.is_empty() {
+        (
+            true,
+            "Counted",
+            format!("{} subject decision(s) counted", review.counted),
+        )
+    } else {
+        (
+            false,
+            if review.counted == 0 {
+                "NotCounted"
+            } else {
+                "PartlyCounted"
+            },
+            format!(
+                "{} counted; not counted: {}",
+                review.counted,
+                review.ignored.join("; ")
+            ),
+        )
+    };
+    AccessReviewDecisionStatus {
+        conditions: vec![condition(
+            "Accepted",
+            previous_conditions,
+            ok,
+            reason,
+            &message,
+            generation,
+            now,
+        )],
+        revocations,
+    }
+}
+
+/// The revocations recorded in decision statuses: when each subject's revocation was first seen carried out.
+pub fn recorded_revocations<'a>(
+    statuses: impl Iterator<Item = &'a AccessReviewDecisionStatus>,
+) -> BTreeMap<SubjectKey, Timestamp> {
+    let mut map = BTreeMap::new();
+    for status in statuses {
+        for r in &status.revocations {
+            map.entry(r.subject.clone())
+                .and_modify(|t: &mut Timestamp| *t = (*t).min(r.carried_out.0))
+                .or_insert(r.carried_out.0);
+        }
+    }
+    map
+}
+
+/// The cycle's record for the evidence store.
+pub fn record(
+    review: &str,
+    title: Option<&str>,
+    cycle: &CycleStatus,
+    tally: &Tally,
+) -> CycleRecord {
+    CycleRecord {
+        format_version: ACCESS_REVIEW_FORMAT_VERSION,
+        kind: RECORD_KIND.into(),
+        access_review: review.into(),
+        title: title.map(str::to_string),
+        cycle: cycle.id.clone(),
+        opened: cycle.opened.0.to_string(),
+        due: cycle.due.0.to_string(),
+        population_digest: cycle.population_digest.clone(),
+        subjects: cycle.subjects,
+        tally: tally.clone(),
+    }
+}
