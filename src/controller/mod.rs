@@ -3,6 +3,7 @@
 //!
 //! It owns when and what to write; it does not know how a check decides (see [`crate::checks`]).
 
+pub mod access_review_store;
 mod context;
 mod error;
 pub mod evidence;
@@ -18,6 +19,7 @@ pub mod transitions;
 mod triggers;
 mod written;
 
+pub use access_review_store::AccessReviewStore;
 pub use context::Context;
 pub use error::Error;
 pub use exception_reconcile::{error_policy_exception, reconcile_exception};
