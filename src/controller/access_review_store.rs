@@ -42,17 +42,7 @@ impl AccessReviewStore {
         let task = tokio::spawn(async move {
             events
                 .for_each(|event| {
-                    match &event {
-                        // The store swaps in a complete list at InitDone (also after a re-list): from then on it
-                        // holds every review, if possibly a few seconds old.
-                        Ok(watcher::Event::InitDone) => seen.store(true, Ordering::Release),
-                        Ok(watcher::Event::Apply(r) | watcher::Event::InitApply(r)) => {
-                            if let Err(error) = &r.0 {
-                                tracing::warn!(%error, "an AccessReview cannot be read; it is ignored");
-                            }
-                        }
-                        _ => {}
-                    }
+                    follow(&seen, &event);
                     futures::future::ready(())
                 })
                 .await;
@@ -74,8 +64,80 @@ impl AccessReviewStore {
         )
     }
 
-    /// The reflector store itself (for a controller that wants to share it).
+    /// The reflector store itself (for a controller that wants to read it too).
     pub fn store(&self) -> &Store<DeserializeGuard<AccessReview>> {
         &self.store
+    }
+}
+
+/// Follows the watch (the reflector has applied `event` already): synced from the first complete list on, and an
+/// unreadable review said once per change.
+fn follow(
+    synced: &AtomicBool,
+    event: &Result<watcher::Event<DeserializeGuard<AccessReview>>, watcher::Error>,
+) {
+    match event {
+        // The store swaps in a complete list at InitDone (also after a re-list): from then on it holds every
+        // review, if possibly a few seconds old.
+        Ok(watcher::Event::InitDone) => synced.store(true, Ordering::Release),
+        Ok(watcher::Event::Apply(r) | watcher::Event::InitApply(r)) => {
+            if let Err(error) = &r.0 {
+                tracing::warn!(%error, "an AccessReview cannot be read; it is ignored");
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn review(name: &str) -> DeserializeGuard<AccessReview> {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "soc2.dev/v1alpha1", "kind": "AccessReview",
+            "metadata": {"name": name},
+            "spec": {"schedule": {"interval": "2160h"}, "dueWithin": "336h",
+                     "reviewers": {"users": ["alice"]}},
+        }))
+        .expect("guarded review")
+    }
+
+    #[test]
+    fn no_reviews_until_the_first_list_is_complete_and_unreadable_ones_are_left_out() {
+        let (store, mut writer) = reflector::store();
+        let reviews = AccessReviewStore {
+            store,
+            synced: Arc::new(AtomicBool::new(false)),
+        };
+        let unreadable: DeserializeGuard<AccessReview> =
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "soc2.dev/v1alpha1", "kind": "AccessReview",
+                "metadata": {"name": "broken"}, "spec": {"reviewers": "everyone"},
+            }))
+            .expect("the guard keeps the error");
+        assert!(unreadable.0.is_err());
+        for event in [
+            watcher::Event::Init,
+            watcher::Event::InitApply(review("privileged")),
+            watcher::Event::InitApply(unreadable),
+        ] {
+            writer.apply_watcher_event(&event);
+            follow(&reviews.synced, &Ok(event));
+            assert!(
+                reviews.reviews().is_none(),
+                "not synced during the first list"
+            );
+        }
+        let done = watcher::Event::InitDone;
+        writer.apply_watcher_event(&done);
+        follow(&reviews.synced, &Ok(done));
+        let names: Vec<Option<String>> = reviews
+            .reviews()
+            .expect("synced")
+            .iter()
+            .map(|r| r.metadata.name.clone())
+            .collect();
+        assert_eq!(names, [Some("privileged".to_string())]);
     }
 }
