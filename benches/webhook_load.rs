@@ -71,6 +71,7 @@ fn serve() {
             controls: Arc::new(move || controls.clone()),
             namespaces: Arc::new(|| Some(Vec::new())),
             exceptions: None,
+            access_reviews: Arc::new(|| Some(Vec::new())),
             metrics: Arc::new(Metrics::new()),
         };
         let server = WebhookServer::start(

@@ -15,8 +15,8 @@
 //! into a release namespace `soc2-e2e-system-<random>`, without its Deployment) and runs the operator binary with a
 //! token of the chart's ServiceAccount, so that the scenarios prove the chart's RBAC sufficient and `rbac.rs`
 //! proves it least privilege. `SOC2_E2E_FROM_CHART=0` forces the operator to run with your kubeconfig. After the
-//! test binary exits, a watchdog stops the operator and deletes the ValidatingWebhookConfiguration it managed and
-//! the chart install (not the CRDs).
+//! test binary exits, a watchdog stops the operator and deletes the Validating- and MutatingWebhookConfiguration it
+//! managed and the chart install (not the CRDs).
 //!
 //! Tests run in parallel threads against the one operator and keep out of each other's way: namespaces, Controls and
 //! EvidenceStores carry a random suffix, Controls are scoped to their test's namespace, checks that read

@@ -7,15 +7,17 @@
 //! grants, so a missing permission fails the scenarios (forbidden reads, 403 on status patches).
 //!
 //! Cleanup runs after the test binary exits: the watchdog (see `cluster.rs`) runs this binary again with only the
-//! ignored test [`teardown`], which deletes what the plan file lists, and the ValidatingWebhookConfiguration the
-//! operator created (with or without the chart). The CRD stays (other runs may use it).
+//! ignored test [`teardown`], which deletes what the plan file lists, and the Validating- and
+//! MutatingWebhookConfiguration the operator created (with or without the chart). The CRD stays (other runs may use it).
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
@@ -408,6 +410,15 @@ async fn delete_plan(client: &Client, path: &Path) -> Result<(), String> {
             Err(e) => errors.push(format!(
                 "deleting ValidatingWebhookConfiguration {name}: {e}"
             )),
+        }
+        // Its mutating twin (same name): it sends every AccessReviewDecision create to the stopped operator.
+        match Api::<MutatingWebhookConfiguration>::all(client.clone())
+            .delete(name, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => errors.push(format!("deleting MutatingWebhookConfiguration {name}: {e}")),
         }
     }
     for object in plan.objects.iter().rev() {

@@ -3,6 +3,7 @@
 //!
 //! It owns when and what to write; it does not know how a check decides (see [`crate::checks`]).
 
+pub mod access_review_store;
 pub mod access_reviews;
 mod context;
 mod error;
@@ -19,6 +20,7 @@ pub mod transitions;
 mod triggers;
 mod written;
 
+pub use access_review_store::AccessReviewStore;
 pub use context::Context;
 pub use error::Error;
 pub use exception_reconcile::{error_policy_exception, reconcile_exception};

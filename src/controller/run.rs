@@ -12,6 +12,7 @@ use kube::runtime::{Controller, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
+use super::access_review_store::AccessReviewStore;
 use super::reconcile::{error_policy_guarded, reconcile_guarded};
 use super::triggers::affected_guarded_controls;
 use super::{Context, Error};
@@ -26,6 +27,7 @@ use crate::view::live::LiveView;
 use crate::view::watch_retry;
 use crate::view::{Reads, ResourceKind};
 use crate::webhook::WebhookConfig;
+use crate::webhook::access_decisions::AccessReviewSource;
 use crate::webhook::configuration::{Registration, keep_registered};
 use crate::webhook::handler::{
     AdmissionState, ControlSource, ExceptionSource, NamespaceSource, router,
@@ -227,19 +229,21 @@ async fn run_controller(
         Some(wh) => {
             let registration = Registration::default();
             ctx = ctx.with_webhook(registration.clone());
-            Some(
-                start_webhook(
-                    wh,
-                    &client,
-                    &view,
-                    &reader,
-                    &metrics,
-                    &leadership,
-                    registration,
-                    registration_changes,
-                )
-                .await?,
+            // AccessReviews: who may sign a decision and which cycle is open.
+            let (access_reviews, watching_reviews) = AccessReviewStore::watch(&client, &metrics);
+            let (server, registering) = start_webhook(
+                wh,
+                &client,
+                &view,
+                &reader,
+                access_reviews,
+                &metrics,
+                &leadership,
+                registration,
+                registration_changes,
             )
+            .await?;
+            Some((server, registering, watching_reviews))
         }
         None => None,
     };
@@ -348,8 +352,9 @@ async fn run_controller(
         controls.await;
     }
 
-    if let Some((server, registering)) = webhook {
+    if let Some((server, registering, watching_reviews)) = webhook {
         registering.abort();
+        watching_reviews.abort();
         server.stop().await;
     }
     if let Some(task) = evidence {
@@ -419,6 +424,7 @@ async fn start_webhook(
     client: &Client,
     view: &Arc<LiveView>,
     controls: &Store<DeserializeGuard<Control>>,
+    access_reviews: AccessReviewStore,
     metrics: &Arc<Metrics>,
     leadership: &Leadership,
     registration: Registration,
@@ -449,10 +455,12 @@ async fn start_webhook(
         let s = exception_view.snapshot(&Reads::kinds(&[ResourceKind::ControlException]));
         (s.control_exceptions, s.exception_policy)
     });
+    let access_reviews: AccessReviewSource = Arc::new(move || access_reviews.reviews());
     let state = AdmissionState {
         controls: control_source.clone(),
         namespaces,
         exceptions: Some(exceptions),
+        access_reviews,
         metrics: metrics.clone(),
     };
     let server = WebhookServer::start(config.addr, certificate.server_config(), router(state))

@@ -20,7 +20,7 @@
 //! | `soc2_writes_dropped_total` | counter: reconciles skipped because this replica is not the leader | |
 //! | `soc2_webhook_decisions_total` | counter: admission decisions (dry-run requests excluded) | `control`, `decision` |
 //! | `soc2_webhook_dry_run_decisions_total` | counter: the same for dry-run requests | `control`, `decision` |
-//! | `soc2_webhook_requests_total` | counter: admission requests served | `webhook`, `result` |
+//! | `soc2_webhook_requests_total` | counter: admission requests served (`webhook`: enforce, warn, access-review-decisions, access-review-decisions-mutate) | `webhook`, `result` |
 //! | `soc2_webhook_duration_seconds` | histogram: time to decide one admission request | `webhook` |
 //! | `soc2_evidence_snapshots_total` | counter: snapshot attempts, by result (`written`, `already_taken` or the error category) | `store`, `result` |
 //! | `soc2_evidence_snapshot_duration_seconds` | histogram: one snapshot attempt | `store` |
@@ -651,7 +651,8 @@ impl Metrics {
         }
     }
 
-    /// Records one admission request served by `webhook` (enforce or warn) with `result` and how long it took.
+    /// Records one admission request served by `webhook` (`enforce`, `warn`, `access-review-decisions` or
+    /// `access-review-decisions-mutate`) with `result` and how long it took.
     pub fn admission_served(&self, webhook: &str, result: &str, elapsed: Duration) {
         self.webhook_requests
             .get_or_create(&WebhookResultLabels {

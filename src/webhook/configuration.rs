@@ -1,11 +1,17 @@
 //! The ValidatingWebhookConfiguration: built (purely) from the Enforce/Warn controls, applied by the leader with
-//! server-side apply (field manager `soc2-operator`), and the record of which controls it covers.
+//! server-side apply (field manager `soc2-operator`), and the record of which controls it covers; and the
+//! MutatingWebhookConfiguration of the same name, applied the same way.
 //!
 //! One webhook per mode, so that each has its own failure policy: `enforce.soc2.dev` (default `Fail`: an
 //! unreachable operator blocks matching changes rather than letting violations through) and `warn.soc2.dev`
 //! (default `Ignore`: warnings are never worth an outage). Rules name only the kinds the controls' checks decide;
 //! the namespaceSelector is the widest that still covers every control's scope, and always excludes the
 //! operator's own namespace and kube-system, so that the operator can never lock itself or the control plane out.
+//!
+//! Whatever the controls, both configurations carry the access review decision webhook
+//! (`access-review-decisions.soc2.dev`, [`super::access_decisions`]): mutating on CREATE to record the
+//! authenticated user, validating on CREATE and UPDATE to admit only authenticated sign-off. Its failure policy is
+//! always `Fail`: a decision admitted while the operator is unreachable would carry no verified identity.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
@@ -13,14 +19,17 @@ use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
-    RuleWithOperations, ServiceReference, ValidatingWebhook, ValidatingWebhookConfiguration,
-    WebhookClientConfig,
+    MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference,
+    ValidatingWebhook, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::api::{ObjectMeta, Patch, PatchParams};
-use kube::{Api, Client};
+use kube::{Api, Client, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 
+use super::access_decisions;
 use super::admissibility::{admissibility, target};
 use super::handler::{ControlSource, ENFORCE_PATH, WARN_PATH};
 use crate::api::{Control, Mode};
@@ -51,7 +60,7 @@ pub enum ClientTarget {
 /// What the configuration is built from besides the controls.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebhookSettings {
-    /// The ValidatingWebhookConfiguration's name.
+    /// The name of the ValidatingWebhookConfiguration and of the MutatingWebhookConfiguration.
     pub name: String,
     /// How the API server reaches the webhook.
     pub client: ClientTarget,
@@ -70,10 +79,14 @@ pub struct WebhookSettings {
 pub enum RegistrationError {
     /// The API server refused the apply.
     #[error(
-        "cannot apply ValidatingWebhookConfiguration {name}: {source}. The operator needs get/patch on \
-         validatingwebhookconfigurations (see the chart's ClusterRole)"
+        "cannot apply {kind} {name}: {source}. The operator needs create, and get/patch on this name, on \
+         {resource} (see the chart's ClusterRole)"
     )]
     Apply {
+        /// ValidatingWebhookConfiguration or MutatingWebhookConfiguration.
+        kind: String,
+        /// Its resource (plural), as RBAC names it.
+        resource: String,
         /// The configuration's name.
         name: String,
         /// The client error.
@@ -222,8 +235,56 @@ pub fn admission_controls(controls: &[Arc<Control>], mode: Mode) -> Vec<&Control
         .collect()
 }
 
-/// The desired configuration for `controls`, trusting `ca_bundle` (PEM). Without any Enforce/Warn control that
-/// can decide per object it has no webhooks (and so admits everything unconsulted).
+/// How the API server reaches the webhook at `path`, trusting `ca_bundle` (PEM).
+fn client_config(settings: &WebhookSettings, ca_bundle: &str, path: &str) -> WebhookClientConfig {
+    match &settings.client {
+        ClientTarget::Service {
+            namespace,
+            name,
+            port,
+        } => WebhookClientConfig {
+            ca_bundle: Some(ByteString(ca_bundle.as_bytes().to_vec())),
+            service: Some(ServiceReference {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                path: Some(path.into()),
+                port: Some(*port),
+            }),
+            url: None,
+        },
+        ClientTarget::Url(base) => WebhookClientConfig {
+            ca_bundle: Some(ByteString(ca_bundle.as_bytes().to_vec())),
+            service: None,
+            url: Some(format!("{}{path}", base.trim_end_matches('/'))),
+        },
+    }
+}
+
+/// The rule that sends AccessReviewDecisions (cluster-scoped) to the decision webhook on `operations`.
+fn decision_rule(operations: &[&str]) -> RuleWithOperations {
+    RuleWithOperations {
+        api_groups: Some(vec![access_decisions::GROUP.into()]),
+        api_versions: Some(vec![access_decisions::VERSION.into()]),
+        operations: Some(operations.iter().map(|o| o.to_string()).collect()),
+        resources: Some(vec![access_decisions::RESOURCE.into()]),
+        scope: Some("Cluster".into()),
+    }
+}
+
+fn metadata(settings: &WebhookSettings) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(settings.name.clone()),
+        labels: Some(BTreeMap::from([(
+            "app.kubernetes.io/managed-by".to_string(),
+            crate::OPERATOR_NAME.to_string(),
+        )])),
+        ..Default::default()
+    }
+}
+
+/// The desired validating configuration for `controls`, trusting `ca_bundle` (PEM): a webhook per mode with an
+/// Enforce/Warn control that can decide per object (none without such controls: their kinds are then admitted
+/// unconsulted), and always the access review decision webhook (CREATE and UPDATE, failurePolicy `Fail`).
 pub fn desired(
     settings: &WebhookSettings,
     controls: &[Arc<Control>],
@@ -249,27 +310,7 @@ pub fn desired(
         if rules.is_empty() {
             continue;
         }
-        let client_config = match &settings.client {
-            ClientTarget::Service {
-                namespace,
-                name,
-                port,
-            } => WebhookClientConfig {
-                ca_bundle: Some(ByteString(ca_bundle.as_bytes().to_vec())),
-                service: Some(ServiceReference {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    path: Some(path.into()),
-                    port: Some(*port),
-                }),
-                url: None,
-            },
-            ClientTarget::Url(base) => WebhookClientConfig {
-                ca_bundle: Some(ByteString(ca_bundle.as_bytes().to_vec())),
-                service: None,
-                url: Some(format!("{}{path}", base.trim_end_matches('/'))),
-            },
-        };
+        let client_config = client_config(settings, ca_bundle, path);
         webhooks.push(ValidatingWebhook {
             name: name.into(),
             admission_review_versions: vec!["v1".into()],
@@ -283,16 +324,45 @@ pub fn desired(
             ..Default::default()
         });
     }
+    // Fail: a decision admitted unchecked would carry no verified identity. Cluster-scoped: no namespaceSelector.
+    webhooks.push(ValidatingWebhook {
+        name: access_decisions::WEBHOOK_NAME.into(),
+        admission_review_versions: vec!["v1".into()],
+        client_config: client_config(settings, ca_bundle, access_decisions::VALIDATE_PATH),
+        failure_policy: Some("Fail".into()),
+        match_policy: Some("Equivalent".into()),
+        rules: Some(vec![decision_rule(&["CREATE", "UPDATE"])]),
+        side_effects: "None".into(),
+        timeout_seconds: Some(settings.timeout_seconds),
+        ..Default::default()
+    });
     ValidatingWebhookConfiguration {
-        metadata: ObjectMeta {
-            name: Some(settings.name.clone()),
-            labels: Some(BTreeMap::from([(
-                "app.kubernetes.io/managed-by".to_string(),
-                crate::OPERATOR_NAME.to_string(),
-            )])),
-            ..Default::default()
-        },
+        metadata: metadata(settings),
         webhooks: Some(webhooks),
+    }
+}
+
+/// The desired mutating configuration, trusting `ca_bundle` (PEM): the access review decision webhook, which
+/// records the authenticated user in `spec.authenticated` on CREATE (failurePolicy `Fail`; re-invoked if a later
+/// mutating webhook changes the object; the validating webhook denies any change made after that).
+pub fn desired_mutating(
+    settings: &WebhookSettings,
+    ca_bundle: &str,
+) -> MutatingWebhookConfiguration {
+    MutatingWebhookConfiguration {
+        metadata: metadata(settings),
+        webhooks: Some(vec![MutatingWebhook {
+            name: access_decisions::WEBHOOK_NAME.into(),
+            admission_review_versions: vec!["v1".into()],
+            client_config: client_config(settings, ca_bundle, access_decisions::MUTATE_PATH),
+            failure_policy: Some("Fail".into()),
+            match_policy: Some("Equivalent".into()),
+            reinvocation_policy: Some("IfNeeded".into()),
+            rules: Some(vec![decision_rule(&["CREATE"])]),
+            side_effects: "None".into(),
+            timeout_seconds: Some(settings.timeout_seconds),
+            ..Default::default()
+        }]),
     }
 }
 
@@ -310,23 +380,42 @@ pub async fn apply(
     client: &Client,
     configuration: &ValidatingWebhookConfiguration,
 ) -> Result<(), RegistrationError> {
-    let name = configuration.metadata.name.clone().unwrap_or_default();
-    let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    apply_named(client, configuration).await
+}
+
+/// Applies the mutating `configuration` as [`apply`] does.
+pub async fn apply_mutating(
+    client: &Client,
+    configuration: &MutatingWebhookConfiguration,
+) -> Result<(), RegistrationError> {
+    apply_named(client, configuration).await
+}
+
+async fn apply_named<K>(client: &Client, configuration: &K) -> Result<(), RegistrationError>
+where
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + std::fmt::Debug,
+{
+    let name = configuration.meta().name.clone().unwrap_or_default();
+    let api: Api<K> = Api::all(client.clone());
     let mut body = serde_json::to_value(configuration).unwrap_or_default();
     if let Some(o) = body.as_object_mut() {
-        o.insert(
-            "apiVersion".into(),
-            "admissionregistration.k8s.io/v1".into(),
-        );
-        o.insert("kind".into(), "ValidatingWebhookConfiguration".into());
+        o.insert("apiVersion".into(), K::api_version(&()).into());
+        o.insert("kind".into(), K::kind(&()).into());
     }
+    let kind = K::kind(&()).to_string();
+    let resource = K::plural(&()).to_string();
     api.patch(
         &name,
         &PatchParams::apply(crate::OPERATOR_NAME).force(),
         &Patch::Apply(&body),
     )
     .await
-    .map_err(|source| RegistrationError::Apply { name, source })?;
+    .map_err(|source| RegistrationError::Apply {
+        kind,
+        resource,
+        name,
+        source,
+    })?;
     Ok(())
 }
 
@@ -336,8 +425,9 @@ pub const SYNC_INTERVAL: Duration = Duration::from_secs(2);
 /// After a failed apply, how long before trying again.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Keeps the configuration in sync while this replica leads, until `stop` resolves. When the set of covered
-/// controls changes, sends on `changed` (the controller re-evaluates them, so that `AdmissionEnforced` follows).
+/// Keeps both configurations in sync while this replica leads, the validating one first (without the mutating one
+/// every decision is denied, never admitted unauthenticated). When the set of covered controls changes, sends on
+/// `changed` (the controller re-evaluates them, so that `AdmissionEnforced` follows).
 pub async fn keep_registered(
     client: Client,
     settings: WebhookSettings,
@@ -348,10 +438,14 @@ pub async fn keep_registered(
     changed: mpsc::UnboundedSender<()>,
 ) {
     let mut applied: Option<ValidatingWebhookConfiguration> = None;
+    let mut applied_mutating: Option<MutatingWebhookConfiguration> = None;
     loop {
         if leadership.is_leader() {
             let current = controls();
-            let want = desired(&settings, &current, &ca_bundle.borrow_and_update());
+            let bundle = ca_bundle.borrow_and_update().clone();
+            let want = desired(&settings, &current, &bundle);
+            let want_mutating = desired_mutating(&settings, &bundle);
+            let mut failed = false;
             if applied.as_ref() != Some(&want) {
                 match apply(&client, &want).await {
                     Ok(()) => {
@@ -363,14 +457,32 @@ pub async fn keep_registered(
                     }
                     Err(error) => {
                         tracing::warn!(%error, "webhook configuration not applied; retrying");
-                        tokio::time::sleep(RETRY_INTERVAL).await;
-                        continue;
+                        failed = true;
                     }
                 }
             }
+            // After the validating one: a decision is then denied for want of spec.authenticated rather than
+            // admitted unchecked. Its failure does not hold back the controls' webhooks.
+            if !failed && applied_mutating.as_ref() != Some(&want_mutating) {
+                match apply_mutating(&client, &want_mutating).await {
+                    Ok(()) => {
+                        tracing::info!(name = %settings.name, "mutating webhook configuration applied");
+                        applied_mutating = Some(want_mutating);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "mutating webhook configuration not applied; retrying");
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                tokio::time::sleep(RETRY_INTERVAL).await;
+                continue;
+            }
         } else {
-            // The leader owns the configuration; forget what was applied so that it is re-applied on takeover.
+            // The leader owns the configurations; forget what was applied so that they are re-applied on takeover.
             applied = None;
+            applied_mutating = None;
         }
         tokio::select! {
             _ = tokio::time::sleep(SYNC_INTERVAL) => {}

@@ -1,5 +1,7 @@
 //! The AdmissionReview v1 endpoints: `POST /validate/enforce` (controls in Enforce mode) and `POST
-//! /validate/warn` (controls in Warn mode). Separate endpoints let each webhook carry its own failure policy.
+//! /validate/warn` (controls in Warn mode). Separate endpoints let each webhook carry its own failure policy. The
+//! sign-off of access reviews has its own pair, `POST /mutate/access-review-decisions` and `POST
+//! /validate/access-review-decisions` ([`super::access_decisions`]).
 //!
 //! A body that is not an AdmissionReview gets `400` with the reason; one above [`MAX_BODY_BYTES`] gets `413`; an
 //! object that does not decode as its kind is refused in an AdmissionReview (allowed=false, code 400). Nothing here
@@ -19,6 +21,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 
+use super::access_decisions::{self, AccessReviewSource};
 use super::admissibility::kind_of;
 use super::admitted::admission_snapshot;
 use super::decision::decide;
@@ -54,6 +57,8 @@ pub struct AdmissionState {
     pub namespaces: NamespaceSource,
     /// ControlExceptions (`None`: none are honoured, as when their watch has not synced).
     pub exceptions: Option<ExceptionSource>,
+    /// AccessReviews, for the sign-off rules of AccessReviewDecisions.
+    pub access_reviews: AccessReviewSource,
     /// Where decisions are counted.
     pub metrics: Arc<Metrics>,
 }
@@ -63,6 +68,14 @@ pub fn router(state: AdmissionState) -> Router {
     Router::new()
         .route(ENFORCE_PATH, post(enforce))
         .route(WARN_PATH, post(warn))
+        .route(
+            access_decisions::MUTATE_PATH,
+            post(access_decisions::mutate),
+        )
+        .route(
+            access_decisions::VALIDATE_PATH,
+            post(access_decisions::validate),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -83,17 +96,33 @@ fn webhook_label(mode: Mode) -> &'static str {
 }
 
 fn review(state: &AdmissionState, mode: Mode, body: &[u8]) -> Response {
-    let started = Instant::now();
+    serve(
+        state,
+        webhook_label(mode),
+        Instant::now(),
+        body,
+        |request| respond(state, mode, request),
+    )
+}
+
+/// Decodes `body`, answers it with `respond` and counts the request as `webhook` (time from `started`): `400`
+/// with the reason for a body that is not an AdmissionReview.
+pub(super) fn serve(
+    state: &AdmissionState,
+    webhook: &str,
+    started: Instant,
+    body: &[u8],
+    respond: impl FnOnce(&AdmissionRequest<DynamicObject>) -> AdmissionResponse,
+) -> Response {
     let (response, result) = match parse(body) {
         Ok(request) => {
-            let response = respond(state, mode, &request);
+            let response = respond(&request);
             let result = if response.allowed {
                 "allowed"
             } else {
                 "denied"
             };
-            let json = serde_json::to_vec(&response.into_review());
-            match json {
+            match review_json(response) {
                 Ok(json) => (
                     ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
                     result,
@@ -105,14 +134,25 @@ fn review(state: &AdmissionState, mode: Mode, body: &[u8]) -> Response {
             }
         }
         Err(reason) => {
-            tracing::warn!(%reason, "undecodable admission request");
+            tracing::warn!(%reason, webhook, "undecodable admission request");
             ((StatusCode::BAD_REQUEST, reason).into_response(), "invalid")
         }
     };
     state
         .metrics
-        .admission_served(webhook_label(mode), result, started.elapsed());
+        .admission_served(webhook, result, started.elapsed());
     response
+}
+
+/// The AdmissionReview answering with `response`. A patch is written as base64, as the API server's Go types
+/// document `response.patch` (kube's own serialization writes an array of numbers).
+fn review_json(mut response: AdmissionResponse) -> Result<Vec<u8>, serde_json::Error> {
+    let patch = response.patch.take();
+    let mut review = serde_json::to_value(response.into_review())?;
+    if let Some(patch) = patch {
+        review["response"]["patch"] = serde_json::to_value(k8s_openapi::ByteString(patch))?;
+    }
+    serde_json::to_vec(&review)
 }
 
 fn parse(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> {
@@ -124,7 +164,11 @@ fn parse(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> {
     })
 }
 
-fn refused(request: &AdmissionRequest<DynamicObject>, message: String) -> AdmissionResponse {
+/// Refuses a request whose object cannot be read: allowed=false with code 400.
+pub(super) fn refused(
+    request: &AdmissionRequest<DynamicObject>,
+    message: String,
+) -> AdmissionResponse {
     let mut r = AdmissionResponse::from(request).deny(message);
     r.result.code = 400;
     r.result.reason = "BadRequest".into();

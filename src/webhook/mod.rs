@@ -6,11 +6,15 @@
 //!   reads.
 //! - [`decision`]: the verdict per control, deny message and warnings.
 //! - [`handler`]: the AdmissionReview endpoints; [`server`]: HTTPS; [`tls`]: the serving certificate.
-//! - [`configuration`]: the ValidatingWebhookConfiguration built from the Enforce/Warn controls, applied by the
-//!   leader.
+//! - [`configuration`]: the ValidatingWebhookConfiguration built from the Enforce/Warn controls (and the access
+//!   review decision webhook), and the MutatingWebhookConfiguration, applied by the leader.
+//! - [`access_decisions`]: authenticated sign-off of access reviews: records who created an AccessReviewDecision
+//!   and admits it only from a declared reviewer, on the open cycle, never on their own access.
 //!
-//! It decides nothing itself: a rule exists once, in [`crate::checks`].
+//! It decides no control itself: a rule exists once, in [`crate::checks`]. The sign-off rules of access reviews
+//! exist only at admission, so they live in [`access_decisions`].
 
+pub mod access_decisions;
 pub mod admissibility;
 pub mod admitted;
 pub mod configuration;

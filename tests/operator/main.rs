@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod access_decisions;
 mod access_reviews;
 mod cel_controls;
 mod dynamic_watch;

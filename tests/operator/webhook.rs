@@ -51,7 +51,7 @@ fn namespace(name: &str, labels: Value) -> Arc<k8s_openapi::api::core::v1::Names
     )
 }
 
-fn state(controls: Vec<Arc<Control>>) -> (AdmissionState, Arc<Metrics>) {
+pub(crate) fn state(controls: Vec<Arc<Control>>) -> (AdmissionState, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new());
     let state = AdmissionState {
         controls: Arc::new(move || controls.clone()),
@@ -62,6 +62,7 @@ fn state(controls: Vec<Arc<Control>>) -> (AdmissionState, Arc<Metrics>) {
             ])
         }),
         exceptions: None,
+        access_reviews: Arc::new(|| Some(Vec::new())),
         metrics: metrics.clone(),
     };
     (state, metrics)
@@ -100,7 +101,11 @@ fn approved() -> Value {
     json!({"soc2.dev/change-ticket": "CHG-1042", "soc2.dev/approved-by": "ann", "soc2.dev/author": "bob"})
 }
 
-async fn post(state: AdmissionState, path: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+pub(crate) async fn post(
+    state: AdmissionState,
+    path: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Vec<u8>) {
     let request = Request::builder()
         .method(Method::POST)
         .uri(path)
@@ -119,7 +124,7 @@ async fn post(state: AdmissionState, path: &str, body: Vec<u8>) -> (StatusCode, 
 }
 
 /// Posts `review` and returns the AdmissionReview's response.
-async fn admit(state: AdmissionState, path: &str, review: &Value) -> Value {
+pub(crate) async fn admit(state: AdmissionState, path: &str, review: &Value) -> Value {
     let (status, body) = post(state, path, serde_json::to_vec(review).expect("json")).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     let answer: Value = serde_json::from_slice(&body).expect("AdmissionReview JSON");
@@ -376,7 +381,7 @@ async fn deletes_and_unhandled_kinds_are_allowed_unexamined() {
 
 // ---- the ValidatingWebhookConfiguration --------------------------------------------------------------------
 
-fn settings(client: ClientTarget) -> WebhookSettings {
+pub(crate) fn settings(client: ClientTarget) -> WebhookSettings {
     WebhookSettings {
         name: "soc2-operator".into(),
         client,
@@ -418,7 +423,12 @@ fn the_configuration_follows_the_enforce_and_warn_controls() {
     );
     let v = serde_json::to_value(&vwc).expect("json");
     let webhooks = v["webhooks"].as_array().expect("webhooks");
-    assert_eq!(webhooks.len(), 2);
+    assert_eq!(
+        webhooks.len(),
+        3,
+        "enforce, warn and the access review decisions"
+    );
+    assert_eq!(webhooks[2]["name"], "access-review-decisions.soc2.dev");
     let enforce = &webhooks[0];
     assert_eq!(enforce["name"], "enforce.soc2.dev");
     assert_eq!(enforce["failurePolicy"], "Fail");
@@ -500,7 +510,17 @@ fn mixed_scopes_select_every_namespace_but_the_protected_ones_and_urls_carry_the
         ]})
     );
     let none = desired(&settings(ClientTarget::Url("https://x".into())), &[], "PEM");
-    assert_eq!(none.webhooks, Some(vec![]), "no controls: no webhooks");
+    let names: Vec<&str> = none
+        .webhooks
+        .iter()
+        .flatten()
+        .map(|w| w.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["access-review-decisions.soc2.dev"],
+        "no controls: no control webhooks, and the decisions' webhook all the same"
+    );
 }
 
 #[tokio::test]
