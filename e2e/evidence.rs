@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use kube::Api;
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use soc2_operator::api::EvidenceStore;
 use tokio::time::Instant;
@@ -31,26 +30,8 @@ async fn an_evidence_store_gets_a_verifiable_snapshot() -> TestResult {
     )
     .await?;
     let dir = tempfile::tempdir()?;
-    let store_name = format!("{}-store", env.namespace);
+    let store_name = env.apply_evidence_store(dir.path(), "1h").await?;
     let stores: Api<EvidenceStore> = Api::all(env.client.clone());
-    env.track_evidence_store(&store_name);
-    let manifest = json!({
-        "apiVersion": "soc2.dev/v1alpha1",
-        "kind": "EvidenceStore",
-        "metadata": { "name": store_name, "labels": env.labels() },
-        "spec": {
-            "filesystem": { "path": dir.path().display().to_string() },
-            "schedule": { "interval": "1h" },
-            "controlSelector": { "matchLabels": env.labels() },
-        },
-    });
-    stores
-        .patch(
-            &store_name,
-            &PatchParams::apply("soc2-e2e"),
-            &Patch::Apply(&manifest),
-        )
-        .await?;
 
     // The first tick at or before now has no snapshot yet: the operator takes it at once.
     let deadline = Instant::now() + TIMEOUT * 2;

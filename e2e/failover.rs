@@ -16,7 +16,6 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Api;
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use soc2_operator::api::EvidenceStore;
 use soc2_operator::evidence::manifest::Manifest;
@@ -239,25 +238,8 @@ async fn the_standby_takes_over_when_the_leader_is_killed() -> TestResult {
     let mut c = replica("c")?;
     wait_standing_by(&c).await;
     let dir = tempfile::tempdir()?;
-    let store = format!("{}-store", env.namespace);
-    env.track_evidence_store(&store);
+    let store = env.apply_evidence_store(dir.path(), "1h").await?;
     let stores: Api<EvidenceStore> = Api::all(env.client.clone());
-    stores
-        .patch(
-            &store,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Apply(json!({
-                "apiVersion": "soc2.dev/v1alpha1",
-                "kind": "EvidenceStore",
-                "metadata": { "name": store, "labels": env.labels() },
-                "spec": {
-                    "filesystem": { "path": dir.path().display().to_string() },
-                    "schedule": { "interval": "1h" },
-                    "controlSelector": { "matchLabels": env.labels() },
-                },
-            })),
-        )
-        .await?;
     // The first file of the snapshot appears: kill the leader then (or after 5 s at the latest).
     let deadline = Instant::now() + Duration::from_secs(5);
     while files(dir.path()).is_empty() && Instant::now() < deadline {

@@ -23,6 +23,7 @@
 //! cluster-scoped bindings select the test's own by label, and the operator's one ValidatingWebhookConfiguration
 //! selects only the namespaces of Warn/Enforce controls. `--test-threads=1` is not needed, only easier to read.
 
+mod access_reviews;
 mod apiserver_restart;
 mod cel;
 mod change_approval;

@@ -187,6 +187,36 @@ impl TestEnv {
         }
     }
 
+    /// Server-side applies the test's EvidenceStore `<namespace>-store`, writing to `dir` every `interval` and
+    /// selecting the test's Controls; recorded for cleanup. Returns its name.
+    pub async fn apply_evidence_store(
+        &self,
+        dir: &std::path::Path,
+        interval: &str,
+    ) -> Result<String, Box<dyn Error>> {
+        let name = format!("{}-store", self.namespace);
+        self.track_evidence_store(&name);
+        let manifest = json!({
+            "apiVersion": "soc2.dev/v1alpha1",
+            "kind": "EvidenceStore",
+            "metadata": { "name": name, "labels": self.labels() },
+            "spec": {
+                "filesystem": { "path": dir.display().to_string() },
+                "schedule": { "interval": interval },
+                "controlSelector": { "matchLabels": self.labels() },
+            },
+        });
+        Api::<EvidenceStore>::all(self.client.clone())
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER),
+                &Patch::Apply(&manifest),
+            )
+            .await
+            .map_err(|e| format!("applying EvidenceStore {name}: {e}"))?;
+        Ok(name)
+    }
+
     /// Server-side applies Control `name` with `spec`. The name is recorded for cleanup before the request, so that
     /// a Control the API server should have refused is deleted too.
     pub async fn apply_control(&self, name: &str, spec: Value) -> Result<Control, kube::Error> {

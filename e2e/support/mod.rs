@@ -16,6 +16,7 @@ pub mod controlplane;
 pub mod env;
 pub mod identity;
 pub mod objects;
+pub mod reviewer;
 pub mod wait;
 
 use std::hash::{BuildHasher, Hasher};

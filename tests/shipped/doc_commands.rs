@@ -35,6 +35,10 @@ const RUN_BY: &[(&str, &str, &str, &str)] = &[
     ("docs/scan.md", "kubectl get ", "e2e/docs.sh", "docs/scan.md"),
     ("docs/scan.md", "soc2ctl scan ", "e2e/docs.sh", "docs/scan.md"),
     ("docs/exceptions.md", "soc2ctl scan ", "e2e/docs.sh", "docs/exceptions.md"),
+    // docs/access-reviews.md: a review opens on the tour's cluster; decisions need reviewers' identities and the webhook.
+    ("docs/access-reviews.md", "kubectl apply -f examples/access-review/", "e2e/docs.sh", "docs/access-reviews.md"),
+    ("docs/access-reviews.md", "kubectl get accessreviews", "e2e/docs.sh", "docs/access-reviews.md"),
+    ("docs/access-reviews.md", "kubectl create -f examples/access-review/decision.yaml", "e2e/access_reviews.rs", "examples/access-review/decision.yaml"),
     // docs/testing.md: what CI runs against its control plane.
     ("docs/testing.md", "bash e2e/controlplane/up.sh", ".ci/run", "cargo test --locked --test e2e"),
     // docs/argocd.md

@@ -206,18 +206,23 @@ pub async fn reconcile(
             ));
         }
         let counts = change_counts(&changes);
-        let since = baseline
-            .as_ref()
-            .map(|b| format!(" since cycle {}", b.cycle))
-            .unwrap_or_default();
+        let compared = match &baseline {
+            None => "the first cycle: no completed cycle to compare with".to_string(),
+            Some(b) if b.unreadable.is_some() => format!(
+                "changes since cycle {} not listed: its population cannot be read",
+                b.cycle
+            ),
+            Some(b) => format!(
+                "since cycle {}: {} new, {} with wider access, {} with less, {} removed",
+                b.cycle, counts.new_subjects, counts.widened, counts.reduced, counts.removed
+            ),
+        };
         events.push((
             EventType::Normal,
             "CycleOpened",
             format!(
-                "cycle {id} opened: {} subjects to review by {due}; {} new, {} with wider access{since}",
-                population.subjects.len(),
-                counts.new_subjects,
-                counts.widened
+                "cycle {id} opened: {} to review by {due}; {compared}",
+                subjects(population.subjects.len())
             ),
         ));
         cycle = Some(CycleStatus {
@@ -306,8 +311,11 @@ pub async fn reconcile(
             EventType::Normal,
             "CycleCompleted",
             format!(
-                "cycle {}: all {} subjects decided ({} kept, {} to revoke)",
-                cycle.id, cycle.subjects, cycle.kept, cycle.to_revoke
+                "cycle {}: all {} decided ({} kept, {} to revoke)",
+                cycle.id,
+                subjects(cycle.subjects as usize),
+                cycle.kept,
+                cycle.to_revoke
             ),
         ));
     }
@@ -322,6 +330,25 @@ pub async fn reconcile(
                 cycle.subjects - cycle.decided,
                 cycle.subjects,
                 cycle.undecided.join(", ")
+            ),
+        ));
+    }
+    if cycle.revoked > was.map_or(0, |c| c.revoked) {
+        let done: Vec<String> = counted
+            .outcomes
+            .iter()
+            .filter(|o| o.carried_out.is_some())
+            .map(|o| o.subject.to_string())
+            .collect();
+        events.push((
+            EventType::Normal,
+            "RevocationCarriedOut",
+            format!(
+                "cycle {}: {} of {} revocations carried out (no reviewed access left): {}",
+                cycle.id,
+                cycle.revoked,
+                cycle.to_revoke,
+                done.join(", ")
             ),
         ));
     }
@@ -603,5 +630,14 @@ async fn publish(
         Err(e) => {
             tracing::warn!(review = ?review.metadata.name, error = %e, "could not publish event")
         }
+    }
+}
+
+/// "1 subject", "3 subjects".
+fn subjects(n: usize) -> String {
+    if n == 1 {
+        "1 subject".into()
+    } else {
+        format!("{n} subjects")
     }
 }

@@ -51,12 +51,12 @@ pub fn progress(cycle: &CycleStatus) -> (&'static str, String) {
     let undecided = cycle.subjects.saturating_sub(cycle.decided);
     let mut message = if cycle.completed.is_some() {
         format!(
-            "cycle {}: all {} subjects decided ({} kept, {} to revoke)",
+            "cycle {}: all {} subject(s) decided ({} kept, {} to revoke)",
             cycle.id, cycle.subjects, cycle.kept, cycle.to_revoke
         )
     } else {
         format!(
-            "cycle {}: {} of {} subjects decided, due {due}",
+            "cycle {}: {} of {} subject(s) decided, due {due}",
             cycle.id, cycle.decided, cycle.subjects
         )
     };
