@@ -9,6 +9,7 @@ use http::{Method, StatusCode};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
+use kube::core::DeserializeGuard;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector;
 use kube::runtime::watcher;
@@ -149,10 +150,10 @@ fn answer(store_path: String) -> impl FnMut(&Recorded) -> (StatusCode, Value) {
 
 struct Harness {
     view: Arc<LiveView>,
-    reviews: reflector::store::Writer<AccessReview>,
-    review_store: reflector::Store<AccessReview>,
-    decisions: reflector::store::Writer<AccessReviewDecision>,
-    decision_store: reflector::Store<AccessReviewDecision>,
+    reviews: reflector::store::Writer<DeserializeGuard<AccessReview>>,
+    review_store: reflector::Store<DeserializeGuard<AccessReview>>,
+    decisions: reflector::store::Writer<DeserializeGuard<AccessReviewDecision>>,
+    decision_store: reflector::Store<DeserializeGuard<AccessReviewDecision>>,
     records: Arc<CycleRecords>,
     populations: soc2_operator::controller::access_reviews::populations::PopulationCache,
 }
@@ -183,11 +184,11 @@ impl Harness {
         store_path: &str,
     ) -> (Vec<Value>, Vec<Value>, Vec<String>) {
         self.reviews
-            .apply_watcher_event(&watcher::Event::Apply(review.clone()));
+            .apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(review.clone()))));
         self.decisions.apply_watcher_event(&watcher::Event::Init);
         for d in decisions {
             self.decisions
-                .apply_watcher_event(&watcher::Event::InitApply(d.clone()));
+                .apply_watcher_event(&watcher::Event::InitApply(DeserializeGuard(Ok(d.clone()))));
         }
         self.decisions
             .apply_watcher_event(&watcher::Event::InitDone);

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube::core::DeserializeGuard;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
@@ -44,10 +45,10 @@ pub struct AccessReviewContext {
     pub recorder: Recorder,
     /// The namespace of EvidenceStore Secrets; `None` when evidence is turned off (cycles cannot be kept then).
     pub evidence_namespace: Option<String>,
-    /// The AccessReviews.
-    pub reviews: Store<AccessReview>,
-    /// The decisions.
-    pub decisions: Store<AccessReviewDecision>,
+    /// The AccessReviews (guarded: one the types cannot read is reported on its own status, and the others go on).
+    pub reviews: Store<DeserializeGuard<AccessReview>>,
+    /// The decisions (guarded likewise; an unreadable decision counts for nothing).
+    pub decisions: Store<DeserializeGuard<AccessReviewDecision>>,
     /// Populations read or written.
     pub populations: PopulationCache,
     /// The latest cycle records, for the snapshot loops.
@@ -60,12 +61,12 @@ pub struct AccessReviewContext {
 /// readers in the context.
 pub async fn run(
     ctx: Arc<AccessReviewContext>,
-    reviews: reflector::store::Writer<AccessReview>,
-    decisions: reflector::store::Writer<AccessReviewDecision>,
+    reviews: reflector::store::Writer<DeserializeGuard<AccessReview>>,
+    decisions: reflector::store::Writer<DeserializeGuard<AccessReviewDecision>>,
     stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let review_api: Api<AccessReview> = Api::all(ctx.client.clone());
-    let decision_api: Api<AccessReviewDecision> = Api::all(ctx.client.clone());
+    let review_api: Api<DeserializeGuard<AccessReview>> = Api::all(ctx.client.clone());
+    let decision_api: Api<DeserializeGuard<AccessReviewDecision>> = Api::all(ctx.client.clone());
     let review_stream = watch_retry::retried(
         watcher(review_api, watcher::Config::default()),
         ctx.metrics.clone(),
@@ -82,14 +83,16 @@ pub async fn run(
     .applied_objects();
     Controller::for_stream(review_stream, ctx.reviews.clone())
         .trigger_backoff(watch_retry::already_retried())
-        .watches_stream(decision_stream, |d: AccessReviewDecision| {
-            Some(kube::runtime::reflector::ObjectRef::new(
-                &d.spec.access_review,
-            ))
-        })
+        .watches_stream(
+            decision_stream,
+            |d: DeserializeGuard<AccessReviewDecision>| {
+                let review = &d.0.as_ref().ok()?.spec.access_review;
+                Some(kube::runtime::reflector::ObjectRef::new(review))
+            },
+        )
         .reconcile_all_on(ctx.leadership.acquired())
         .graceful_shutdown_on(stop)
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .run(reconcile::reconcile_guarded, reconcile::error_policy, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "access review reconcile loop error");

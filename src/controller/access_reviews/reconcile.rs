@@ -6,7 +6,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
+use kube::api::{ApiResource, DynamicObject};
 use kube::api::{ListParams, Patch, PatchParams};
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
@@ -47,7 +49,11 @@ pub enum Error {
 }
 
 /// Retries a failed pass soon.
-pub fn error_policy(_: Arc<AccessReview>, error: &Error, _: Arc<AccessReviewContext>) -> Action {
+pub fn error_policy(
+    _: Arc<DeserializeGuard<AccessReview>>,
+    error: &Error,
+    _: Arc<AccessReviewContext>,
+) -> Action {
     tracing::warn!(%error, "access review pass failed; retrying");
     Action::requeue(RETRY)
 }
@@ -61,6 +67,46 @@ fn reads() -> Reads {
         ResourceKind::Role,
         ResourceKind::Namespace,
     ])
+}
+
+/// One pass over a review as watched: one the types cannot read (a CRD older or newer than this operator) gets
+/// `Ready=False` with the reason on its own status.
+pub async fn reconcile_guarded(
+    object: Arc<DeserializeGuard<AccessReview>>,
+    ctx: Arc<AccessReviewContext>,
+) -> Result<Action, Error> {
+    match &object.0 {
+        Ok(review) => reconcile(Arc::new(review.clone()), ctx).await,
+        Err(_) if !ctx.leadership.is_leader() => Ok(Action::requeue(RETRY)),
+        Err(invalid) => {
+            let name = invalid.metadata.name.clone().unwrap_or_default();
+            let message = format!(
+                "the AccessReview cannot be read ({}): apply the CRDs of this operator's version (crds/)",
+                invalid.error
+            );
+            tracing::warn!(review = %name, %message, "access review cannot be read");
+            let status = serde_json::json!({
+                "observedGeneration": invalid.metadata.generation,
+                "conditions": [condition("Ready", &[], false, "Unreadable", &message, invalid.metadata.generation, Timestamp::now())],
+            });
+            // Untyped: the API server answers with the same object, which the type cannot read either.
+            let api: Api<DynamicObject> =
+                Api::all_with(ctx.client.clone(), &ApiResource::erase::<AccessReview>(&()));
+            let patch = serde_json::json!({
+                "apiVersion": AccessReview::api_version(&()),
+                "kind": AccessReview::kind(&()),
+                "status": status,
+            });
+            api.patch_status(
+                &name,
+                &PatchParams::apply(crate::OPERATOR_NAME).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+            .map_err(|source| Error::Write { name, source })?;
+            Ok(Action::await_change())
+        }
+    }
 }
 
 /// One pass over `review`.
@@ -277,8 +323,10 @@ pub async fn reconcile(
     let decisions: Vec<Arc<AccessReviewDecision>> = ctx
         .decisions
         .state()
-        .into_iter()
+        .iter()
+        .filter_map(|d| d.0.as_ref().ok())
         .filter(|d| d.spec.access_review == name && d.spec.cycle == cycle.id)
+        .map(|d| Arc::new(d.clone()))
         .collect();
     let recorded = recorded_revocations(decisions.iter().filter_map(|d| d.status.as_ref()));
     let counted = tally(
