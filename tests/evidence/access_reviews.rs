@@ -18,7 +18,7 @@ use soc2_operator::engine::canonical::{sha256_hex, to_canonical_json};
 use soc2_operator::evidence::access_review::{CycleRecord, PopulationDocument};
 use soc2_operator::evidence::manifest::document_path;
 use soc2_operator::evidence::report::access_reviews::{COMPLETED, COMPLETED_LATE, OVERDUE};
-use soc2_operator::evidence::report::{build_at, render_html, render_markdown};
+use soc2_operator::evidence::report::{Report, build_at, render_html, render_markdown};
 use soc2_operator::evidence::snapshot::{SnapshotInput, write_snapshot};
 use soc2_operator::evidence::{
     ClusterIdentity, EvidenceStoreClient, SigningKey, StoreLocation, VerifyingKeys, oscal,
@@ -240,6 +240,19 @@ async fn chain(dir: &Path) -> (EvidenceStoreClient, String) {
     (store, q4_digest)
 }
 
+/// The report over the fixture's period as of 2026-12-07, from a chain that verifies (`intact`) or not.
+async fn period_report(store: &EvidenceStoreClient, intact: bool) -> Report {
+    let verified = verify_chain(store, &trusted(), |_, _| {}).await.unwrap();
+    assert_eq!(verified.is_intact(), intact, "{:?}", verified.problems);
+    build_at(
+        &verified,
+        store.uri(),
+        Some(ts("2026-09-01T00:00:00Z")),
+        ts("2026-11-30T23:59:59Z"),
+        ts("2026-12-07T00:00:00Z"),
+    )
+}
+
 fn trusted() -> VerifyingKeys {
     let mut keys = VerifyingKeys::default();
     keys.add(
@@ -431,15 +444,7 @@ async fn a_cycle_whose_population_is_unreadable_is_listed_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (store, q4_digest) = chain(dir.path()).await;
     std::fs::remove_file(dir.path().join("evidence").join(document_path(&q4_digest))).unwrap();
-    let verified = verify_chain(&store, &trusted(), |_, _| {}).await.unwrap();
-    assert!(!verified.is_intact());
-    let r = build_at(
-        &verified,
-        store.uri(),
-        Some(ts("2026-09-01T00:00:00Z")),
-        ts("2026-11-30T23:59:59Z"),
-        ts("2026-12-07T00:00:00Z"),
-    );
+    let r = period_report(&store, false).await;
     let q4 = &r.access_reviews[0];
     assert_eq!(q4.cycle, "20261001T000000Z");
     assert!(q4.population.is_none());
@@ -451,6 +456,43 @@ async fn a_cycle_whose_population_is_unreadable_is_listed_and_says_so() {
     assert!(!q4.in_order());
     assert!(render_markdown(&r).contains("- Population: UNREADABLE"));
     assert!(render_html(&r).contains("UNREADABLE: who was in scope cannot be shown"));
+}
+
+/// The last record of a cycle cannot be read: the cycle is shown as of the newest readable record, and says so.
+#[tokio::test]
+async fn an_unreadable_latest_record_falls_back_to_the_previous_one_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = chain(dir.path()).await;
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("evidence/manifests/000000000002.json")).unwrap(),
+    )
+    .unwrap();
+    let record = manifest["accessReviews"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["accessReview"] == "privileged")
+        .unwrap()["record"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::remove_file(dir.path().join("evidence").join(record)).unwrap();
+    let r = period_report(&store, false).await;
+    let q4 = &r.access_reviews[0];
+    assert_eq!(q4.state, COMPLETED);
+    assert_eq!(q4.as_of.as_deref(), Some("2026-10-05T00:00:00Z"));
+    assert_eq!(q4.last_listed_sequence, 2);
+    assert!(
+        q4.notes[0].contains("the record listed by the last snapshot (sequence 2) cannot be read"),
+        "{:?}",
+        q4.notes
+    );
+    assert!(
+        q4.revocations[0].status.contains("within the grace period"),
+        "{:?}",
+        q4.revocations
+    );
+    assert!(!q4.in_order());
 }
 
 #[tokio::test]
