@@ -3,7 +3,8 @@
 //! This module owns the bundle format ([`document`], [`manifest`]), signing ([`signing`]), the stores
 //! ([`store`]: a local directory or S3-compatible storage through one `object_store` code path; [`versions`]: what
 //! a versioned bucket keeps beside the newest objects), taking a snapshot ([`snapshot`]), and what auditors run on
-//! it ([`verify`], [`report`], [`oscal`]). It must not know about the Kubernetes API: the operator loop
+//! it ([`verify`], [`report`], [`oscal`], and [`access_sample`]: one access review cycle's population and decisions
+//! for sampling). It must not know about the Kubernetes API: the operator loop
 //! (`crate::controller::evidence`) feeds it evaluations.
 //!
 //! Layout under a store's prefix:
@@ -13,6 +14,7 @@
 //! ```
 
 pub mod access_review;
+pub mod access_sample;
 pub mod cli;
 pub mod collect;
 pub mod document;

@@ -1,10 +1,15 @@
 //! OSCAL assessment-results export (OSCAL 1.1): observations (one per control, from its samples) -> findings
 //! (one per Trust Services Criterion) -> status; each approved exception is a risk with status
 //! `deviation-approved`. Missing data, time not covered and tampered evidence count as not satisfied.
+//!
+//! Each access review cycle of the period is an observation too, linked to the findings of CC6.2 and CC6.3 (the
+//! criteria a periodic access review evidences) and to its record and population by digest; a cycle completed
+//! late, overdue, with a revocation past its grace period or with evidence that cannot be read makes them not
+//! satisfied.
 
 use serde_json::{Value, json};
 
-use super::report::Report;
+use super::report::{CycleReport, Report, access_reviews};
 use crate::engine::canonical::sha256_hex;
 
 /// The OSCAL version the export declares.
@@ -24,6 +29,72 @@ fn uuid(parts: &[&str]) -> String {
         s(17..20),
         s(20..32)
     )
+}
+
+/// The criteria an access review cycle is evidence for.
+pub const ACCESS_REVIEW_CRITERIA: [&str; 2] = ["CC6.2", "CC6.3"];
+
+/// One observation per access review cycle.
+fn cycle_observations(report: &Report, uuid_of: impl Fn(&CycleReport) -> String) -> Vec<Value> {
+    report
+        .access_reviews
+        .iter()
+        .map(|c| {
+            let mut description = format!(
+                "Access review {} cycle {} ({}): {}. {} of {} subject(s) decided ({} keep, {} revoke); {} \
+                 revocation(s) carried out, {} not carried out within the grace period; {} decision item(s) did \
+                 not count.",
+                c.access_review,
+                c.cycle,
+                c.state,
+                access_reviews::state_line(c),
+                c.decided,
+                c.subjects,
+                c.kept,
+                c.revoke,
+                c.carried_out,
+                c.revocations_overdue,
+                c.ignored.len()
+            );
+            if let Some(p) = &c.population {
+                description.push_str(&format!(
+                    " Population: {} subject(s), {} with privileged access; {} new, {} widened, {} reduced, {} \
+                 removed since {}.",
+                    p.subjects,
+                    p.privileged,
+                    p.new_subjects,
+                    p.widened,
+                    p.reduced,
+                    p.removed,
+                    p.baseline
+                        .as_deref()
+                        .map(|b| format!("baseline cycle {b}"))
+                        .unwrap_or_else(|| "no baseline (first cycle)".into())
+                ));
+            }
+            for n in &c.notes {
+                description.push_str(&format!(" Note: {n}."));
+            }
+            let object = |o: &access_reviews::EvidenceObject, what: &str| {
+                json!({
+                    "href": format!("{}/{}", report.store.trim_end_matches('/'), o.path),
+                    "description": format!("{what} (SHA-256 {}; evidence integrity: {})", o.sha256, report.integrity),
+                })
+            };
+            json!({
+                "uuid": uuid_of(c),
+                "title": format!("Access review {} cycle {}: {}", c.access_review, c.cycle, c.state),
+                "description": description,
+                "methods": ["EXAMINE"],
+                "types": ["control-objective"],
+                "collected": c.as_of.clone().unwrap_or_else(|| c.last_listed.clone()),
+                "relevant-evidence": [
+                    object(&c.record, "the cycle's record: every decision and revocation"),
+                    object(&c.population_object, "the cycle's population: who had which access when it opened"),
+                ],
+            })
+        })
+        .collect()
 }
 
 /// OSCAL control ids are lowercase tokens: `CC6.1` -> `cc6.1`.
@@ -55,7 +126,8 @@ pub fn export(report: &Report) -> Value {
     let plan = uuid(&[&root, "assessment-plan"]);
     let observation_uuid = |control: &str| uuid(&[&root, "observation", control]);
     let risk_uuid = |control: &str, exception: &str| uuid(&[&root, "risk", control, exception]);
-    let observations: Vec<Value> = report
+    let cycle_uuid = |c: &CycleReport| uuid(&[&root, "access-review", &c.access_review, &c.cycle]);
+    let mut observations: Vec<Value> = report
         .controls
         .iter()
         .map(|c| {
@@ -108,6 +180,7 @@ pub fn export(report: &Report) -> Value {
             })
         })
         .collect();
+    observations.extend(cycle_observations(report, cycle_uuid));
     let risks: Vec<Value> = report
         .controls
         .iter()
@@ -143,16 +216,34 @@ pub fn export(report: &Report) -> Value {
             })
         })
         .collect();
-    let findings: Vec<Value> = report
+    let cycles_in_order = report.access_reviews.iter().all(CycleReport::in_order)
+        && report.chain.intact
+        && report.chain.signatures_checked;
+    let reviewed = |criterion: &str| {
+        !report.access_reviews.is_empty() && ACCESS_REVIEW_CRITERIA.contains(&criterion)
+    };
+    let mut findings: Vec<Value> = report
         .criteria
         .iter()
         .map(|k| {
-            let state = if satisfied(report, k) { "satisfied" } else { "not-satisfied" };
-            let related: Vec<Value> = k
+            let state = if satisfied(report, k) && (!reviewed(&k.criterion) || cycles_in_order) {
+                "satisfied"
+            } else {
+                "not-satisfied"
+            };
+            let mut related: Vec<Value> = k
                 .controls
                 .iter()
                 .map(|c| json!({"observation-uuid": observation_uuid(c)}))
                 .collect();
+            if reviewed(&k.criterion) {
+                related.extend(
+                    report
+                        .access_reviews
+                        .iter()
+                        .map(|c| json!({"observation-uuid": cycle_uuid(c)})),
+                );
+            }
             let related_risks: Vec<Value> = report
                 .controls
                 .iter()
@@ -198,14 +289,58 @@ pub fn export(report: &Report) -> Value {
             f
         })
         .collect();
-    let control_selections: Vec<Value> = if report.criteria.is_empty() {
+    // A criterion no control maps but access review cycles evidence gets a finding of its own.
+    let mut criteria: Vec<String> = report
+        .criteria
+        .iter()
+        .map(|k| k.criterion.clone())
+        .collect();
+    for criterion in ACCESS_REVIEW_CRITERIA {
+        if !reviewed(criterion) || criteria.iter().any(|k| k == criterion) {
+            continue;
+        }
+        criteria.push(criterion.to_string());
+        let n = |state: &str| {
+            report
+                .access_reviews
+                .iter()
+                .filter(|c| c.state == state)
+                .count()
+        };
+        findings.push(json!({
+            "uuid": uuid(&[&root, "finding", criterion]),
+            "title": format!("Trust Services Criterion {criterion}"),
+            "description": format!(
+                "{} access review cycle(s): {} completed on time, {} completed late, {} overdue, {} open, {} \
+                 unreadable; {} revocation(s) not carried out within the grace period; evidence integrity {}.",
+                report.access_reviews.len(),
+                n(access_reviews::COMPLETED),
+                n(access_reviews::COMPLETED_LATE),
+                n(access_reviews::OVERDUE),
+                n(access_reviews::OPEN),
+                n(access_reviews::UNREADABLE),
+                report.access_reviews.iter().map(|c| c.revocations_overdue).sum::<usize>(),
+                report.integrity
+            ),
+            "target": {
+                "type": "objective-id",
+                "target-id": control_id(criterion),
+                "status": {"state": if cycles_in_order { "satisfied" } else { "not-satisfied" }},
+            },
+            "related-observations": report
+                .access_reviews
+                .iter()
+                .map(|c| json!({"observation-uuid": cycle_uuid(c)}))
+                .collect::<Vec<_>>(),
+        }));
+    }
+    let control_selections: Vec<Value> = if criteria.is_empty() {
         vec![json!({"include-all": {}})]
     } else {
         vec![json!({
-            "include-controls": report
-                .criteria
+            "include-controls": criteria
                 .iter()
-                .map(|k| json!({"control-id": control_id(&k.criterion)}))
+                .map(|k| json!({"control-id": control_id(k)}))
                 .collect::<Vec<_>>()
         })]
     };

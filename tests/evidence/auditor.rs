@@ -671,14 +671,7 @@ fn oscal_times_plan_and_store_uris_are_valid() {
 /// report with exceptions, failing windows and gaps, a Type I report, and an empty period.
 #[tokio::test]
 async fn oscal_exports_validate_against_the_nist_schema() {
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo(
-            "tests/evidence/oscal/oscal_complete_schema-1.1.1.json",
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::draft7::new(&schema).expect("the NIST schema compiles");
+    use crate::oscal_schema::errors;
 
     let dir = tempfile::tempdir().unwrap();
     let store = fs_store(dir.path());
@@ -727,12 +720,7 @@ async fn oscal_exports_validate_against_the_nist_schema() {
         "the Type II report carries exceptions"
     );
     for r in &reports {
-        let doc = oscal::export(r);
-        let errors: Vec<String> = validator
-            .iter_errors(&doc)
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .take(10)
-            .collect();
+        let errors = errors(&oscal::export(r));
         assert!(
             errors.is_empty(),
             "{} export is not valid OSCAL: {errors:#?}",
@@ -745,16 +733,16 @@ async fn oscal_exports_validate_against_the_nist_schema() {
         .as_object_mut()
         .unwrap()
         .remove("last-modified");
-    assert!(!validator.is_valid(&broken));
+    assert!(!errors(&broken).is_empty());
     let mut broken = oscal::export(&reports[0]);
     broken["assessment-results"]["results"][0]["risks"][0]["unexpected"] = Value::from(1);
     assert!(
-        !validator.is_valid(&broken),
+        !errors(&broken).is_empty(),
         "unknown properties are refused"
     );
     let mut broken = oscal::export(&reports[0]);
     broken["assessment-results"]["results"][0]["start"] = Value::from("yesterday");
-    assert!(!validator.is_valid(&broken), "date-times are checked");
+    assert!(!errors(&broken).is_empty(), "date-times are checked");
 }
 
 /// Writes one scheduled snapshot of `documents` (already carrying the tick's snapshot id).

@@ -68,6 +68,8 @@ const RUN_BY: &[(&str, &str, &str, &str)] = &[
     ("docs/install.md", "docker build", "not run: CI has no Docker; .ci/manifests checks the Dockerfile", "Dockerfile"),
     ("docs/install.md", "docker run", "not run: CI has no Docker; the same scan runs in .ci/run's main job", "Dockerfile"),
     ("docs/install.md", ".ci/manifests", ".ci/run", "bash .ci/manifests"),
+    // docs/evidence.md: the access review sample file, run as written on a fixture chain.
+    ("docs/evidence.md", "soc2ctl access-review ", "tests/evidence/access_reviews.rs", "docs/evidence.md"),
     // docs/webhook.md
     ("docs/webhook.md", "cargo run --release --bin soc2-operator -- --webhook-addr", "e2e/support/cluster.rs", "SOC2_WEBHOOK_ADDR"),
 ];

@@ -4,9 +4,12 @@
 
 use std::fmt::Write;
 
+use super::access_reviews::{COMPLETED, CycleReport, OPEN, state_line};
 use super::{ControlReport, Report, SampleState, pct};
 
-fn esc(s: &str) -> String {
+/// `s` escaped for HTML text and attribute values: every string from the evidence goes through it (reviewers'
+/// comments, names and reasons are user input).
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -14,7 +17,7 @@ fn esc(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-const STYLE: &str = "\
+pub(crate) const STYLE: &str = "\
 :root{--ok:#1a7f37;--bad:#c62828;--exc:#b26a00;--none:#9e9e9e;--ink:#1f2328;--muted:#57606a;--line:#d0d7de}\
 *{box-sizing:border-box}\
 body{font-family:-apple-system,BlinkMacSystemFont,\"Segoe UI\",Roboto,\"Helvetica Neue\",Arial,sans-serif;\
@@ -30,7 +33,7 @@ th{background:#f6f8fa;font-weight:600;white-space:nowrap}td.t{white-space:nowrap
 .box.ok{border-color:var(--ok);background:#f0fff4}.box.bad{border-color:var(--bad);background:#fff5f5}\
 .box.warn{border-color:var(--exc);background:#fff8e6}.warn-text{color:var(--exc);font-weight:600}\
 .box h2{border:0;margin:0 0 .25rem}.ok-text{color:var(--ok);font-weight:600}.bad-text{color:var(--bad);font-weight:600}\
-section.control{border-top:1px solid var(--line);padding:1rem 0;break-inside:avoid-page}\
+section.control,section.cycle{border-top:1px solid var(--line);padding:1rem 0;break-inside:avoid-page}\
 blockquote{margin:.5rem 0;padding:.25rem .75rem;border-left:4px solid var(--line);color:var(--muted)}\
 .timeline{display:block;width:100%;height:22px;margin:.5rem 0}\
 .legend{display:flex;flex-wrap:wrap;gap:1rem;margin:.5rem 0;font-size:.9rem}\
@@ -489,6 +492,174 @@ pub fn render_html(r: &Report) -> String {
     for c in &r.controls {
         control(&mut b, r, c);
     }
+    b.push_str("<h2 id=\"access-reviews\">Access reviews</h2>");
+    if r.access_reviews.is_empty() {
+        b.push_str("<p>No access review cycle is listed in the snapshots of the period.</p>");
+    }
+    for c in &r.access_reviews {
+        cycle(&mut b, c);
+    }
     b.push_str("</body></html>\n");
     b
+}
+
+/// One access review cycle: its state, population, decisions, revocations and the decisions that did not count.
+pub(crate) fn cycle(b: &mut String, c: &CycleReport) {
+    let state_class = if c.state == COMPLETED || c.state == OPEN {
+        "ok-text"
+    } else {
+        "bad-text"
+    };
+    let _ = write!(
+        b,
+        "<section class=\"cycle\" id=\"cycle-{id}\" data-review=\"{review}\" data-cycle=\"{cycle}\" \
+         data-state=\"{state}\"><h3>{review} cycle {cycle}{title}</h3><p><span class=\"{state_class}\">{line}</span>\
+         </p><table class=\"meta\"><tr><td>Opened / due</td><td>{opened} / {due}</td></tr>",
+        id = esc(&format!("{}-{}", c.access_review, c.cycle)),
+        review = esc(&c.access_review),
+        cycle = esc(&c.cycle),
+        state = esc(&c.state),
+        title = c
+            .title
+            .as_deref()
+            .map(|t| format!(" — {}", esc(t)))
+            .unwrap_or_default(),
+        line = esc(&state_line(c)),
+        opened = esc(c.opened.as_deref().unwrap_or("unknown")),
+        due = esc(c.due.as_deref().unwrap_or("unknown")),
+    );
+    match &c.population {
+        Some(p) => {
+            let _ = write!(
+                b,
+                "<tr><td>Population</td><td>{} subject(s), {} with privileged access; since {}: {} new, {} \
+                 widened, {} reduced, {} removed{}</td></tr>",
+                p.subjects,
+                p.privileged,
+                esc(&p
+                    .baseline
+                    .as_deref()
+                    .map(|b| format!("baseline cycle {b}"))
+                    .unwrap_or_else(|| "no baseline (first cycle)".into())),
+                p.new_subjects,
+                p.widened,
+                p.reduced,
+                p.removed,
+                p.baseline_unreadable
+                    .as_deref()
+                    .map(|w| format!(
+                        "<br><span class=\"bad-text\">Baseline unreadable: {}</span>",
+                        esc(w)
+                    ))
+                    .unwrap_or_default(),
+            );
+        }
+        None => b.push_str(
+            "<tr><td>Population</td><td class=\"bad-text\">UNREADABLE: who was in scope cannot be shown</td></tr>",
+        ),
+    }
+    let _ = write!(
+        b,
+        "<tr><td>Decisions</td><td>{} of {} subject(s) decided ({} keep, {} revoke); {} revocation(s) carried \
+         out, <span class=\"{}\">{} past the grace period</span>{}</td></tr>\
+         <tr><td>Evidence</td><td class=\"mono\">record {} (SHA-256 {}) as of {}<br>population {} (SHA-256 {})<br>\
+         last listed in snapshot {} (sequence {})</td></tr></table>",
+        c.decided,
+        c.subjects,
+        c.kept,
+        c.revoke,
+        c.carried_out,
+        if c.revocations_overdue > 0 {
+            "bad-text"
+        } else {
+            "ok-text"
+        },
+        c.revocations_overdue,
+        if c.undecided.is_empty() {
+            String::new()
+        } else {
+            format!("<br>Undecided: {}", esc(&c.undecided.join(", ")))
+        },
+        esc(&c.record.path),
+        esc(&c.record.sha256),
+        esc(c.as_of.as_deref().unwrap_or("none")),
+        esc(&c.population_object.path),
+        esc(&c.population_object.sha256),
+        esc(&c.last_listed),
+        c.last_listed_sequence,
+    );
+    for n in &c.notes {
+        let _ = write!(b, "<p class=\"bad-text\">{}</p>", esc(n));
+    }
+    if let Some(p) = c.population.as_ref().filter(|p| !p.changes.is_empty()) {
+        b.push_str(
+            "<table><tr><th>Changed since the baseline</th><th>Change</th><th>Details</th></tr>",
+        );
+        for ch in &p.changes {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}{}</td><td>{}</td></tr>",
+                esc(&ch.subject),
+                esc(&ch.kind),
+                if ch.gained_privilege {
+                    " <span class=\"bad-text\">(gained privilege)</span>"
+                } else {
+                    ""
+                },
+                esc(&ch.details.join("; ")),
+            );
+        }
+        b.push_str("</table>");
+    }
+    if !c.decisions.is_empty() {
+        b.push_str(
+            "<table class=\"decisions\"><tr><th>Subject</th><th>Decision</th><th>Reviewer</th><th>Authenticated as \
+             (groups)</th><th>Decided at</th><th>Comment</th></tr>",
+        );
+        for d in &c.decisions {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td class=\"t\">{}</td><td>{}</td></tr>",
+                esc(&d.subject),
+                esc(&d.verdict),
+                esc(&d.reviewer),
+                esc(&d.authenticated_user),
+                esc(&d.authenticated_groups.join(", ")),
+                esc(d.decided_at.as_deref().unwrap_or("unknown")),
+                esc(&d.comment),
+            );
+        }
+        b.push_str("</table>");
+    }
+    if !c.revocations.is_empty() {
+        b.push_str("<table><tr><th>Revoked</th><th>Decided at</th><th>Carried out</th></tr>");
+        for v in &c.revocations {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td class=\"t\">{}</td><td class=\"{}\">{}</td></tr>",
+                esc(&v.subject),
+                esc(v.decided_at.as_deref().unwrap_or("unknown")),
+                if v.carried_out.is_some() {
+                    "ok-text"
+                } else {
+                    "bad-text"
+                },
+                esc(&v.status),
+            );
+        }
+        b.push_str("</table>");
+    }
+    if !c.ignored.is_empty() {
+        b.push_str("<table><tr><th>Did not count</th><th>Why</th></tr>");
+        for i in &c.ignored {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                esc(&i.decision),
+                esc(&i.reason)
+            );
+        }
+        b.push_str("</table>");
+    }
+    b.push_str("</section>");
 }

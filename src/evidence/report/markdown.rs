@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::access_reviews::{CycleReport, state_line};
 use super::{ControlReport, Report, pct};
 
 fn signatures(r: &Report) -> &'static str {
@@ -121,7 +122,147 @@ pub fn render_markdown(r: &Report) -> String {
     for c in &r.controls {
         control(&mut s, c);
     }
+    access_reviews(&mut s, &r.access_reviews);
     s
+}
+
+/// Text from the evidence in the access review section, one line, no column break, and no markup a Markdown
+/// renderer would pass through as HTML (comments are user input).
+fn cell(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+        .replace(['\r', '\n'], " ")
+}
+
+fn access_reviews(s: &mut String, cycles: &[CycleReport]) {
+    let _ = writeln!(s, "\n## Access reviews\n");
+    if cycles.is_empty() {
+        let _ = writeln!(
+            s,
+            "No access review cycle is listed in the snapshots of the period."
+        );
+        return;
+    }
+    for c in cycles {
+        cycle(s, c);
+    }
+}
+
+fn cycle(s: &mut String, c: &CycleReport) {
+    let _ = writeln!(
+        s,
+        "\n### {} cycle {}{}\n",
+        cell(&c.access_review),
+        cell(&c.cycle),
+        c.title
+            .as_deref()
+            .map(|t| format!(" — {}", cell(t)))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(s, "- State: {}", state_line(c));
+    let _ = writeln!(
+        s,
+        "- Opened: {}; due: {}",
+        c.opened.as_deref().unwrap_or("unknown"),
+        c.due.as_deref().unwrap_or("unknown")
+    );
+    match &c.population {
+        Some(p) => {
+            let _ = writeln!(
+                s,
+                "- Population: {} subject(s), {} with privileged access; since {}: {} new, {} widened, {} \
+                 reduced, {} removed",
+                p.subjects,
+                p.privileged,
+                p.baseline
+                    .as_deref()
+                    .map(|b| format!("baseline cycle {b}"))
+                    .unwrap_or_else(|| "no baseline (first cycle)".into()),
+                p.new_subjects,
+                p.widened,
+                p.reduced,
+                p.removed
+            );
+            if let Some(why) = &p.baseline_unreadable {
+                let _ = writeln!(s, "- Baseline unreadable: {}", cell(why));
+            }
+            for ch in &p.changes {
+                let _ = writeln!(
+                    s,
+                    "  - {} {}{}: {}",
+                    ch.kind,
+                    cell(&ch.subject),
+                    if ch.gained_privilege {
+                        " (gained privilege)"
+                    } else {
+                        ""
+                    },
+                    cell(&ch.details.join("; "))
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(s, "- Population: UNREADABLE");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "- Decisions: {} of {} subject(s) decided ({} keep, {} revoke); {} revocation(s) carried out, {} past \
+                 the grace period",
+        c.decided, c.subjects, c.kept, c.revoke, c.carried_out, c.revocations_overdue
+    );
+    if !c.undecided.is_empty() {
+        let _ = writeln!(s, "- Undecided: {}", cell(&c.undecided.join(", ")));
+    }
+    let _ = writeln!(
+        s,
+        "- Evidence: record {} (SHA-256 {}) as of {}; population {} (SHA-256 {}); last listed in snapshot \
+                 {} (sequence {})",
+        c.record.path,
+        c.record.sha256,
+        c.as_of.as_deref().unwrap_or("none"),
+        c.population_object.path,
+        c.population_object.sha256,
+        c.last_listed,
+        c.last_listed_sequence
+    );
+    for n in &c.notes {
+        let _ = writeln!(s, "- **Note:** {}", cell(n));
+    }
+    if !c.decisions.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n| Subject | Decision | Reviewer | Authenticated as (groups) | Decided at | Comment |\n\
+             |---|---|---|---|---|---|"
+        );
+        for d in &c.decisions {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} ({}) | {} | {} |",
+                cell(&d.subject),
+                d.verdict,
+                cell(&d.reviewer),
+                cell(&d.authenticated_user),
+                cell(&d.authenticated_groups.join(", ")),
+                d.decided_at.as_deref().unwrap_or("unknown"),
+                cell(&d.comment)
+            );
+        }
+    }
+    if !c.revocations.is_empty() {
+        let _ = writeln!(s, "\nRevocations:\n");
+        for v in &c.revocations {
+            let _ = writeln!(s, "- {}: {}", cell(&v.subject), cell(&v.status));
+        }
+    }
+    if !c.ignored.is_empty() {
+        let _ = writeln!(s, "\nDecisions that did not count:\n");
+        for i in &c.ignored {
+            let _ = writeln!(s, "- {}: {}", cell(&i.decision), cell(&i.reason));
+        }
+    }
 }
 
 fn control(s: &mut String, c: &ControlReport) {

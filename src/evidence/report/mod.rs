@@ -2,9 +2,12 @@
 //! was compliant, when it failed and on which resources, the exceptions that waived findings, when it did not run,
 //! and which part of the period no evidence covers.
 //!
+//! Access review cycles (CC6.2, CC6.3) are their own section, built in [`access_reviews`].
+//!
 //! Rendering lives beside: [`markdown`] and [`html`]. Nothing here reads a store; [`build`] works on what
 //! [`super::verify`] loaded.
 
+pub mod access_reviews;
 pub mod coverage;
 pub mod html;
 pub mod markdown;
@@ -18,6 +21,7 @@ use serde_json::Value;
 use super::document::{AppliedException, ControlDocument};
 use super::schedule::Schedule;
 use super::verify::{LoadedSnapshot, VerifyOutcome};
+pub use access_reviews::CycleReport;
 pub use coverage::{Coverage, NotCovered};
 pub use html::render_html;
 pub use markdown::render_markdown;
@@ -259,6 +263,8 @@ pub struct Report {
     pub controls: Vec<ControlReport>,
     /// Missed snapshots the writer recorded (apply to every control).
     pub missed_snapshots: Vec<NotRunningPeriod>,
+    /// Every access review cycle the period's snapshots list, as its latest record in the period shows it.
+    pub access_reviews: Vec<CycleReport>,
 }
 
 fn share(n: u64, d: u64) -> Option<f64> {
@@ -436,7 +442,12 @@ pub fn build_at(
     clusters.sort();
     clusters.dedup();
     let kind = if from.is_some() { "Type II" } else { "Type I" };
-    let summary = summary(kind, &selected, &coverage, &chain, &controls);
+    let access_reviews = access_reviews::section(verified, &selected, to.min(now));
+    let mut summary = summary(kind, &selected, &coverage, &chain, &controls);
+    if let Some(line) = access_reviews::summary(&access_reviews) {
+        summary.push(' ');
+        summary.push_str(&line);
+    }
     Report {
         kind: kind.into(),
         from: coverage.period_start.clone(),
@@ -453,10 +464,11 @@ pub fn build_at(
         criteria,
         controls,
         missed_snapshots,
+        access_reviews,
     }
 }
 
-fn chain_integrity(verified: &VerifyOutcome) -> ChainIntegrity {
+pub(crate) fn chain_integrity(verified: &VerifyOutcome) -> ChainIntegrity {
     ChainIntegrity {
         intact: verified.is_intact(),
         problems: verified.problems.iter().map(|p| p.to_string()).collect(),
