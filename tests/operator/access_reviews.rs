@@ -378,6 +378,27 @@ async fn a_cycle_opens_counts_decisions_sees_the_revocation_and_lands_in_the_cha
     assert!(record.tally.outcomes[1].carried_out.is_some());
     assert!(verified.populations.contains_key(&cycle.population_digest));
 
+    // The auditor's sample of the cycle the controller wrote: one row per subject with the authenticated signer.
+    let sample = std::process::Command::new(env!("CARGO_BIN_EXE_soc2ctl"))
+        .args(["access-review", &path, "--cycle", "latest", "-f", "csv"])
+        .output()
+        .expect("soc2ctl runs");
+    let csv = String::from_utf8_lossy(&sample.stdout);
+    assert_eq!(
+        sample.status.code(),
+        Some(0),
+        "{csv}{}",
+        String::from_utf8_lossy(&sample.stderr)
+    );
+    let bob = csv
+        .lines()
+        .find(|l| l.contains(",bob,"))
+        .unwrap_or_else(|| panic!("no row for bob: {csv}"));
+    assert!(
+        bob.contains("Revoke") && bob.contains("erin") && bob.contains("left the team"),
+        "{bob}"
+    );
+
     let object = format!("{path}/objects/{}.json", cycle.population_digest);
     let edited = std::fs::read_to_string(&object)
         .unwrap()
