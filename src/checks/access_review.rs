@@ -294,8 +294,8 @@ fn judge_review(
                     "AccessReview {name} did not operate within its schedule: {since}, and a cycle must complete \
                      within one schedule period ({}) plus dueWithin ({}), so by {d}. Reviewers decide every \
                      subject of cycle {} (kubectl get accessreview {name}).",
-                    humantime::format_duration(period),
-                    humantime::format_duration(due_within),
+                    span(period),
+                    span(due_within),
                     cycle.id
                 ),
             ));
@@ -345,6 +345,18 @@ fn period(settings: &ReviewSettings, now: Timestamp) -> Duration {
     tick.and_then(|t| Some((t, settings.schedule.next_after(t)?)))
         .and_then(|(t, next)| Duration::try_from(next.duration_since(t)).ok())
         .unwrap_or(Duration::ZERO)
+}
+
+/// A duration as people read it: a week or more in whole days as `92d`, else whole hours as `72h`.
+fn span(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 7 * 86_400 && secs.is_multiple_of(86_400) {
+        format!("{}d", secs / 86_400)
+    } else if secs > 0 && secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else {
+        humantime::format_duration(d).to_string()
+    }
 }
 
 fn add(at: Option<Timestamp>, d: Option<Duration>) -> Option<Timestamp> {
@@ -455,14 +467,14 @@ fn judge_revocations(
             "revocation-not-carried-out",
             format!(
                 "{subject} was decided Revoke in access review cycle {} of AccessReview {name} (decision {}, by \
-                 {}), but {} still grant{} its access after the grace period ({}, ended {deadline}). Remove the \
+                 {}), but {} still grant{} that access after the grace period ({}, ended {deadline}). Remove the \
                  subject from {}, or record a ControlException with the approved reason it stays.",
                 cycle.id,
                 decision.name_any(),
                 decision.spec.reviewer,
                 bindings(access),
                 if access.grants.len() == 1 { "s" } else { "" },
-                humantime::format_duration(grace),
+                span(grace),
                 if access.grants.len() == 1 {
                     "that binding"
                 } else {
@@ -758,6 +770,15 @@ mod tests {
             2,
             &[("AccessReview missing", FAIL, "access-review-missing")],
         );
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        assert_eq!(span(h(72)), "72h");
+        assert_eq!(span(h(336)), "14d");
+        assert_eq!(span(h(2208)), "92d");
+        assert_eq!(span(Duration::from_secs(5400)), "1h 30m");
     }
 
     #[test]
