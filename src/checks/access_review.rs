@@ -508,6 +508,15 @@ fn judge_privileged(
     report: &mut CheckReport,
 ) {
     let Some(listed) = &cycle.privileged_since_review else {
+        report.findings.push(Finding::unknown(
+            resource.clone(),
+            "privileged-access-unreviewed",
+            format!(
+                "whether anyone gained privileged access without a review decision cannot be shown: AccessReview \
+                 {name}'s status.cycle.privilegedSinceReview is unset (the operator could not read RBAC at its last \
+                 pass, or has not reconciled the review since an upgrade)"
+            ),
+        ));
         return;
     };
     let privileged: BTreeMap<String, &SubjectAccess> = current
@@ -1061,6 +1070,21 @@ mod tests {
             &run(&none, &default_params()),
             1,
             &[("AccessReview (all)", UNKNOWN, "data-unavailable")],
+        );
+    }
+
+    #[test]
+    fn a_status_without_the_privileged_list_is_unknown_never_a_pass() {
+        let mut status = operating();
+        status.cycle.as_mut().unwrap().privileged_since_review = None;
+        assert_report(
+            &judged(status),
+            1,
+            &[(
+                "AccessReview quarterly",
+                UNKNOWN,
+                "privileged-access-unreviewed",
+            )],
         );
     }
 
