@@ -202,6 +202,7 @@ mod tests {
             overdue: false,
             undecided: Vec::new(),
             changes: Default::default(),
+            privileged_since_review: None,
         }
     }
 

@@ -149,16 +149,7 @@ pub fn tally(
     carried_out: &BTreeMap<SubjectKey, Timestamp>,
     now: Timestamp,
 ) -> Tally {
-    let mut ordered: Vec<&Arc<AccessReviewDecision>> = decisions
-        .iter()
-        .filter(|d| d.spec.access_review == cycle.review && d.spec.cycle == cycle.id)
-        .collect();
-    ordered.sort_by(|a, b| {
-        let at = |d: &AccessReviewDecision| d.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        at(a)
-            .cmp(&at(b))
-            .then_with(|| a.name_any().cmp(&b.name_any()))
-    });
+    let ordered = on_cycle(cycle.review, cycle.id, decisions);
     let mut chosen: BTreeMap<&SubjectKey, Decided> = BTreeMap::new();
     let mut reviews = Vec::new();
     for decision in ordered {
@@ -168,12 +159,7 @@ pub fn tally(
             counted: 0,
             ignored: Vec::new(),
         };
-        let authenticated = decision
-            .spec
-            .authenticated
-            .as_ref()
-            .filter(|a| a.username == decision.spec.reviewer);
-        let Some(authenticated) = authenticated else {
+        let Some(authenticated) = authenticated(decision) else {
             review.ignored.push(format!(
                 "not authenticated: spec.authenticated does not name the reviewer {:?}, so the decision was not \
                  admitted by the operator's webhook (was it serving?); create it again while the webhook serves",
@@ -254,6 +240,36 @@ pub fn tally(
         decisions: reviews,
         completed,
     }
+}
+
+/// The decisions on cycle `id` of the AccessReview `review`, oldest first (by creation time, then name): the order
+/// in which a newer decision on a subject supersedes an older one.
+pub fn on_cycle<'a>(
+    review: &str,
+    id: &str,
+    decisions: &'a [Arc<AccessReviewDecision>],
+) -> Vec<&'a Arc<AccessReviewDecision>> {
+    let mut ordered: Vec<&Arc<AccessReviewDecision>> = decisions
+        .iter()
+        .filter(|d| d.spec.access_review == review && d.spec.cycle == id)
+        .collect();
+    ordered.sort_by(|a, b| {
+        let at = |d: &AccessReviewDecision| d.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        at(a)
+            .cmp(&at(b))
+            .then_with(|| a.name_any().cmp(&b.name_any()))
+    });
+    ordered
+}
+
+/// Who the admission webhook recorded as creating `decision`, when that is the reviewer it names: only then does
+/// the decision count.
+pub fn authenticated(decision: &AccessReviewDecision) -> Option<&AuthenticatedUser> {
+    decision
+        .spec
+        .authenticated
+        .as_ref()
+        .filter(|a| a.username == decision.spec.reviewer)
 }
 
 /// Since when a revoked subject's access is gone, and whether it is overdue.

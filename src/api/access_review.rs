@@ -200,6 +200,22 @@ pub struct CycleStatus {
     /// Changes since the previous completed cycle: new subjects, widened, reduced and removed access.
     #[serde(default)]
     pub changes: ChangeCounts,
+    /// Subjects holding privileged access now that no review has decided on: granted after this cycle opened
+    /// (the next cycle reviews them), or new or widened to privileged since the last completed cycle and still
+    /// undecided in this one. Unset when RBAC could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileged_since_review: Option<ListedSubjects>,
+}
+
+/// A count of subjects, the first of them by name.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedSubjects {
+    /// How many subjects.
+    pub count: u32,
+    /// The first 20, as `Kind name` (`ServiceAccount namespace/name`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
 }
 
 /// How many subjects changed in each way since the previous completed cycle.
@@ -241,5 +257,25 @@ impl Reviewers {
                 .iter()
                 .flatten()
                 .any(|g| groups.iter().any(|mine| mine == g))
+    }
+}
+
+/// Parameters of the access review check (`spec.check.accessReview`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessReviewCheck {
+    /// The AccessReviews judged, by name. Default: every AccessReview (that the control's `scope.objectSelector`
+    /// matches, when it sets one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_reviews: Option<Vec<String>>,
+    /// Fail when no AccessReview is configured at all ("no periodic access review is configured"). Default: true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_review: Option<bool>,
+}
+
+impl AccessReviewCheck {
+    /// `requireReview` with its default applied.
+    pub fn effective_require_review(&self) -> bool {
+        self.require_review.unwrap_or(true)
     }
 }

@@ -147,6 +147,11 @@ check_kinds! {
     /// and by a Velero Backup that completed within the recovery point objective; optionally a Velero Restore
     /// completed within the declared restore-test period.
     backups: super::BackupsCheck => Backups = "backups";
+
+    /// Periodic access reviews (CC6.2, CC6.3): every AccessReview operates (a cycle completed within its schedule),
+    /// no cycle is past due with subjects undecided, every revoke decision is carried out within the grace period,
+    /// and no subject holds privileged access that no review decided on.
+    access_review: super::AccessReviewCheck => AccessReview = "accessReview";
 }
 
 /// A subject named in a (Cluster)RoleBinding.

@@ -21,8 +21,9 @@ mod subject_key;
 mod workload_checks;
 
 pub use access_review::{
-    AccessReview, AccessReviewSpec, AccessReviewStatus, ChangeCounts, CompletedCycle, CycleStatus,
-    DEFAULT_REVOCATION_GRACE_PERIOD, LISTED_SUBJECTS, ReviewSchedule, ReviewSubjects, Reviewers,
+    AccessReview, AccessReviewCheck, AccessReviewSpec, AccessReviewStatus, ChangeCounts,
+    CompletedCycle, CycleStatus, DEFAULT_REVOCATION_GRACE_PERIOD, LISTED_SUBJECTS, ListedSubjects,
+    ReviewSchedule, ReviewSubjects, Reviewers,
 };
 pub use access_review_decision::{
     AccessReviewDecision, AccessReviewDecisionSpec, AccessReviewDecisionStatus, AuthenticatedUser,

@@ -10,6 +10,7 @@
 //! Adding a check kind: its parameters type and `spec.check` field in [`crate::api`], one file here with its
 //! `impl Check`, and one line in [`registered`].
 
+pub mod access_review;
 pub mod apiserver_flags;
 pub mod attestation;
 pub mod availability;
@@ -170,6 +171,7 @@ pub fn registered(kind: CheckKind) -> &'static dyn RegisteredCheck {
         CheckKind::EncryptionInTransit => Entry::<encryption_in_transit::EncryptionInTransit>::REF,
         CheckKind::Availability => Entry::<availability::Availability>::REF,
         CheckKind::Backups => Entry::<backups::Backups>::REF,
+        CheckKind::AccessReview => Entry::<access_review::PeriodicAccessReview>::REF,
     }
 }
 

@@ -283,6 +283,13 @@ fn add_value(
         ("soc2.dev/v1alpha1", "ControlException") => {
             push(&mut s.control_exceptions, parse(value).map_err(malformed)?)
         }
+        ("soc2.dev/v1alpha1", "AccessReview") => {
+            push(&mut s.access_reviews, parse(value).map_err(malformed)?)
+        }
+        ("soc2.dev/v1alpha1", "AccessReviewDecision") => push(
+            &mut s.access_review_decisions,
+            parse(value).map_err(malformed)?,
+        ),
         ("soc2.dev/v1alpha1", "Control") => {
             loaded.controls.push(parse(value).map_err(malformed)?);
             return Ok(());

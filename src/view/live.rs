@@ -27,7 +27,7 @@ use super::watch_retry;
 use super::{
     CONTROL_PLANE_NAMESPACE, ClusterSnapshot, Gvk, Reads, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE,
 };
-use crate::api::ControlException;
+use crate::api::{AccessReview, AccessReviewDecision, ControlException};
 use crate::engine::exceptions::ExceptionPolicy;
 use crate::runtime::metrics::Metrics;
 
@@ -238,6 +238,8 @@ pub struct LiveView {
     pod_disruption_budgets: KindStore<PodDisruptionBudget>,
     dynamic: DynamicStores,
     control_exceptions: KindStore<ControlException>,
+    access_reviews: KindStore<AccessReview>,
+    access_review_decisions: KindStore<AccessReviewDecision>,
     exception_policy: ExceptionPolicy,
     initial_list: Mutex<InitialList>,
 }
@@ -282,6 +284,8 @@ impl LiveView {
             pod_disruption_budgets: KindStore::new(),
             dynamic: DynamicStores::default(),
             control_exceptions: KindStore::new(),
+            access_reviews: KindStore::new(),
+            access_review_decisions: KindStore::new(),
             exception_policy: policy,
             initial_list: Mutex::new(InitialList::default()),
         };
@@ -355,6 +359,8 @@ impl LiveView {
                 ResourceKind::Ingress => everywhere!(self.ingresses),
                 ResourceKind::PodDisruptionBudget => everywhere!(self.pod_disruption_budgets),
                 ResourceKind::ControlException => everywhere!(self.control_exceptions),
+                ResourceKind::AccessReview => everywhere!(self.access_reviews),
+                ResourceKind::AccessReviewDecision => everywhere!(self.access_review_decisions),
             }
         }
     }
@@ -389,6 +395,8 @@ impl LiveView {
                     ResourceKind::Ingress => self.ingresses.wait().await,
                     ResourceKind::PodDisruptionBudget => self.pod_disruption_budgets.wait().await,
                     ResourceKind::ControlException => self.control_exceptions.wait().await,
+                    ResourceKind::AccessReview => self.access_reviews.wait().await,
+                    ResourceKind::AccessReviewDecision => self.access_review_decisions.wait().await,
                 }
             }
         };
@@ -453,6 +461,12 @@ impl LiveView {
                 ResourceKind::ControlException => {
                     s.control_exceptions = self.control_exceptions.snapshot(*kind, u)
                 }
+                ResourceKind::AccessReview => {
+                    s.access_reviews = self.access_reviews.snapshot(*kind, u)
+                }
+                ResourceKind::AccessReviewDecision => {
+                    s.access_review_decisions = self.access_review_decisions.snapshot(*kind, u)
+                }
             }
         }
         s.serve_typed_as_dynamic(&reads.gvks);
@@ -508,6 +522,9 @@ impl LiveView {
         }
         self.control_exceptions
             .load(owned(&snapshot.control_exceptions));
+        self.access_reviews.load(owned(&snapshot.access_reviews));
+        self.access_review_decisions
+            .load(owned(&snapshot.access_review_decisions));
     }
 
     /// How this view judges ControlExceptions.

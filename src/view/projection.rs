@@ -23,7 +23,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 
 use super::ClusterSnapshot;
-use crate::api::ControlException;
+use crate::api::{AccessReview, AccessReviewDecision, ControlException};
 
 /// The annotation kubectl's client-side apply records the applied manifest in.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -77,7 +77,8 @@ macro_rules! projected {
 
 projected!(project_judged: Deployment, StatefulSet, DaemonSet, CronJob, Job);
 projected!(project_other: Namespace, Node, Role, ClusterRole, RoleBinding, ClusterRoleBinding, Service,
-    ServiceAccount, NetworkPolicy, Ingress, PodDisruptionBudget, ControlException);
+    ServiceAccount, NetworkPolicy, Ingress, PodDisruptionBudget, ControlException, AccessReview,
+    AccessReviewDecision);
 
 /// A Pod keeps what change approval judges, and its spec only when something reads it: the pod templates of a
 /// workload judge the pods its controller runs ([`super::workloads::judged_through_workload`]), and the

@@ -14,7 +14,7 @@ use kube::api::DynamicObject;
 use super::gvk::Gvk;
 use super::reads::Reads;
 
-use crate::api::ControlException;
+use crate::api::{AccessReview, AccessReviewDecision, ControlException};
 use crate::engine::exceptions::ExceptionPolicy;
 
 /// The kinds of cluster object checks can read.
@@ -60,6 +60,10 @@ pub enum ResourceKind {
     PodDisruptionBudget,
     /// soc2.dev/v1alpha1 ControlException (read by every control: see [`crate::engine::exceptions`])
     ControlException,
+    /// soc2.dev/v1alpha1 AccessReview (cluster-scoped)
+    AccessReview,
+    /// soc2.dev/v1alpha1 AccessReviewDecision (cluster-scoped)
+    AccessReviewDecision,
 }
 
 impl ResourceKind {
@@ -86,6 +90,8 @@ impl ResourceKind {
             ResourceKind::Ingress => "ingresses",
             ResourceKind::PodDisruptionBudget => "poddisruptionbudgets",
             ResourceKind::ControlException => "controlexceptions",
+            ResourceKind::AccessReview => "accessreviews",
+            ResourceKind::AccessReviewDecision => "accessreviewdecisions",
         }
     }
 }
@@ -139,6 +145,10 @@ pub struct ClusterSnapshot {
     pub pod_disruption_budgets: Vec<Arc<PodDisruptionBudget>>,
     /// ControlExceptions, in every namespace
     pub control_exceptions: Vec<Arc<ControlException>>,
+    /// AccessReviews
+    pub access_reviews: Vec<Arc<AccessReview>>,
+    /// AccessReviewDecisions
+    pub access_review_decisions: Vec<Arc<AccessReviewDecision>>,
     /// How exceptions are judged: the cluster-wide namespace and the maximum lifetime.
     pub exception_policy: ExceptionPolicy,
     /// Kinds that could not be read, with the reason.
@@ -199,6 +209,8 @@ impl ClusterSnapshot {
                 ResourceKind::Ingress => to_dynamic(&self.ingresses),
                 ResourceKind::PodDisruptionBudget => to_dynamic(&self.pod_disruption_budgets),
                 ResourceKind::ControlException => to_dynamic(&self.control_exceptions),
+                ResourceKind::AccessReview => to_dynamic(&self.access_reviews),
+                ResourceKind::AccessReviewDecision => to_dynamic(&self.access_review_decisions),
                 // Partial typed stores (kube-system pods, token secrets) are never served as a whole kind.
                 ResourceKind::ControlPlanePod | ResourceKind::ServiceAccountTokenSecret => continue,
             };

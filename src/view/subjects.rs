@@ -15,7 +15,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
 use super::{ClusterSnapshot, ResourceKind, ResourceRef};
-use crate::api::ControlException;
+use crate::api::{AccessReview, AccessReviewDecision, ControlException};
 
 macro_rules! typed_kinds {
     ($( $kind:ident => $field:ident : $ty:ty ),* $(,)?) => {
@@ -151,6 +151,8 @@ typed_kinds! {
     Ingress => ingresses: Ingress,
     PodDisruptionBudget => pod_disruption_budgets: PodDisruptionBudget,
     ControlException => control_exceptions: ControlException,
+    AccessReview => access_reviews: AccessReview,
+    AccessReviewDecision => access_review_decisions: AccessReviewDecision,
 }
 
 #[cfg(test)]

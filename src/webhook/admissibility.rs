@@ -84,7 +84,9 @@ pub fn target(kind: ResourceKind) -> Option<Target> {
         | ResourceKind::ServiceAccount
         | ResourceKind::NetworkPolicy
         | ResourceKind::PodDisruptionBudget
-        | ResourceKind::ControlException => None,
+        | ResourceKind::ControlException
+        | ResourceKind::AccessReview
+        | ResourceKind::AccessReviewDecision => None,
     }
 }
 

@@ -220,6 +220,16 @@ fn insert(
             s.control_exceptions.push(o);
             r
         }
+        ResourceKind::AccessReview => {
+            let (o, r) = decode(object, ns)?;
+            s.access_reviews.push(o);
+            r
+        }
+        ResourceKind::AccessReviewDecision => {
+            let (o, r) = decode(object, ns)?;
+            s.access_review_decisions.push(o);
+            r
+        }
     };
     Ok(r)
 }

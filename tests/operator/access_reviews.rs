@@ -14,7 +14,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector;
 use kube::runtime::watcher;
 use serde_json::{Value, json};
-use soc2_operator::api::{AccessReview, AccessReviewDecision, AccessReviewStatus};
+use soc2_operator::api::{AccessReview, AccessReviewDecision, AccessReviewStatus, ListedSubjects};
 use soc2_operator::controller::access_reviews::records::CycleRecords;
 use soc2_operator::controller::access_reviews::{AccessReviewContext, reconcile};
 use soc2_operator::evidence::access_review::PopulationDocument;
@@ -263,6 +263,11 @@ async fn a_cycle_opens_counts_decisions_sees_the_revocation_and_lands_in_the_cha
     );
     assert_eq!(cycle.undecided, ["User alice", "User bob"]);
     assert_eq!(cycle.evidence_store, "audit");
+    assert_eq!(
+        cycle.privileged_since_review,
+        Some(ListedSubjects::default()),
+        "everyone privileged is in the cycle"
+    );
     assert_eq!(status.conditions[0].reason, "CycleOpen");
     let bytes = std::fs::read(format!("{path}/objects/{}.json", cycle.population_digest)).unwrap();
     let population: PopulationDocument = serde_json::from_slice(&bytes).unwrap();
@@ -414,5 +419,54 @@ async fn a_cycle_opens_counts_decisions_sees_the_revocation_and_lands_in_the_cha
             .any(|p| p.reason.contains("the population was altered")),
         "{:?}",
         tampered.problems
+    );
+
+    // 5. Carol is made an administrator after the cycle opened: the status lists her, and the accessReview check
+    // reports her while she holds it.
+    let now_cluster = cluster(vec![
+        admin_binding("alice-admin", "alice"),
+        admin_binding("carol-admin", "carol"),
+    ]);
+    let (view, _) = LiveView::new(None);
+    view.load_snapshot(&now_cluster);
+    h.view = view;
+    let (statuses, _, _) = h
+        .pass(review(Some(&status)), std::slice::from_ref(&signed), &path)
+        .await;
+    let status: AccessReviewStatus =
+        serde_json::from_value(statuses.last().unwrap().clone()).unwrap();
+    let listed = status
+        .cycle
+        .as_ref()
+        .unwrap()
+        .privileged_since_review
+        .clone();
+    assert_eq!(
+        listed,
+        Some(ListedSubjects {
+            count: 1,
+            subjects: vec!["User carol".into()]
+        })
+    );
+    let judged = ClusterSnapshot {
+        access_reviews: vec![Arc::new(review(Some(&status)))],
+        access_review_decisions: vec![Arc::new(signed)],
+        ..now_cluster
+    };
+    let scope = soc2_operator::view::ScopeMatcher::new(None, &judged).unwrap();
+    let report = soc2_operator::checks::access_review::check(
+        &judged,
+        &scope,
+        &Default::default(),
+        Timestamp::now(),
+    );
+    let found: Vec<(String, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.resource.display_name(), f.rule.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [("User carol".to_string(), "privileged-access-unreviewed")]
     );
 }

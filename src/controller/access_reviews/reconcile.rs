@@ -15,7 +15,8 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::AccessReviewContext;
 use super::status::{
-    change_counts, condition, decision_status, progress, record, recorded_revocations, summarise,
+    change_counts, condition, decision_status, privileged_since_review, progress, record,
+    recorded_revocations, summarise,
 };
 use crate::access::cycle::{ReviewSettings, cycle_id, tick_of};
 use crate::access::{CycleRef, diff, resolve, tally};
@@ -287,6 +288,7 @@ pub async fn reconcile(
             overdue: false,
             undecided: Vec::new(),
             changes: counts,
+            privileged_since_review: None,
         });
     }
     let Some(cycle) = cycle else {
@@ -343,7 +345,13 @@ pub async fn reconcile(
         now,
     );
     let was = previous.cycle.as_ref().filter(|c| c.id == cycle.id);
-    let cycle = summarise(cycle, &counted);
+    let mut cycle = summarise(cycle, &counted);
+    cycle.privileged_since_review = privileged_since_review(
+        &population.population,
+        &population.changes,
+        &counted,
+        current.as_ref(),
+    );
     let mut last_completed = previous.last_completed_cycle.clone();
     if let Some(completed) = counted.completed
         && last_completed.as_ref().is_none_or(|c| c.id != cycle.id)

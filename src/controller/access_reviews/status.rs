@@ -6,10 +6,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::access::tally::{DecisionReview, Tally};
-use crate::access::{AccessChange, ChangeKind};
+use crate::access::{AccessChange, ChangeKind, Population, diff};
 use crate::api::{
-    AccessReviewDecisionStatus, ChangeCounts, CycleStatus, LISTED_SUBJECTS, Revocation, SubjectKey,
-    Verdict,
+    AccessReviewDecisionStatus, ChangeCounts, CycleStatus, LISTED_SUBJECTS, ListedSubjects,
+    Revocation, SubjectKey, Verdict,
 };
 use crate::evidence::access_review::{ACCESS_REVIEW_FORMAT_VERSION, CycleRecord, RECORD_KIND};
 
@@ -30,6 +30,41 @@ pub fn summarise(mut cycle: CycleStatus, tally: &Tally) -> CycleStatus {
         .map(SubjectKey::to_string)
         .collect();
     cycle
+}
+
+/// The subjects holding privileged access now (`current`) that no review decided on: those that gained it after
+/// the cycle opened (compared with the cycle's `population`; the next cycle reviews them), and those the cycle lists
+/// as gaining it since the last completed cycle (`changes`) that are still privileged and undecided. `None` when
+/// RBAC cannot be read.
+pub fn privileged_since_review(
+    population: &Population,
+    changes: &[AccessChange],
+    tally: &Tally,
+    current: Option<&Population>,
+) -> Option<ListedSubjects> {
+    let current = current?;
+    let mut subjects: std::collections::BTreeSet<SubjectKey> = diff(population, current)
+        .into_iter()
+        .filter(|c| c.gained_privilege)
+        .map(|c| c.subject)
+        .collect();
+    let undecided: std::collections::BTreeSet<&SubjectKey> = tally.undecided().collect();
+    for change in changes.iter().filter(|c| c.gained_privilege) {
+        let still = current
+            .get(&change.subject)
+            .is_some_and(|s| !s.privileged.is_empty());
+        if still && undecided.contains(&change.subject) {
+            subjects.insert(change.subject.clone());
+        }
+    }
+    Some(ListedSubjects {
+        count: u32::try_from(subjects.len()).unwrap_or(u32::MAX),
+        subjects: subjects
+            .iter()
+            .take(LISTED_SUBJECTS)
+            .map(SubjectKey::to_string)
+            .collect(),
+    })
 }
 
 /// How many subjects changed in each way.
@@ -189,5 +224,99 @@ pub fn record(
         population_digest: cycle.population_digest.clone(),
         subjects: cycle.subjects,
         tally: tally.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::SubjectAccess;
+    use crate::access::tally::SubjectOutcome;
+
+    fn access(subject: SubjectKey, privileged: bool) -> SubjectAccess {
+        SubjectAccess {
+            subject,
+            grants: Vec::new(),
+            privileged: if privileged {
+                vec!["administrative rights".into()]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn population(mut subjects: Vec<SubjectAccess>) -> Population {
+        subjects.sort_by(|a, b| a.subject.cmp(&b.subject));
+        Population { subjects }
+    }
+
+    #[test]
+    fn privileged_access_no_review_decided_on_is_listed() {
+        let (alice, bob, carol, dave) = (
+            SubjectKey::user("alice"),
+            SubjectKey::user("bob"),
+            SubjectKey::user("carol"),
+            SubjectKey::user("dave"),
+        );
+        // The cycle opened with alice (privileged, reviewed before), carol (new and privileged since the last
+        // completed cycle, undecided) and dave (likewise, but decided).
+        let opened = population(vec![
+            access(alice.clone(), true),
+            access(carol.clone(), true),
+            access(dave.clone(), true),
+        ]);
+        let gained = |s: &SubjectKey| AccessChange {
+            subject: s.clone(),
+            kind: ChangeKind::NewSubject,
+            gained_privilege: true,
+            details: Vec::new(),
+        };
+        let changes = vec![gained(&carol), gained(&dave)];
+        let outcome = |s: &SubjectKey, decided: bool| SubjectOutcome {
+            subject: s.clone(),
+            privileged: Vec::new(),
+            decision: decided.then(|| crate::access::tally::Decided {
+                verdict: Verdict::Keep,
+                comment: "ok".into(),
+                decision: "d".into(),
+                reviewer: "r".into(),
+                authenticated: Default::default(),
+                decided_at: None,
+            }),
+            carried_out: None,
+            revocation_overdue: false,
+        };
+        let tally = Tally {
+            outcomes: vec![
+                outcome(&alice, true),
+                outcome(&carol, false),
+                outcome(&dave, true),
+            ],
+            ..Default::default()
+        };
+        // Now bob holds privileged access too, granted after the cycle opened.
+        let now = population(vec![
+            access(alice.clone(), true),
+            access(bob.clone(), true),
+            access(carol.clone(), true),
+            access(dave.clone(), true),
+        ]);
+        let listed = privileged_since_review(&opened, &changes, &tally, Some(&now)).unwrap();
+        assert_eq!(listed.count, 2);
+        assert_eq!(listed.subjects, ["User bob", "User carol"]);
+        // Carol's privileged access is gone: only bob is left.
+        let now = population(vec![
+            access(alice, true),
+            access(bob, true),
+            access(carol, false),
+            access(dave, true),
+        ]);
+        let listed = privileged_since_review(&opened, &changes, &tally, Some(&now)).unwrap();
+        assert_eq!(listed.subjects, ["User bob"]);
+        // RBAC unreadable: nothing can be said.
+        assert_eq!(
+            privileged_since_review(&opened, &changes, &tally, None),
+            None
+        );
     }
 }
