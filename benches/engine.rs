@@ -277,15 +277,15 @@ struct Versions {
 
 #[derive(Clone)]
 enum AnyVersion {
-    Deployment(std::sync::Arc<k8s_openapi::api::apps::v1::Deployment>),
+    Deployment(std::sync::Arc<soc2_operator::view::stored::Deployment>),
     RoleBinding(std::sync::Arc<k8s_openapi::api::rbac::v1::RoleBinding>),
     Service(std::sync::Arc<k8s_openapi::api::core::v1::Service>),
     Ingress(std::sync::Arc<k8s_openapi::api::networking::v1::Ingress>),
     ClusterRoleBinding(std::sync::Arc<k8s_openapi::api::rbac::v1::ClusterRoleBinding>),
-    CronJob(std::sync::Arc<k8s_openapi::api::batch::v1::CronJob>),
-    Job(std::sync::Arc<k8s_openapi::api::batch::v1::Job>),
+    CronJob(std::sync::Arc<soc2_operator::view::stored::CronJob>),
+    Job(std::sync::Arc<soc2_operator::view::stored::Job>),
     NetworkPolicy(std::sync::Arc<k8s_openapi::api::networking::v1::NetworkPolicy>),
-    Pod(std::sync::Arc<k8s_openapi::api::core::v1::Pod>),
+    Pod(std::sync::Arc<soc2_operator::view::stored::Pod>),
     Namespace(std::sync::Arc<k8s_openapi::api::core::v1::Namespace>),
     PodDisruptionBudget(std::sync::Arc<k8s_openapi::api::policy::v1::PodDisruptionBudget>),
     ServiceAccount(std::sync::Arc<k8s_openapi::api::core::v1::ServiceAccount>),

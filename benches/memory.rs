@@ -209,7 +209,8 @@ fn main() {
             snapshot_bytes as f64 / objects as f64
         );
         println!(
-            "  objects alone (deep copies, by kind): as listed / as the stores keep them (projected)"
+            "  objects alone (deep copies, by kind): as listed / as the stores keep them (projected); workloads and \
+             Pods as listed are already in their stored types (view::stored)"
         );
         let (mut total, mut kept) = (0, 0);
         for (kind, count, (bytes, projected)) in per_kind(&snapshot) {

@@ -4,16 +4,18 @@
 //!
 //! Seeded with a tiny xorshift so that every run builds the same cluster; no `rand` dependency.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::DynamicObject;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use soc2_operator::view::ClusterSnapshot;
+use soc2_operator::view::stored::{CronJob, DaemonSet, Deployment, Job, StatefulSet};
+use soc2_operator::view::{ClusterSnapshot, Gvk, stored, strip_dynamic};
 
 /// xorshift64: enough randomness for picking proportions, fully reproducible.
 pub struct Rng(u64);
@@ -43,8 +45,52 @@ impl Rng {
     }
 }
 
-fn typed<K: DeserializeOwned>(value: Value) -> Arc<K> {
+thread_local! {
+    /// Every object built while [`whole_objects`] runs, as the API server serves it.
+    static RECORDED: RefCell<Option<Vec<(Gvk, Value)>>> = const { RefCell::new(None) };
+}
+
+fn typed<K: DeserializeOwned + kube::Resource<DynamicType = ()>>(value: Value) -> Arc<K> {
+    RECORDED.with(|r| {
+        if let Some(recorded) = r.borrow_mut().as_mut() {
+            let gvk = Gvk::from_api_version(&K::api_version(&()), &K::kind(&()));
+            recorded.push((gvk, value.clone()));
+        }
+    });
     Arc::new(serde_json::from_value(value).expect("synthetic object matches its schema"))
+}
+
+/// Every object of `cluster(n, seed)` as the API server serves it (with apiVersion and kind), in the order built.
+#[allow(dead_code)]
+pub fn manifests(n: usize, seed: u64) -> Vec<(Gvk, Value)> {
+    RECORDED.with(|r| *r.borrow_mut() = Some(Vec::new()));
+    drop(cluster(n, seed));
+    let recorded = RECORDED.with(|r| r.borrow_mut().take()).unwrap_or_default();
+    recorded
+        .into_iter()
+        .map(|(gvk, mut value)| {
+            value["apiVersion"] = json!(gvk.api_version());
+            value["kind"] = json!(gvk.kind);
+            (gvk, value)
+        })
+        .collect()
+}
+
+/// The objects of `cluster(n, seed)` whose typed stores are trimmed (workloads, Pods), whole, as a watch of their
+/// own serves them to CEL rules (stripped as dynamic objects are), by group/version/kind. For the tests (the
+/// benchmarks measure the typed stores only).
+#[allow(dead_code)]
+pub fn whole_objects(n: usize, seed: u64) -> BTreeMap<Gvk, Vec<Arc<DynamicObject>>> {
+    let mut whole: BTreeMap<Gvk, Vec<Arc<DynamicObject>>> = BTreeMap::new();
+    for (gvk, value) in manifests(n, seed) {
+        if gvk.trimmed_kind().is_none() {
+            continue;
+        }
+        let mut object: DynamicObject = serde_json::from_value(value).expect("dynamic object");
+        strip_dynamic(&mut object);
+        whole.entry(gvk).or_default().push(Arc::new(object));
+    }
+    whole
 }
 
 const TEAMS: &[&str] = &[
@@ -794,7 +840,7 @@ fn companions(
             metadata["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": owner_kind, "name": owner_name,
                 "uid": uid(owner_kind, i), "controller": true, "blockOwnerDeletion": true}]);
         }
-        s.pods.push(typed::<Pod>(json!({
+        s.pods.push(typed::<stored::Pod>(json!({
             "metadata": metadata,
             "spec": template["spec"].clone(),
             "status": {"phase": "Running", "podIP": format!("10.{}.{}.{}", 100 + i % 100, (i / 100) % 256, p),

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -19,6 +18,7 @@ use super::{Admissibility, Check, CheckReport, Finding};
 use crate::api::{AvailabilityCheck, CheckKind, ReplicatedWorkloadKind};
 use crate::engine::validation::SpecError;
 use crate::view::scope_matcher::compile_selector;
+use crate::view::stored::{Container, PodTemplateSpec};
 use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// The snapshot kind that holds a workload kind.
@@ -232,7 +232,7 @@ fn judge(
             .map(|s| s.containers.as_slice())
             .unwrap_or_default()
             .iter()
-            .filter(|c| c.readiness_probe.is_none())
+            .filter(|c| !c.has_readiness_probe)
             .map(|c| c.name.as_str())
             .collect();
         if !missing.is_empty() {
@@ -469,7 +469,7 @@ fn judge_budget(
 mod tests {
     use std::sync::Arc;
 
-    use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+    use crate::view::stored::{Deployment, StatefulSet};
 
     use super::*;
     use crate::api::Scope;

@@ -336,8 +336,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-    use k8s_openapi::api::batch::v1::{CronJob, Job};
+    use crate::view::stored::{CronJob, DaemonSet, Deployment, Job, StatefulSet};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     use super::*;

@@ -12,7 +12,6 @@
 //!   volume, env, envFrom) a Secret declared confidential in `confidentialSecrets` fails unless it is labeled as
 //!   approved for confidential access (`confidentialAccessSelector`).
 
-use k8s_openapi::api::core::v1::{Container, PodSpec};
 use k8s_openapi::jiff::Timestamp;
 use kube::core::{Selector, SelectorExt};
 
@@ -22,6 +21,7 @@ use super::{Admissibility, Check, CheckReport, Finding};
 use crate::api::{CheckKind, ConfidentialityCheck};
 use crate::engine::validation::SpecError;
 use crate::view::scope_matcher::compile_selector;
+use crate::view::stored::{Container, PodSpec};
 use crate::view::workloads::{PodTemplate, labels, resource_kinds};
 use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 

@@ -281,8 +281,7 @@ fn judge_template(t: &PodTemplate<'_>, approval: &[String]) -> Option<Finding> {
 mod tests {
     use std::sync::Arc;
 
-    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-    use k8s_openapi::api::core::v1::Pod;
+    use crate::view::stored::{DaemonSet, Deployment, Pod};
 
     use super::*;
     use crate::api::Scope;

@@ -5,13 +5,13 @@
 //! untagged (a moving target) unless pinned; and an unpinned image is pulled with `Always`, so that each start
 //! goes through the registry's access control and gets the tag's current content rather than a node's stale copy.
 
-use k8s_openapi::api::core::v1::Container;
 use k8s_openapi::jiff::Timestamp;
 
 use super::image_ref::{ImageRef, parse};
 use super::workload_templates::{all_containers, in_scope};
 use super::{Admissibility, Check, CheckReport, Finding};
 use crate::api::{CheckKind, ImageProvenanceCheck};
+use crate::view::stored::Container;
 use crate::view::workloads::{PodTemplate, resource_kinds};
 use crate::view::{ClusterSnapshot, Reads, ResourceKind, ScopeMatcher};
 
@@ -68,7 +68,7 @@ pub fn check(
     for template in in_scope(view, scope, &params.effective_kinds(), &mut report) {
         report.evaluated += 1;
         for (word, container) in all_containers(&template) {
-            judge(&template, word, &container, &policy, &mut report);
+            judge(&template, word, container, &policy, &mut report);
         }
     }
     report

@@ -7,11 +7,11 @@ use std::str::FromStr;
 use croner::Cron;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use k8s_openapi::api::batch::v1::{CronJob, Job};
 
 use super::{Admissibility, Check, CheckReport, Finding};
 use crate::api::{CheckKind, JobHealthCheck, WorkloadKind};
 use crate::engine::validation::SpecError;
+use crate::view::stored::{CronJob, Job};
 use crate::view::workloads::resource_kind;
 use crate::view::{AnyObject, ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
@@ -318,7 +318,7 @@ fn judge_cron_job(
 
 fn judge_schedule(
     cron_job: &CronJob,
-    spec: &k8s_openapi::api::batch::v1::CronJobSpec,
+    spec: &crate::view::stored::CronJobSpec,
     schedules: &mut Schedules,
     grace: i64,
     now: Timestamp,
@@ -395,15 +395,14 @@ fn judge_schedule(
 mod tests {
     use std::sync::Arc;
 
-    use k8s_openapi::api::batch::v1::{
-        CronJobSpec, CronJobStatus, JobCondition, JobStatus, JobTemplateSpec,
-    };
+    use k8s_openapi::api::batch::v1::{CronJobStatus, JobCondition, JobStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 
     use super::*;
     use crate::api::FindingResult::*;
     use crate::checks::test_support::*;
     use crate::view::ResourceKind;
+    use crate::view::stored::{CronJobSpec, JobTemplateSpec};
 
     fn ts(s: &str) -> Timestamp {
         s.parse().expect("timestamp")

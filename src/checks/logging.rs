@@ -1,6 +1,5 @@
 //! Logging (CC7.2): API audit logging is on, and a log collector runs on every schedulable node.
 
-use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{
     Node, NodeSelectorRequirement, NodeSelectorTerm, Taint, Toleration,
 };
@@ -11,6 +10,7 @@ use super::attestation::{AttestationSubject, judge_attestation};
 use super::{Admissibility, Check, CheckReport, Finding};
 use crate::api::{Attestation, CheckKind, LoggingCheck};
 use crate::view::scope_matcher::compile_selector;
+use crate::view::stored::DaemonSet;
 use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 use kube::core::SelectorExt;
 
@@ -386,8 +386,11 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    use k8s_openapi::api::apps::v1::{DaemonSetSpec, DaemonSetStatus};
-    use k8s_openapi::api::core::v1::{Container, NodeSpec, Pod, PodSpec, PodTemplateSpec};
+    use k8s_openapi::api::apps::v1::DaemonSetStatus;
+    use k8s_openapi::api::core::v1 as corev1;
+    use k8s_openapi::api::core::v1::{NodeSpec, Pod};
+
+    use crate::view::stored::{Container, DaemonSetSpec, PodSpec, PodTemplateSpec};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
         LabelSelector, LabelSelectorRequirement, ObjectMeta,
     };
@@ -421,8 +424,8 @@ mod tests {
                 namespace: Some(namespace.into()),
                 ..Default::default()
             },
-            spec: Some(PodSpec {
-                containers: vec![Container {
+            spec: Some(corev1::PodSpec {
+                containers: vec![corev1::Container {
                     name: "kube-apiserver".into(),
                     command: Some(command),
                     ..Default::default()
@@ -453,7 +456,6 @@ mod tests {
                 ..Default::default()
             },
             spec: Some(DaemonSetSpec {
-                selector: LabelSelector::default(),
                 template: PodTemplateSpec {
                     metadata: None,
                     spec: Some(PodSpec {
@@ -465,7 +467,6 @@ mod tests {
                         ..Default::default()
                     }),
                 },
-                ..Default::default()
             }),
             status: status.map(|(desired, ready)| DaemonSetStatus {
                 desired_number_scheduled: desired,
@@ -724,8 +725,8 @@ mod tests {
                 namespace: Some("kube-system".into()),
                 ..Default::default()
             },
-            spec: Some(PodSpec {
-                containers: vec![Container {
+            spec: Some(corev1::PodSpec {
+                containers: vec![corev1::Container {
                     name: "etcd".into(),
                     command: Some(vec!["etcd".into()]),
                     ..Default::default()
@@ -1432,7 +1433,7 @@ mod tests {
             values: (!values.is_empty()).then(|| values.iter().map(|v| v.to_string()).collect()),
         };
         let with_affinity = |mut d: DaemonSet, terms: Vec<NodeSelectorTerm>| {
-            pod_spec(&mut d).affinity = Some(Affinity {
+            pod_spec(&mut d).affinity = Some(Box::new(Affinity {
                 node_affinity: Some(NodeAffinity {
                     required_during_scheduling_ignored_during_execution: Some(NodeSelector {
                         node_selector_terms: terms,
@@ -1440,7 +1441,7 @@ mod tests {
                     ..Default::default()
                 }),
                 ..Default::default()
-            });
+            }));
             d
         };
         let nodes = vec![

@@ -6,12 +6,13 @@
 //! admission would now refuse). The rules follow the Kubernetes Pod Security Standards; one finding per violated rule
 //! per workload, naming the containers.
 
-use k8s_openapi::api::core::v1::{Container, PodSpec, SeccompProfile};
+use k8s_openapi::api::core::v1::SeccompProfile;
 use k8s_openapi::jiff::Timestamp;
 
 use super::workload_templates::{all_containers, in_scope, join_names};
 use super::{Admissibility, Check, CheckReport, Finding};
 use crate::api::{CheckKind, PodSecurityCheck, PodSecurityLevel};
+use crate::view::stored::{Container, PodSpec};
 use crate::view::workloads::{PodTemplate, resource_kinds};
 use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
@@ -694,7 +695,7 @@ mod tests {
             pods: vec![pod("web", "empty", json!({"containers": []}))],
             ..Default::default()
         };
-        let no_spec: k8s_openapi::api::apps::v1::Deployment =
+        let no_spec: crate::view::stored::Deployment =
             serde_json::from_value(json!({"metadata": {"name": "broken", "namespace": "web"}}))
                 .expect("json");
         view.deployments.push(std::sync::Arc::new(no_spec));

@@ -1,12 +1,9 @@
 //! The in-scope pod templates the workload checks (pod security, image provenance, service-account hygiene,
 //! confidentiality) judge, with `Unknown` reported for workload kinds the view lacks.
 
-use std::borrow::Cow;
-
-use k8s_openapi::api::core::v1::Container;
-
 use super::CheckReport;
 use crate::api::WorkloadKind;
+use crate::view::stored::Container;
 use crate::view::workloads::{PodTemplate, pod_templates, resource_kind};
 use crate::view::{ClusterSnapshot, ResourceRef, ScopeMatcher};
 
@@ -43,30 +40,19 @@ pub fn in_scope<'a>(
 }
 
 /// Init, regular and ephemeral containers (`kubectl debug` adds the latter to running pods), as (container kind
-/// word, container). Ephemeral containers are converted to the fields the checks read: name, image, pull policy,
-/// securityContext, env and envFrom; the others stay borrowed.
-pub fn all_containers<'a>(template: &PodTemplate<'a>) -> Vec<(&'static str, Cow<'a, Container>)> {
+/// word, container). Ephemeral containers hold the fields the checks read of them: name, image, pull policy,
+/// securityContext, env and envFrom (see [`crate::view::stored::Container`]).
+pub fn all_containers<'a>(template: &PodTemplate<'a>) -> Vec<(&'static str, &'a Container)> {
     let spec = template.spec;
-    let mut all: Vec<(&'static str, Cow<'a, Container>)> = Vec::new();
+    let mut all: Vec<(&'static str, &'a Container)> = Vec::new();
     for c in spec.init_containers.iter().flatten() {
-        all.push(("init container", Cow::Borrowed(c)));
+        all.push(("init container", c));
     }
     for c in &spec.containers {
-        all.push(("container", Cow::Borrowed(c)));
+        all.push(("container", c));
     }
     for e in spec.ephemeral_containers.iter().flatten() {
-        all.push((
-            "ephemeral container",
-            Cow::Owned(Container {
-                name: e.name.clone(),
-                image: e.image.clone(),
-                image_pull_policy: e.image_pull_policy.clone(),
-                security_context: e.security_context.clone(),
-                env: e.env.clone(),
-                env_from: e.env_from.clone(),
-                ..Default::default()
-            }),
-        ));
+        all.push(("ephemeral container", e));
     }
     all
 }
@@ -96,11 +82,11 @@ pub fn join_names(names: &[String]) -> String {
 pub mod fixtures {
     use std::sync::Arc;
 
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    use k8s_openapi::api::core::v1::Namespace;
     use serde_json::{Value, json};
 
     use crate::api::Scope;
+    use crate::view::stored::{Deployment, Pod};
     use crate::view::{ClusterSnapshot, ScopeMatcher};
 
     /// A Deployment `ns/name` with the given pod spec, workload labels and annotations.

@@ -437,7 +437,7 @@ pub fn next_expiry(control: &str, view: &ClusterSnapshot, now: Timestamp) -> Opt
 mod tests {
     use std::sync::Arc;
 
-    use k8s_openapi::api::apps::v1::Deployment;
+    use crate::view::stored::Deployment;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
         LabelSelectorRequirement, ObjectMeta, Time,
     };

@@ -62,15 +62,15 @@ pub struct Loaded {
     /// Objects of kinds no built-in check reads (Services, ConfigMaps, CRDs, ...). They are kept by
     /// group/version/kind (`snapshot.dynamic`, Secret values removed) for CEL and requiredResources checks.
     pub ignored: usize,
-    /// Of the GVKs whose typed list is trimmed ([`crate::view::Gvk::trimmed_kind`]: Pods), the ones also kept
-    /// whole by GVK for the controls that read them so (CEL): `None` keeps every one. Set with
+    /// Of the GVKs whose typed list is trimmed ([`crate::view::Gvk::trimmed_kind`]: workloads, Pods), the ones also
+    /// kept whole by GVK for the controls that read them so (CEL): `None` keeps every one. Set with
     /// [`Loaded::keep_whole_only`], before loading to never hold the others.
     pub keep_whole: Option<BTreeSet<Gvk>>,
 }
 
 impl Loaded {
     /// Keeps whole copies of trimmed kinds only for the GVKs `reads` names, dropping those already loaded for
-    /// others: a scan whose controls read no Pod by GVK holds each Pod once, in its projected shape.
+    /// others: a scan whose controls read no Pod (or workload) by GVK holds each once, in its projected shape.
     pub fn keep_whole_only(&mut self, reads: &Reads) {
         let keep: BTreeSet<Gvk> = reads
             .gvks
@@ -238,7 +238,7 @@ fn add_value(
             if pod.metadata.namespace.as_deref() == Some(crate::view::CONTROL_PLANE_NAMESPACE) {
                 push(&mut s.control_plane_pods, pod.clone());
             }
-            push(&mut s.pods, pod)
+            push(&mut s.pods, crate::view::stored::Pod::from(pod))
         }
         ("v1", "Secret") => {
             // Never keep secret values: parse, then redact at once.

@@ -60,8 +60,8 @@ impl Gvk {
     }
 
     /// The typed store that holds every object of this GVK whole (as far as CEL can tell), when one exists.
-    /// Secrets (the typed store holds only service-account tokens, redacted) and Pods (the typed store keeps only
-    /// what the checks read of them, see [`Gvk::trimmed_kind`]) are read by GVK from watches of their own.
+    /// Secrets (the typed store holds only service-account tokens, redacted), workloads and Pods (their typed stores
+    /// keep only what the checks read of them, see [`Gvk::trimmed_kind`]) are read by GVK from watches of their own.
     pub fn typed_kind(&self) -> Option<ResourceKind> {
         let kind = match (
             self.group.as_str(),
@@ -76,11 +76,6 @@ impl Gvk {
             ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding") => {
                 ResourceKind::ClusterRoleBinding
             }
-            ("apps", "v1", "Deployment") => ResourceKind::Deployment,
-            ("apps", "v1", "StatefulSet") => ResourceKind::StatefulSet,
-            ("apps", "v1", "DaemonSet") => ResourceKind::DaemonSet,
-            ("batch", "v1", "CronJob") => ResourceKind::CronJob,
-            ("batch", "v1", "Job") => ResourceKind::Job,
             ("", "v1", "Service") => ResourceKind::Service,
             ("", "v1", "ServiceAccount") => ResourceKind::ServiceAccount,
             ("networking.k8s.io", "v1", "NetworkPolicy") => ResourceKind::NetworkPolicy,
@@ -95,8 +90,9 @@ impl Gvk {
 impl Gvk {
     /// The typed store that holds this GVK's objects trimmed to what the checks read, when one does: a Pod a
     /// workload controller runs is judged through its workload, so its store keeps its metadata and drops its spec
-    /// and status (by far the largest part of a cluster's cached bytes). Controls that read such a GVK as a whole
-    /// (CEL rules) get a watch of their own, and offline scans keep whole copies only for them.
+    /// and status (by far the largest part of a cluster's cached bytes), and workloads and the other Pods are kept
+    /// in the compact types of [`super::stored`]. Controls that read such a GVK as a whole (CEL rules) get a watch of
+    /// their own, and offline scans keep whole copies only for them.
     pub fn trimmed_kind(&self) -> Option<ResourceKind> {
         match (
             self.group.as_str(),
@@ -104,6 +100,11 @@ impl Gvk {
             self.kind.as_str(),
         ) {
             ("", "v1", "Pod") => Some(ResourceKind::Pod),
+            ("apps", "v1", "Deployment") => Some(ResourceKind::Deployment),
+            ("apps", "v1", "StatefulSet") => Some(ResourceKind::StatefulSet),
+            ("apps", "v1", "DaemonSet") => Some(ResourceKind::DaemonSet),
+            ("batch", "v1", "CronJob") => Some(ResourceKind::CronJob),
+            ("batch", "v1", "Job") => Some(ResourceKind::Job),
             _ => None,
         }
     }
@@ -163,15 +164,22 @@ mod tests {
     #[test]
     fn typed_kinds_are_full_stores_only() {
         assert_eq!(
-            Gvk::new("apps", "v1", "Deployment").typed_kind(),
-            Some(ResourceKind::Deployment)
+            Gvk::new("", "v1", "Service").typed_kind(),
+            Some(ResourceKind::Service)
         );
-        assert_eq!(Gvk::new("", "v1", "Pod").typed_kind(), None);
-        assert_eq!(
-            Gvk::new("", "v1", "Pod").trimmed_kind(),
-            Some(ResourceKind::Pod)
-        );
-        assert_eq!(Gvk::new("apps", "v1", "Deployment").trimmed_kind(), None);
+        assert_eq!(Gvk::new("", "v1", "Service").trimmed_kind(), None);
+        for (group, kind, trimmed) in [
+            ("", "Pod", ResourceKind::Pod),
+            ("apps", "Deployment", ResourceKind::Deployment),
+            ("apps", "StatefulSet", ResourceKind::StatefulSet),
+            ("apps", "DaemonSet", ResourceKind::DaemonSet),
+            ("batch", "CronJob", ResourceKind::CronJob),
+            ("batch", "Job", ResourceKind::Job),
+        ] {
+            let gvk = Gvk::new(group, "v1", kind);
+            assert_eq!(gvk.typed_kind(), None, "{gvk}");
+            assert_eq!(gvk.trimmed_kind(), Some(trimmed), "{gvk}");
+        }
         assert_eq!(Gvk::new("", "v1", "Secret").typed_kind(), None);
         assert_eq!(Gvk::new("apps", "v1beta1", "Deployment").typed_kind(), None);
     }

@@ -8,8 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -23,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use super::dynamic::DynamicStores;
 use super::initial_list::InitialList;
 use super::projection::Project;
+use super::stored::{CronJob, DaemonSet, Deployment, Job, StatefulSet};
 use super::watch_retry;
 use super::{
     CONTROL_PLANE_NAMESPACE, ClusterSnapshot, Gvk, Reads, ResourceKind, SERVICE_ACCOUNT_TOKEN_TYPE,
@@ -230,7 +229,7 @@ pub struct LiveView {
     daemon_sets: KindStore<DaemonSet>,
     cron_jobs: KindStore<CronJob>,
     jobs: KindStore<Job>,
-    pods: KindStore<Pod>,
+    pods: KindStore<super::stored::Pod>,
     services: KindStore<Service>,
     service_accounts: KindStore<ServiceAccount>,
     network_policies: KindStore<NetworkPolicy>,
@@ -604,7 +603,7 @@ mod tests {
         let (view, _changes) = LiveView::new(None);
         let config_map = Gvk::new("", "v1", "ConfigMap");
         let rule = Gvk::new("monitoring.coreos.com", "v1", "PrometheusRule");
-        let deployment = Gvk::new("apps", "v1", "Deployment");
+        let service = Gvk::new("", "v1", "Service");
         let mut s = ClusterSnapshot::default();
         let cm: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
             "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a"}
@@ -615,7 +614,7 @@ mod tests {
             rule.clone(),
             "the CRD monitoring.coreos.com/v1 PrometheusRule is not installed".into(),
         );
-        s.deployments = vec![Arc::new(Deployment {
+        s.services = vec![Arc::new(Service {
             metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
                 name: Some("web".into()),
                 namespace: Some("a".into()),
@@ -626,39 +625,70 @@ mod tests {
         view.load_snapshot(&s);
         let reads = Reads::new(
             vec![ResourceKind::Namespace],
-            vec![config_map.clone(), rule.clone(), deployment.clone()],
+            vec![config_map.clone(), rule.clone(), service.clone()],
         );
         view.wait_synced(&reads, Duration::from_secs(5)).await;
         let got = view.snapshot(&reads);
         assert_eq!(got.dynamic(&config_map).unwrap().len(), 1);
         assert!(got.dynamic(&rule).unwrap_err().contains("not installed"));
-        let d = got.dynamic(&deployment).unwrap();
+        let d = got.dynamic(&service).unwrap();
         assert_eq!(d[0].metadata.name.as_deref(), Some("web"));
-        assert_eq!(got.deployments.len(), 1, "the typed kind is read as well");
-        // Pods read by GVK come whole from their own store, never from the trimmed typed one.
-        let pods = Gvk::new("", "v1", "Pod");
-        let whole: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1", "namespace": "a"},
-            "spec": {"containers": [{"name": "app", "image": "app:1"}]}
-        }))
-        .unwrap();
-        let mut s = ClusterSnapshot {
-            pods: vec![Arc::new(k8s_openapi::api::core::v1::Pod {
-                metadata: whole.metadata.clone(),
-                ..Default::default()
-            })],
+        assert_eq!(got.services.len(), 1, "the typed kind is read as well");
+        // Pods and workloads read by GVK come whole from their own stores, never from the trimmed typed ones.
+        let (view, _changes) = LiveView::new(None);
+        let mut s = ClusterSnapshot::default();
+        let mut gvks = Vec::new();
+        for (api_version, kind, spec) in [
+            (
+                "v1",
+                "Pod",
+                serde_json::json!({"containers": [{"name": "app", "image": "app:1"}]}),
+            ),
+            (
+                "apps/v1",
+                "Deployment",
+                serde_json::json!({"selector": {}, "template": {"spec":
+                {"containers": [{"name": "app", "image": "app:1"}]}}}),
+            ),
+            (
+                "batch/v1",
+                "CronJob",
+                serde_json::json!({"schedule": "@daily", "jobTemplate": {"spec":
+                {"template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}}}}),
+            ),
+        ] {
+            let gvk = Gvk::from_api_version(api_version, kind);
+            let whole: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+                "apiVersion": api_version, "kind": kind, "metadata": {"name": "web-1", "namespace": "a"},
+                "spec": spec, "status": {"x": 1}
+            }))
+            .unwrap();
+            s.dynamic.insert(gvk.clone(), vec![Arc::new(whole)]);
+            gvks.push(gvk);
+        }
+        let named = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some("web-1".into()),
+            namespace: Some("a".into()),
             ..Default::default()
         };
-        s.dynamic.insert(pods.clone(), vec![Arc::new(whole)]);
+        s.pods = vec![Arc::new(crate::view::stored::Pod {
+            metadata: named.clone(),
+            spec: None,
+        })];
+        s.deployments = vec![Arc::new(Deployment {
+            metadata: named,
+            spec: None,
+        })];
         view.load_snapshot(&s);
-        let got = view.snapshot(&Reads::new(vec![], vec![pods.clone()]));
-        assert_eq!(
-            got.dynamic(&pods).unwrap()[0].data["spec"]["containers"][0]["image"],
-            "app:1"
-        );
+        let got = view.snapshot(&Reads::new(vec![], gvks.clone()));
+        for gvk in &gvks {
+            let whole = &got.dynamic(gvk).unwrap()[0].data;
+            assert_eq!(whole["status"]["x"], 1, "{gvk}");
+            assert!(whole["spec"].to_string().contains("app:1"), "{gvk}");
+        }
         assert!(
-            got.pods.is_empty(),
-            "a CEL read of Pods needs no typed Pod watch"
+            got.pods.is_empty() && got.deployments.is_empty(),
+            "a CEL read of Pods or workloads needs no typed watch"
         );
         // A GVK nobody loaded or watched is unavailable, not empty.
         let other = Gvk::new("", "v1", "LimitRange");

@@ -10,6 +10,7 @@ mod reads;
 mod resource_ref;
 pub mod scope_matcher;
 mod snapshot;
+pub mod stored;
 mod subjects;
 pub mod watch_retry;
 pub mod workloads;

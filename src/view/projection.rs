@@ -10,11 +10,11 @@
 //!   operation, subresource, time) and loses `fieldsV1`, the tree of every field the manager owns: with
 //!   server-side apply it is as large as the object.
 //! - The spec of a Pod a workload controller runs (its workload's template is judged instead) and every Pod's
-//!   status: no check reads them; CEL rules read Pods from a watch of their own (see [`Project for Pod`]).
+//!   status: no check reads them; CEL rules read Pods from a watch of their own (see [`Project for stored::Pod`]).
+//! - Of workloads and Pods, every field no check reads: the stores keep them in the compact types of
+//!   [`super::stored`] (converted as they are read), and CEL rules read them from watches of their own.
 //! - Secret values (`data`, `stringData`): never held at all (see [`ClusterSnapshot::redact_secret`]).
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -22,7 +22,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 
-use super::ClusterSnapshot;
+use super::{ClusterSnapshot, stored};
 use crate::api::{AccessReview, AccessReviewDecision, ControlException};
 
 /// The annotation kubectl's client-side apply records the applied manifest in.
@@ -75,25 +75,31 @@ macro_rules! projected {
     };
 }
 
-projected!(project_judged: Deployment, StatefulSet, DaemonSet, CronJob, Job);
+projected!(project_judged: stored::Deployment, stored::StatefulSet, stored::DaemonSet, stored::CronJob,
+    stored::Job);
 projected!(project_other: Namespace, Node, Role, ClusterRole, RoleBinding, ClusterRoleBinding, Service,
     ServiceAccount, NetworkPolicy, Ingress, PodDisruptionBudget, ControlException, AccessReview,
     AccessReviewDecision);
 
 /// A Pod keeps what change approval judges, and its spec only when something reads it: the pod templates of a
-/// workload judge the pods its controller runs ([`super::workloads::judged_through_workload`]), and the
-/// control-plane checks read the API server's flags from kube-system's pods whatever runs them. No check reads a
-/// Pod's status. Controls that read Pods whole (CEL) read them from a watch of their own
+/// workload judge the pods its controller runs ([`super::workloads::judged_through_workload`]). The stored type
+/// holds no status (no check reads a Pod's). Controls that read Pods whole (CEL) read them from a watch of their own
 /// ([`super::Gvk::trimmed_kind`]).
+impl Project for stored::Pod {
+    fn project(&mut self) {
+        project_judged(self);
+        if super::workloads::judged_through_workload(&self.metadata) {
+            self.spec = None;
+        }
+    }
+}
+
+/// kube-system's pods as the control-plane checks read them (the API server's flags are in their spec): whole but
+/// for their status, which no check reads.
 impl Project for Pod {
     fn project(&mut self) {
         project_judged(self);
         self.status = None;
-        let control_plane =
-            self.metadata.namespace.as_deref() == Some(super::CONTROL_PLANE_NAMESPACE);
-        if !control_plane && super::workloads::judged_through_workload(&self.metadata) {
-            self.spec = None;
-        }
     }
 }
 
@@ -142,9 +148,9 @@ mod tests {
 
     #[test]
     fn judged_kinds_keep_who_wrote_what_when_but_not_the_field_trees() {
-        let mut d = Deployment {
+        let mut d = stored::Deployment {
             metadata: meta(),
-            ..Deployment::default()
+            ..stored::Deployment::default()
         };
         d.project();
         let entries = d.metadata.managed_fields.as_ref().expect("entries kept");
@@ -180,15 +186,15 @@ mod tests {
 
     #[test]
     fn absent_and_empty_managed_fields_stay_as_they_were() {
-        let mut absent = Pod::default();
+        let mut absent = stored::Pod::default();
         absent.project();
         assert_eq!(absent.metadata.managed_fields, None);
-        let mut empty = Pod {
+        let mut empty = stored::Pod {
             metadata: ObjectMeta {
                 managed_fields: Some(vec![]),
                 ..ObjectMeta::default()
             },
-            ..Pod::default()
+            ..stored::Pod::default()
         };
         empty.project();
         assert_eq!(empty.metadata.managed_fields, Some(vec![]));
@@ -229,10 +235,9 @@ mod tests {
             ("apps/v1", "DaemonSet", "agent"),
             ("batch/v1", "Job", "backup-1"),
         ] {
-            let mut p = pod("team-a", Some(owner), &hash);
+            let mut p = stored::Pod::from(pod("team-a", Some(owner), &hash));
             p.project();
             assert_eq!(p.spec, None, "{owner:?}: judged through its workload");
-            assert_eq!(p.status, None);
             assert_eq!(
                 p.metadata.labels,
                 pod("team-a", None, &hash).metadata.labels
@@ -252,26 +257,47 @@ mod tests {
     }
 
     #[test]
-    fn pods_judged_themselves_and_kube_system_pods_keep_their_spec() {
+    fn pods_judged_themselves_keep_their_spec() {
         let judged_themselves = [
             pod("team-a", None, &[]),
             // A ReplicaSet made by hand (its pods carry no matching pod-template-hash).
             pod("team-a", Some(("apps/v1", "ReplicaSet", "manual")), &[]),
             pod("team-a", Some(("example.com/v1", "Workflow", "w")), &[]),
-            // The API server's mirror pod, and one run by a DaemonSet: the control-plane checks read their flags.
+            // The API server's mirror pod.
             pod("kube-system", Some(("v1", "Node", "cp-1")), &[]),
-            pod(
-                "kube-system",
-                Some(("apps/v1", "DaemonSet", "kube-apiserver")),
-                &[],
-            ),
         ];
-        for mut p in judged_themselves {
-            let spec = p.spec.clone();
-            p.project();
-            assert_eq!(p.spec, spec, "{:?}", p.metadata.owner_references);
-            assert_eq!(p.status, None, "no check reads a Pod's status");
+        for p in judged_themselves {
+            let spec = p.spec.clone().map(stored::PodSpec::from);
+            let mut kept = stored::Pod::from(p);
+            kept.project();
+            assert_eq!(kept.spec, spec, "{:?}", kept.metadata.owner_references);
         }
+    }
+
+    #[test]
+    fn kube_system_pods_keep_their_spec_for_the_control_plane_checks() {
+        // The control-plane checks read the API server's flags from kube-system's own store, whatever runs the pod;
+        // the every-namespace store judges a DaemonSet's pod through its DaemonSet.
+        let agent = pod(
+            "kube-system",
+            Some(("apps/v1", "DaemonSet", "kube-apiserver")),
+            &[],
+        );
+        let mut control_plane = agent.clone();
+        control_plane.project();
+        assert_eq!(control_plane.spec, agent.spec);
+        assert_eq!(control_plane.status, None, "no check reads a Pod's status");
+        assert!(
+            control_plane
+                .metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .all(|e| e.fields_v1.is_none())
+        );
+        let mut kept = stored::Pod::from(agent);
+        kept.project();
+        assert_eq!(kept.spec, None);
     }
 
     #[test]

@@ -64,14 +64,19 @@ mod tests {
         let r = Reads::new(
             vec![ResourceKind::Namespace, ResourceKind::Namespace],
             vec![
-                Gvk::new("apps", "v1", "Deployment"),
+                Gvk::new("", "v1", "Service"),
                 Gvk::new("", "v1", "ConfigMap"),
+                Gvk::new("apps", "v1", "Deployment"),
             ],
         );
-        assert_eq!(r.kinds, [ResourceKind::Namespace, ResourceKind::Deployment]);
+        assert_eq!(r.kinds, [ResourceKind::Namespace, ResourceKind::Service]);
+        // A trimmed kind (see `Gvk::trimmed_kind`) is read whole from a watch of its own.
         assert_eq!(
             r.dynamic_only().collect::<Vec<_>>(),
-            [&Gvk::new("", "v1", "ConfigMap")]
+            [
+                &Gvk::new("", "v1", "ConfigMap"),
+                &Gvk::new("apps", "v1", "Deployment")
+            ]
         );
     }
 }

@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -13,6 +11,7 @@ use kube::api::DynamicObject;
 
 use super::gvk::Gvk;
 use super::reads::Reads;
+use super::stored;
 
 use crate::api::{AccessReview, AccessReviewDecision, ControlException};
 use crate::engine::exceptions::ExceptionPolicy;
@@ -121,18 +120,18 @@ pub struct ClusterSnapshot {
     pub role_bindings: Vec<Arc<RoleBinding>>,
     /// ClusterRoleBindings
     pub cluster_role_bindings: Vec<Arc<ClusterRoleBinding>>,
-    /// Deployments
-    pub deployments: Vec<Arc<Deployment>>,
-    /// StatefulSets
-    pub stateful_sets: Vec<Arc<StatefulSet>>,
-    /// DaemonSets
-    pub daemon_sets: Vec<Arc<DaemonSet>>,
-    /// CronJobs
-    pub cron_jobs: Vec<Arc<CronJob>>,
-    /// Jobs
-    pub jobs: Vec<Arc<Job>>,
-    /// Pods in every namespace
-    pub pods: Vec<Arc<Pod>>,
+    /// Deployments, as the stores keep them ([`stored`])
+    pub deployments: Vec<Arc<stored::Deployment>>,
+    /// StatefulSets, as the stores keep them
+    pub stateful_sets: Vec<Arc<stored::StatefulSet>>,
+    /// DaemonSets, as the stores keep them
+    pub daemon_sets: Vec<Arc<stored::DaemonSet>>,
+    /// CronJobs, as the stores keep them
+    pub cron_jobs: Vec<Arc<stored::CronJob>>,
+    /// Jobs, as the stores keep them
+    pub jobs: Vec<Arc<stored::Job>>,
+    /// Pods in every namespace, as the stores keep them
+    pub pods: Vec<Arc<stored::Pod>>,
     /// Services
     pub services: Vec<Arc<Service>>,
     /// ServiceAccounts
@@ -197,12 +196,6 @@ impl ClusterSnapshot {
                 ResourceKind::ClusterRole => to_dynamic(&self.cluster_roles),
                 ResourceKind::RoleBinding => to_dynamic(&self.role_bindings),
                 ResourceKind::ClusterRoleBinding => to_dynamic(&self.cluster_role_bindings),
-                ResourceKind::Deployment => to_dynamic(&self.deployments),
-                ResourceKind::StatefulSet => to_dynamic(&self.stateful_sets),
-                ResourceKind::DaemonSet => to_dynamic(&self.daemon_sets),
-                ResourceKind::CronJob => to_dynamic(&self.cron_jobs),
-                ResourceKind::Job => to_dynamic(&self.jobs),
-                ResourceKind::Pod => to_dynamic(&self.pods),
                 ResourceKind::Service => to_dynamic(&self.services),
                 ResourceKind::ServiceAccount => to_dynamic(&self.service_accounts),
                 ResourceKind::NetworkPolicy => to_dynamic(&self.network_policies),
@@ -211,8 +204,16 @@ impl ClusterSnapshot {
                 ResourceKind::ControlException => to_dynamic(&self.control_exceptions),
                 ResourceKind::AccessReview => to_dynamic(&self.access_reviews),
                 ResourceKind::AccessReviewDecision => to_dynamic(&self.access_review_decisions),
-                // Partial typed stores (kube-system pods, token secrets) are never served as a whole kind.
-                ResourceKind::ControlPlanePod | ResourceKind::ServiceAccountTokenSecret => continue,
+                // Partial typed stores (kube-system pods, token secrets) and trimmed ones (workloads, Pods: see
+                // `Gvk::trimmed_kind`) are never served as a whole kind.
+                ResourceKind::ControlPlanePod
+                | ResourceKind::ServiceAccountTokenSecret
+                | ResourceKind::Deployment
+                | ResourceKind::StatefulSet
+                | ResourceKind::DaemonSet
+                | ResourceKind::CronJob
+                | ResourceKind::Job
+                | ResourceKind::Pod => continue,
             };
             match objects {
                 Ok(objects) => {
@@ -362,7 +363,6 @@ where
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     use super::*;
@@ -370,7 +370,7 @@ mod tests {
     #[test]
     fn typed_kinds_are_served_by_gvk_from_the_same_store() {
         let mut s = ClusterSnapshot {
-            deployments: vec![Arc::new(Deployment {
+            services: vec![Arc::new(Service {
                 metadata: ObjectMeta {
                     name: Some("web".into()),
                     namespace: Some("prod".into()),
@@ -378,17 +378,22 @@ mod tests {
                 },
                 ..Default::default()
             })],
+            // Trimmed: never served from the typed store.
+            deployments: vec![Arc::new(stored::Deployment::default())],
             ..Default::default()
         };
-        s.unavailable.insert(ResourceKind::Job, "forbidden".into());
-        let deploy = Gvk::new("apps", "v1", "Deployment");
-        let job = Gvk::new("batch", "v1", "Job");
-        s.serve_typed_as_dynamic(&[deploy.clone(), job.clone()]);
-        let d = s.dynamic(&deploy).unwrap();
+        s.unavailable
+            .insert(ResourceKind::Ingress, "forbidden".into());
+        let service = Gvk::new("", "v1", "Service");
+        let ingress = Gvk::new("networking.k8s.io", "v1", "Ingress");
+        let deployment = Gvk::new("apps", "v1", "Deployment");
+        s.serve_typed_as_dynamic(&[service.clone(), ingress.clone(), deployment.clone()]);
+        let d = s.dynamic(&service).unwrap();
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].metadata.name.as_deref(), Some("web"));
-        assert_eq!(Gvk::of(&d[0]), Some(deploy));
-        assert_eq!(s.dynamic(&job).unwrap_err(), "forbidden");
+        assert_eq!(Gvk::of(&d[0]), Some(service));
+        assert!(!s.dynamic.contains_key(&deployment));
+        assert_eq!(s.dynamic(&ingress).unwrap_err(), "forbidden");
     }
 
     fn dynamic(value: serde_json::Value) -> Arc<DynamicObject> {

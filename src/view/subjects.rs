@@ -7,13 +7,12 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
+use super::stored::{self, CronJob, DaemonSet, Deployment, Job, StatefulSet};
 use super::{ClusterSnapshot, ResourceKind, ResourceRef};
 use crate::api::{AccessReview, AccessReviewDecision, ControlException};
 
@@ -144,7 +143,7 @@ typed_kinds! {
     DaemonSet => daemon_sets: DaemonSet,
     CronJob => cron_jobs: CronJob,
     Job => jobs: Job,
-    Pod => pods: Pod,
+    Pod => pods: stored::Pod,
     Service => services: Service,
     ServiceAccount => service_accounts: ServiceAccount,
     NetworkPolicy => network_policies: NetworkPolicy,

@@ -9,9 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use super::stored::{Container, PodSpec, PodTemplateSpec};
 use super::{ClusterSnapshot, ResourceKind, ResourceRef};
 use crate::api::WorkloadKind;
 
@@ -34,7 +34,7 @@ pub struct PodTemplate<'a> {
     pub meta: &'a ObjectMeta,
     /// The template's own metadata (pod labels, annotations); the pod's metadata for a bare pod.
     pub template_meta: Option<&'a ObjectMeta>,
-    /// The pod spec.
+    /// The pod spec, as the stores keep it ([`super::stored`]).
     pub spec: &'a PodSpec,
 }
 
@@ -52,8 +52,8 @@ impl PodTemplate<'_> {
         }
     }
 
-    /// Init and regular containers, as (container kind word, container). Ephemeral containers are not `Container`s;
-    /// checks that judge them too use [`crate::checks::workload_templates::all_containers`].
+    /// Init and regular containers, as (container kind word, container). Checks that judge ephemeral containers
+    /// too use [`crate::checks::workload_templates::all_containers`].
     pub fn containers(&self) -> Vec<(&'static str, &Container)> {
         let mut all: Vec<(&'static str, &Container)> = Vec::new();
         for c in self.spec.init_containers.iter().flatten() {
@@ -129,7 +129,7 @@ pub(crate) fn judged_through_workload(pod: &ObjectMeta) -> bool {
 
 fn template<'a, K: k8s_openapi::Resource + kube::Resource>(
     obj: &'a K,
-    template: Option<&'a k8s_openapi::api::core::v1::PodTemplateSpec>,
+    template: Option<&'a PodTemplateSpec>,
 ) -> Option<PodTemplate<'a>> {
     let t = template?;
     Some(PodTemplate {
@@ -237,12 +237,10 @@ pub(crate) fn controlled_meta(
 mod tests {
     use std::sync::Arc;
 
-    use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-    use k8s_openapi::api::batch::v1::Job;
-    use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
     use super::*;
+    use crate::view::stored::{Deployment, Job, Pod, ReplicatedSpec};
 
     fn spec() -> PodSpec {
         PodSpec {
@@ -267,7 +265,6 @@ mod tests {
         Arc::new(Pod {
             metadata: meta,
             spec: Some(spec()),
-            ..Default::default()
         })
     }
 
@@ -276,14 +273,13 @@ mod tests {
         let view = ClusterSnapshot {
             deployments: vec![Arc::new(Deployment {
                 metadata: meta("api", None),
-                spec: Some(DeploymentSpec {
+                spec: Some(ReplicatedSpec {
                     template: PodTemplateSpec {
                         metadata: None,
                         spec: Some(spec()),
                     },
                     ..Default::default()
                 }),
-                ..Default::default()
             })],
             pods: vec![
                 pod(owned(

@@ -137,6 +137,34 @@ mod tests {
     }
 
     #[test]
+    fn cel_decides_per_object_on_kinds_with_a_typed_store_whole_or_trimmed() {
+        let s: ControlSpec = serde_json::from_value(serde_json::json!({
+            "criteria": ["CC7.1"], "category": "Security", "title": "t", "check": {"cel": {
+                "match": {"kinds": [
+                    {"apiVersion": "apps/v1", "kind": "Deployment"},
+                    {"apiVersion": "batch/v1", "kind": "CronJob"},
+                    {"apiVersion": "v1", "kind": "Pod"},
+                    {"apiVersion": "v1", "kind": "Service"},
+                    {"apiVersion": "v1", "kind": "ConfigMap"},
+                ]},
+                "validations": [{"expression": "true"}],
+            }},
+        }))
+        .unwrap();
+        // Workloads and Pods are trimmed in their typed stores and admitted whole (see `admitted::whole_object`);
+        // a ConfigMap has no typed store and is judged in the audit only.
+        assert_eq!(
+            admissibility(&validate(&s).unwrap()),
+            Admissibility::PerObject(vec![
+                ResourceKind::Deployment,
+                ResourceKind::CronJob,
+                ResourceKind::Pod,
+                ResourceKind::Service,
+            ])
+        );
+    }
+
+    #[test]
     fn whole_cluster_checks_are_audit_only() {
         for check in [
             Check {

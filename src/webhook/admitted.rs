@@ -323,16 +323,46 @@ mod tests {
     }
 
     #[test]
+    fn cel_reads_an_admitted_workload_whole_while_the_checks_read_what_they_keep() {
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web",
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+            "spec": {"selector": {}, "strategy": {"type": "Recreate"}, "template": {"spec": {"containers": [
+                {"name": "app", "image": "app:1", "livenessProbe": {"periodSeconds": 20}}]}}}});
+        let (s, _) =
+            admission_snapshot(ResourceKind::Deployment, deployment, Some("team-a"), None).unwrap();
+        let kept = s.deployments[0].spec.as_ref().expect("spec");
+        assert_eq!(
+            kept.template.spec.as_ref().expect("pod spec").containers[0]
+                .image
+                .as_deref(),
+            Some("app:1")
+        );
+        let served = s.dynamic(&Gvk::new("apps", "v1", "Deployment")).unwrap();
+        assert_eq!(served.len(), 1);
+        assert_eq!(served[0].data["spec"]["strategy"]["type"], "Recreate");
+        assert_eq!(
+            served[0].data["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["periodSeconds"],
+            20
+        );
+        assert_eq!(served[0].metadata.namespace.as_deref(), Some("team-a"));
+        let annotations = served[0].metadata.annotations.as_ref();
+        assert!(
+            annotations.is_none_or(|a| a.is_empty()),
+            "stripped: {annotations:?}"
+        );
+    }
+
+    #[test]
     fn cel_reads_other_admitted_kinds_from_the_typed_object() {
         let (s, _) = admission_snapshot(
-            ResourceKind::Deployment,
-            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web",
+            ResourceKind::Service,
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web",
                 "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}}}),
             Some("team-a"),
             None,
         )
         .unwrap();
-        let served = s.dynamic(&Gvk::new("apps", "v1", "Deployment")).unwrap();
+        let served = s.dynamic(&Gvk::new("", "v1", "Service")).unwrap();
         assert_eq!(served.len(), 1);
         let annotations = served[0].metadata.annotations.as_ref();
         assert!(

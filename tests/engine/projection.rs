@@ -1,7 +1,9 @@
 //! What the stores keep of an object ([`Project`]) changes no verdict: every control of the shipped library, the
 //! example CEL controls and change approval over every workload kind and Pods give the same evaluation (findings,
 //! counts, verdict and digest) over a synthetic cluster as the API server lists it (managedFields with their field
-//! trees, kubectl's last-applied copy on every object) and over the same cluster projected.
+//! trees, kubectl's last-applied copy on every object) and over the same cluster projected. Workloads and Pods are
+//! held in the compact types of `view::stored` either way; CEL controls that read them (their probes, their
+//! status: fields those types do not keep) read them whole, as watches of their own serve them.
 //!
 //! One difference is wanted: CEL's cost estimate counts the whole object, so kubectl's last-applied copy (a
 //! second object as a string) pushed rules over the cost limit and left kubectl-applied objects Unknown. Projected,
@@ -12,14 +14,13 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
-use kube::api::DynamicObject;
 use serde::Serialize;
 use serde_json::json;
 use soc2_operator::api::Control;
 use soc2_operator::engine::evaluate::{evaluate, required_kinds};
 use soc2_operator::engine::validation::validate;
 use soc2_operator::view::projection::LAST_APPLIED;
-use soc2_operator::view::{ClusterSnapshot, Project, strip_dynamic};
+use soc2_operator::view::{ClusterSnapshot, Project};
 
 use crate::library;
 use crate::synthetic;
@@ -111,32 +112,34 @@ fn controls() -> Vec<Control> {
         )
         .expect("control"),
     );
-    // Pods read whole: their typed store drops what no check reads (a workload's pods' spec, every status).
+    // Pods and workloads read whole: their typed stores drop what no check reads (a workload's pods' spec, every
+    // Pod's status, a container's probes beyond whether it has a readiness probe, ...).
     controls.push(
         serde_yaml::from_str(include_str!("../support/running-pods-pinned.yaml")).expect("control"),
     );
+    controls.push(
+        serde_yaml::from_str(include_str!("../support/workloads-whole.yaml")).expect("control"),
+    );
     controls
-}
-
-/// Pods as a watch of their own serves them to controls that read them by GVK: whole, stripped as dynamic
-/// objects are.
-fn whole_pods(s: &ClusterSnapshot) -> Vec<Arc<DynamicObject>> {
-    s.pods
-        .iter()
-        .map(|p| {
-            let mut o: DynamicObject =
-                serde_json::from_value(serde_json::to_value(p.as_ref()).expect("json"))
-                    .expect("dynamic");
-            strip_dynamic(&mut o);
-            Arc::new(o)
-        })
-        .collect()
 }
 
 #[test]
 fn the_projected_cluster_gets_the_same_evaluation_as_the_listed_one() {
     let now: Timestamp = "2026-06-01T00:00:00Z".parse().expect("timestamp");
     let mut server_side: ClusterSnapshot = synthetic::cluster(2_000, 0x9a0e);
+    // Workloads and Pods as a watch of their own serves them to controls that read them by GVK: whole, stripped as
+    // dynamic objects are.
+    let whole = synthetic::whole_objects(2_000, 0x9a0e);
+    assert_eq!(
+        whole.values().map(Vec::len).sum::<usize>(),
+        server_side.deployments.len()
+            + server_side.stateful_sets.len()
+            + server_side.daemon_sets.len()
+            + server_side.cron_jobs.len()
+            + server_side.jobs.len()
+            + server_side.pods.len()
+            + server_side.control_plane_pods.len()
+    );
     every_kind!(server_side, managed, 7);
     let mut listed = server_side.clone();
     every_kind!(listed, applied_by_kubectl);
@@ -146,11 +149,6 @@ fn the_projected_cluster_gets_the_same_evaluation_as_the_listed_one() {
         kept.pods.iter().filter(|p| p.spec.is_none()).count() > kept.pods.len() / 2,
         "most pods are run by workloads and lose their spec"
     );
-    let whole = [
-        whole_pods(&server_side),
-        whole_pods(&listed),
-        whole_pods(&listed),
-    ];
     let kept_json = serde_json::to_string(&kept.deployments).expect("json");
     assert!(
         !kept_json.contains(LAST_APPLIED) && !kept_json.contains("fieldsV1"),
@@ -169,13 +167,11 @@ fn the_projected_cluster_gets_the_same_evaluation_as_the_listed_one() {
         let v = validate(&control.spec).unwrap_or_else(|e| panic!("{name}: {e:?}"));
         // CEL and requiredResources read typed kinds by group/version/kind, as the live view serves them.
         let gvks = required_kinds(&v).gvks;
-        for (s, whole) in [&mut server_side, &mut listed, &mut kept]
-            .into_iter()
-            .zip(&whole)
-        {
+        for s in [&mut server_side, &mut listed, &mut kept] {
             s.serve_typed_as_dynamic(&gvks);
             for gvk in gvks.iter().filter(|g| g.trimmed_kind().is_some()) {
-                s.dynamic.insert(gvk.clone(), whole.clone());
+                s.dynamic
+                    .insert(gvk.clone(), whole.get(gvk).cloned().unwrap_or_default());
             }
         }
         let after = evaluate(&name, &v, &kept, now).expect("evaluates");
@@ -207,16 +203,18 @@ fn the_projected_cluster_gets_the_same_evaluation_as_the_listed_one() {
     }
     // Not a comparison of empty results: most controls find something in the synthetic cluster, CEL on Pods
     // included.
-    let pods = controls
-        .iter()
-        .find(|c| c.metadata.name.as_deref() == Some("running-pods-pinned"));
-    let v = validate(&pods.expect("control").spec).expect("valid");
-    let pods = evaluate("running-pods-pinned", &v, &kept, now).expect("evaluates");
-    assert!(
-        pods.summary.failed > 0 && pods.summary.passed > 0,
-        "{:?}",
-        pods.summary
-    );
+    for name in ["running-pods-pinned", "workloads-probed"] {
+        let control = controls
+            .iter()
+            .find(|c| c.metadata.name.as_deref() == Some(name));
+        let v = validate(&control.expect("control").spec).expect("valid");
+        let whole = evaluate(name, &v, &kept, now).expect("evaluates");
+        assert!(
+            whole.summary.failed > 0 && whole.summary.passed > 0,
+            "{name}: {:?}",
+            whole.summary
+        );
+    }
     assert!(
         failing >= 20,
         "only {failing} controls fail the synthetic cluster"

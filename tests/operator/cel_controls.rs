@@ -216,12 +216,15 @@ fn a_gvk_change_reevaluates_only_the_controls_reading_it() {
         )
         .is_empty()
     );
-    // apps/v1 Deployment is served from the typed store: its typed changes trigger the CEL control.
+    // apps/v1 Deployment is read whole from a watch of its own (its typed store keeps only what the checks read):
+    // that watch's changes trigger the CEL control, the typed store's do not.
+    let deployment = Watched::Gvk(Gvk::new("apps", "v1", "Deployment"));
     assert_eq!(
-        affected(&s, ResourceKind::Deployment.into(), Some("prod")),
+        affected(&s, deployment.clone(), Some("prod")),
         ["deployments"]
     );
-    assert!(affected(&s, ResourceKind::Deployment.into(), Some("dev")).is_empty());
+    assert!(affected(&s, deployment, Some("dev")).is_empty());
+    assert!(affected(&s, ResourceKind::Deployment.into(), Some("prod")).is_empty());
     assert_eq!(
         affected(&s, ResourceKind::Namespace.into(), None),
         ["config-maps", "deployments", "mfa"]

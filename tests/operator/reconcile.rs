@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, StatusCode};
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::runtime::controller::Action;
 use kube::runtime::{reflector, watcher};
@@ -21,6 +20,7 @@ use serde_json::{Value, json};
 use soc2_operator::api::{Control, ControlStatus};
 use soc2_operator::controller::{self, Error, affected_controls, error_policy};
 use soc2_operator::view::live::Change;
+use soc2_operator::view::stored::Deployment;
 use soc2_operator::view::{ClusterSnapshot, ResourceKind};
 use tokio::time::timeout;
 

@@ -240,3 +240,69 @@ fn whole_pods_are_kept_only_for_controls_that_read_them() {
         assert_eq!(loaded.snapshot.dynamic.contains_key(&pods), whole);
     }
 }
+
+const WORKLOADS_CONTROL: &str = include_str!("../support/workloads-whole.yaml");
+
+/// A Deployment and a CronJob whose readiness probes run every 5 s: what the typed lists keep of them says only that
+/// they have one.
+const PROBED_WORKLOADS: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx:1.27, readinessProbe: {periodSeconds: 5}}]}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly, namespace: shop}
+spec:
+  schedule: "@daily"
+  jobTemplate:
+    spec:
+      template:
+        spec: {containers: [{name: job, image: nginx:1.27, readinessProbe: {periodSeconds: 10}}]}
+"#;
+
+#[test]
+fn cel_reads_workloads_whole_and_they_are_kept_whole_only_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inputs, controls) = (dir.path().join("inputs"), dir.path().join("controls"));
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::create_dir_all(&controls).unwrap();
+    std::fs::write(inputs.join("workloads.yaml"), PROBED_WORKLOADS).unwrap();
+    std::fs::write(controls.join("workloads.yaml"), WORKLOADS_CONTROL).unwrap();
+    let out = soc2ctl(&[
+        "scan",
+        inputs.to_str().unwrap(),
+        "--controls",
+        controls.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        findings(&failing_report(&out)),
+        [(
+            "workloads-probed".to_string(),
+            "Fail".to_string(),
+            "Deployment shop/web".to_string(),
+            "readiness-period".to_string(),
+        )]
+    );
+
+    use soc2_operator::scan::{Loaded, load_paths_into, reads_of};
+    use soc2_operator::view::Gvk;
+    let deployments = Gvk::new("apps", "v1", "Deployment");
+    let cron_jobs = Gvk::new("batch", "v1", "CronJob");
+    let cel: soc2_operator::api::Control = serde_yaml::from_str(WORKLOADS_CONTROL).unwrap();
+    for (controls, whole) in [(vec![], false), (vec![cel], true)] {
+        let mut loaded = Loaded::default();
+        loaded.keep_whole_only(&reads_of(&controls));
+        load_paths_into(std::slice::from_ref(&inputs), &mut loaded).unwrap();
+        assert_eq!(loaded.snapshot.deployments.len(), 1);
+        assert_eq!(loaded.snapshot.cron_jobs.len(), 1);
+        assert_eq!(loaded.snapshot.dynamic.contains_key(&deployments), whole);
+        assert_eq!(loaded.snapshot.dynamic.contains_key(&cron_jobs), whole);
+    }
+}

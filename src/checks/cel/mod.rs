@@ -236,12 +236,13 @@ impl Check for Cel {
         Reads::new(Vec::new(), gvks(&params.match_.kinds))
     }
 
-    /// Per object on the matched kinds that have a typed store (the webhook admits only those).
+    /// Per object on the matched kinds that have a typed store, whole or trimmed (the webhook admits only those, and
+    /// serves an admitted object of a trimmed kind whole).
     fn admissibility(params: &CelCheck) -> Admissibility {
         Admissibility::per_object(
             gvks(&params.match_.kinds)
                 .iter()
-                .filter_map(Gvk::typed_kind)
+                .filter_map(|g| g.typed_kind().or_else(|| g.trimmed_kind()))
                 .collect(),
         )
     }
