@@ -9,13 +9,14 @@ use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use soc2_operator::api::{AccessReview, AccessReviewDecision};
+use soc2_operator::api::{AccessReview, AccessReviewDecision, FindingResult};
 use soc2_operator::evidence::{EvidenceStoreClient, StoreLocation, VerifyingKeys, verify_chain};
 use tokio::time::Instant;
 
-use crate::support::objects::assert_chain_verifies;
+use crate::support::objects::{assert_chain_verifies, control_spec};
 use crate::support::reviewer::person;
 use crate::support::wait::TIMEOUT;
+use crate::support::wait::{condition_is, findings_with, is_current};
 use crate::support::{FIELD_MANAGER, TestEnv, TestResult, skip};
 
 fn admin_binding(env: &TestEnv, name: &str, user: &str) -> Value {
@@ -120,7 +121,8 @@ async fn a_review_cycle_is_decided_by_authenticated_reviewers_and_lands_in_the_c
     spec["subjects"]["kinds"] = json!(["User"]);
     spec["subjects"]["bindings"] = json!({ "objectSelector": { "matchLabels": env.labels() } });
     spec["reviewers"] = json!({ "groups": [reviewers] });
-    spec["revocationGracePeriod"] = json!("1h");
+    // A grace period of a second: the control fails as soon as the revocation is due and not carried out.
+    spec["revocationGracePeriod"] = json!("1s");
     spec["evidenceStore"] = json!(store_name);
     reviews
         .patch(
@@ -274,10 +276,47 @@ async fn a_review_cycle_is_decided_by_authenticated_reviewers_and_lands_in_the_c
     );
     assert_eq!(status.cycle.as_ref().unwrap().revoked, 0);
 
-    // The revocation is carried out: the binding goes.
+    // The control over the review fails while Bob still holds what was revoked...
+    let control = env.control_name("access");
+    env.apply_control(
+        &control,
+        control_spec(
+            &env,
+            &["CC6.2", "CC6.3"],
+            "e2e: access review",
+            json!({ "accessReview": { "accessReviews": [review_name] } }),
+        ),
+    )
+    .await?;
+    env.wait_control(
+        &control,
+        "revocation-not-carried-out for bob",
+        TIMEOUT,
+        |c| {
+            is_current(c)
+                && condition_is(c, "Compliant", "False", None)
+                && findings_with(c, FindingResult::Fail)
+                    .iter()
+                    .any(|(_, name, rule)| name == &bob && rule == "revocation-not-carried-out")
+        },
+    )
+    .await;
+
+    // ... and the revocation is carried out: the binding goes, and the control is compliant.
     bindings
         .delete(&binding_names[1], &DeleteParams::default())
         .await?;
+    env.wait_control(
+        &control,
+        "compliant once the binding is gone",
+        TIMEOUT,
+        |c| {
+            is_current(c)
+                && condition_is(c, "Compliant", "True", None)
+                && findings_with(c, FindingResult::Fail).is_empty()
+        },
+    )
+    .await;
     wait_review(
         &reviews,
         &review_name,
