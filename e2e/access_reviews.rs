@@ -188,6 +188,29 @@ async fn a_review_cycle_is_decided_by_authenticated_reviewers_and_lands_in_the_c
     let post = PostParams::default();
     let names = |n: &str| format!("soc2-e2e-arv-{n}-{s}");
 
+    // The webhook reads AccessReviews from a watch of its own, which may not have seen the new review yet when the
+    // controller has opened its cycle (CI runs scenarios in parallel, and one restarts the API server): wait until
+    // a dry run of a valid decision is admitted.
+    let probe = decision(
+        &names("probe"),
+        &review_name,
+        &cycle.id,
+        &erin,
+        json!([item(&alice, "Keep", "dry run")]),
+    );
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let deadline = Instant::now() + TIMEOUT;
+    while let Err(e) = decisions_as(&erin_client).create(&dry_run, &probe).await {
+        assert!(
+            Instant::now() < deadline,
+            "the webhook does not admit a valid decision within {TIMEOUT:?}: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
     // Refused: signed as someone else, deciding on one's own access, and from someone who is not a reviewer.
     let mallory = format!("mallory-{s}");
     let mallory_client = person(&env.client, &mallory, &[&format!("e2e-bystanders-{s}")]).await?;
