@@ -6,18 +6,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::core::SelectorExt;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use tokio::task::JoinHandle;
 
+use super::cluster_scoped;
 use crate::api::{Control, EvidenceStore, EvidenceStoreSpec, EvidenceStoreStatus, LastSnapshot};
 use crate::engine::evaluate::required_kinds;
 use crate::engine::validation::validate;
@@ -701,6 +701,7 @@ fn time(t: Timestamp) -> Time {
     Time(t)
 }
 
+/// The store's `Ready` condition, keeping its transition time from `previous` while its status holds.
 fn condition(
     previous: Option<&Condition>,
     ok: bool,
@@ -708,19 +709,15 @@ fn condition(
     message: &str,
     generation: Option<i64>,
 ) -> Condition {
-    let status = if ok { "True" } else { "False" };
-    let last_transition_time = match previous {
-        Some(p) if p.status == status => p.last_transition_time.clone(),
-        _ => time(Timestamp::now()),
-    };
-    Condition {
-        type_: "Ready".into(),
-        status: status.into(),
-        reason: reason.into(),
-        message: message.chars().take(1000).collect(),
-        observed_generation: generation,
-        last_transition_time,
-    }
+    cluster_scoped::condition(
+        "Ready",
+        previous.map(std::slice::from_ref).unwrap_or_default(),
+        ok,
+        reason,
+        message,
+        generation,
+        Timestamp::now(),
+    )
 }
 
 async fn succeeded(
@@ -861,24 +858,15 @@ async fn failed(
 }
 
 async fn write_status(ctx: &EvidenceContext, name: &str, status: &EvidenceStoreStatus) {
-    if !ctx.leadership.is_leader() {
-        ctx.metrics.write_dropped();
-        return;
-    }
-    let api: Api<EvidenceStore> = Api::all(ctx.client.clone());
-    let patch = serde_json::json!({
-        "apiVersion": EvidenceStore::api_version(&()),
-        "kind": EvidenceStore::kind(&()),
-        "status": status,
-    });
-    if let Err(e) = api
-        .patch_status(
-            name,
-            &PatchParams::apply(crate::OPERATOR_NAME).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-    {
+    let written = cluster_scoped::apply_status::<EvidenceStore>(
+        &ctx.client,
+        &ctx.leadership,
+        &ctx.metrics,
+        name,
+        status,
+    )
+    .await;
+    if let Err(e) = written {
         tracing::warn!(store = %name, error = %e, "could not write EvidenceStore status");
     }
 }
@@ -890,26 +878,15 @@ async fn publish(
     reason: &str,
     note: &str,
 ) {
-    let reference = ObjectReference {
-        api_version: Some(EvidenceStore::api_version(&()).into_owned()),
-        kind: Some(EvidenceStore::kind(&()).into_owned()),
-        name: store.metadata.name.clone(),
-        uid: store.metadata.uid.clone(),
-        ..Default::default()
-    };
-    let event = Event {
+    cluster_scoped::publish(
+        &ctx.recorder,
+        &ctx.metrics,
+        store,
         type_,
-        reason: reason.into(),
-        note: Some(super::transitions::truncate_note(note.to_string())),
-        action: "Snapshot".into(),
-        secondary: None,
-    };
-    match ctx.recorder.publish(&event, &reference).await {
-        Ok(()) => ctx.metrics.event_published(reason),
-        Err(e) => {
-            tracing::warn!(store = ?store.metadata.name, error = %e, "could not publish event")
-        }
-    }
+        (reason, "Snapshot"),
+        note,
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Building `ControlException.status` from an [`Assessment`], and deciding whether it must be written.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
+use super::cluster_scoped::condition;
 use crate::api::{ControlExceptionStatus, ExceptionState};
 use crate::engine::exceptions::Assessment;
 
@@ -19,28 +19,21 @@ pub fn build(
     generation: Option<i64>,
     now: Timestamp,
 ) -> ControlExceptionStatus {
-    let status = if assessment.state == ExceptionState::Active {
-        "True"
-    } else {
-        "False"
-    };
-    let last_transition_time = previous
-        .and_then(|p| p.conditions.iter().find(|c| c.type_ == ACTIVE))
-        .filter(|c| c.status == status)
-        .map_or(Time(now), |c| c.last_transition_time.clone());
+    let previous = previous.map_or(&[][..], |p| p.conditions.as_slice());
     ControlExceptionStatus {
         observed_generation: generation,
         state: Some(assessment.state),
         reason: Some(assessment.reason.into()),
         message: Some(assessment.message.clone()),
-        conditions: vec![Condition {
-            type_: ACTIVE.into(),
-            status: status.into(),
-            reason: assessment.reason.into(),
-            message: assessment.message.clone(),
-            observed_generation: generation,
-            last_transition_time,
-        }],
+        conditions: vec![condition(
+            ACTIVE,
+            previous,
+            assessment.state == ExceptionState::Active,
+            assessment.reason,
+            &assessment.message,
+            generation,
+            now,
+        )],
         matched_findings: matched,
     }
 }
@@ -55,6 +48,8 @@ pub fn needs_write(
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
     use super::*;
 
     fn assessment(state: ExceptionState, reason: &'static str) -> Assessment {

@@ -5,6 +5,7 @@
 
 pub mod access_review_store;
 pub mod access_reviews;
+mod cluster_scoped;
 mod context;
 mod error;
 pub mod evidence;

@@ -3,19 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ApiResource, DynamicObject};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 
 use super::AccessReviewContext;
 use super::status::{
-    change_counts, condition, decision_status, privileged_since_review, progress, record,
+    change_counts, decision_status, privileged_since_review, progress, record,
     recorded_revocations, summarise,
 };
 use crate::access::cycle::{ReviewSettings, cycle_id, tick_of};
@@ -24,6 +23,7 @@ use crate::api::{
     AccessReview, AccessReviewDecision, AccessReviewStatus, CompletedCycle, CycleStatus,
     EvidenceStore, Revocation,
 };
+use crate::controller::cluster_scoped::{self, condition};
 use crate::controller::evidence::connect_store;
 use crate::evidence::EvidenceStoreClient;
 use crate::evidence::access_review::{
@@ -635,20 +635,12 @@ async fn write_status(
     name: &str,
     status: &AccessReviewStatus,
 ) -> Result<(), Error> {
-    if !ctx.leadership.is_leader() {
-        ctx.metrics.write_dropped();
-        return Ok(());
-    }
-    let api: Api<AccessReview> = Api::all(ctx.client.clone());
-    let patch = serde_json::json!({
-        "apiVersion": AccessReview::api_version(&()),
-        "kind": AccessReview::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
+    cluster_scoped::apply_status::<AccessReview>(
+        &ctx.client,
+        &ctx.leadership,
+        &ctx.metrics,
         name,
-        &PatchParams::apply(crate::OPERATOR_NAME).force(),
-        &Patch::Apply(&patch),
+        status,
     )
     .await
     .map(|_| ())
@@ -665,28 +657,15 @@ async fn publish(
     reason: &str,
     note: &str,
 ) {
-    let reference = ObjectReference {
-        api_version: Some(AccessReview::api_version(&()).into_owned()),
-        kind: Some(AccessReview::kind(&()).into_owned()),
-        name: review.metadata.name.clone(),
-        uid: review.metadata.uid.clone(),
-        ..Default::default()
-    };
-    let event = Event {
+    cluster_scoped::publish(
+        &ctx.recorder,
+        &ctx.metrics,
+        review,
         type_,
-        reason: reason.into(),
-        note: Some(crate::controller::transitions::truncate_note(
-            note.to_string(),
-        )),
-        action: "Review".into(),
-        secondary: None,
-    };
-    match ctx.recorder.publish(&event, &reference).await {
-        Ok(()) => ctx.metrics.event_published(reason),
-        Err(e) => {
-            tracing::warn!(review = ?review.metadata.name, error = %e, "could not publish event")
-        }
-    }
+        (reason, "Review"),
+        note,
+    )
+    .await;
 }
 
 /// "1 subject", "3 subjects".

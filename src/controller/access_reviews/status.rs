@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::access::tally::{DecisionReview, Tally};
@@ -11,6 +11,7 @@ use crate::api::{
     AccessReviewDecisionStatus, ChangeCounts, CycleStatus, LISTED_SUBJECTS, ListedSubjects,
     Revocation, SubjectKey, Verdict,
 };
+use crate::controller::cluster_scoped::condition;
 use crate::evidence::access_review::{ACCESS_REVIEW_FORMAT_VERSION, CycleRecord, RECORD_KIND};
 
 /// The cycle's summary with the counts of `tally`.
@@ -118,31 +119,6 @@ pub fn progress(cycle: &CycleStatus) -> (&'static str, String) {
         "CycleOpen"
     };
     (reason, message)
-}
-
-/// A `type_` condition, keeping the previous transition time while its status stays.
-pub fn condition(
-    type_: &str,
-    previous: &[Condition],
-    ok: bool,
-    reason: &str,
-    message: &str,
-    generation: Option<i64>,
-    now: Timestamp,
-) -> Condition {
-    let status = if ok { "True" } else { "False" };
-    let last_transition_time = previous
-        .iter()
-        .find(|c| c.type_ == type_ && c.status == status)
-        .map_or(Time(now), |c| c.last_transition_time.clone());
-    Condition {
-        type_: type_.into(),
-        status: status.into(),
-        reason: reason.into(),
-        message: message.chars().take(1000).collect(),
-        observed_generation: generation,
-        last_transition_time,
-    }
 }
 
 /// A decision's status: whether it counted, and the revocations it asked for that were carried out.
