@@ -2,10 +2,12 @@
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use kube::api::ListParams;
 use kube::runtime::reflector::Store;
 use kube::runtime::{Controller, WatchStreamExt, predicates, reflector, watcher};
@@ -135,26 +137,37 @@ fn follow_controls<K>(
     }
 }
 
+/// What stops the operator besides a signal.
+type Stop = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
+
 /// Runs the controller until SIGTERM or Ctrl-C (a second signal forces the stop), then stops reconciling, releases
 /// the Lease and stops the admin server, in that order.
-pub async fn run(client: Client, config: OperatorConfig) -> Result<(), Error> {
-    run_with(client, config, true, std::future::pending()).await
+///
+/// A boxed future rather than an `async fn`: the body of an `async fn` is compiled again in every crate that awaits
+/// it, so the binary compiled the operator's whole state machine a second time (a fifth of a release build).
+pub fn run(client: Client, config: OperatorConfig) -> BoxFuture<'static, Result<(), Error>> {
+    Box::pin(run_with(
+        client,
+        config,
+        true,
+        Box::pin(std::future::pending()),
+    ))
 }
 
 /// Like [`run`], but stops when `stop` resolves instead of on a signal (for tests and embedding).
-pub async fn run_until(
+pub fn run_until(
     client: Client,
     config: OperatorConfig,
     stop: impl Future<Output = ()> + Send + Sync + 'static,
-) -> Result<(), Error> {
-    run_with(client, config, false, stop).await
+) -> BoxFuture<'static, Result<(), Error>> {
+    Box::pin(run_with(client, config, false, Box::pin(stop)))
 }
 
 async fn run_with(
     client: Client,
     config: OperatorConfig,
     on_signal: bool,
-    stop: impl Future<Output = ()> + Send + Sync + 'static,
+    stop: Stop,
 ) -> Result<(), Error> {
     let shared = AdminState {
         metrics: Arc::new(Metrics::new()),
@@ -186,7 +199,7 @@ async fn run_controller(
     client: Client,
     config: OperatorConfig,
     on_signal: bool,
-    stop: impl Future<Output = ()> + Send + Sync + 'static,
+    stop: Stop,
     shared: AdminState,
 ) -> Result<(), Error> {
     let AdminState {
