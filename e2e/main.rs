@@ -30,6 +30,7 @@ mod change_approval;
 mod evidence;
 mod exceptions;
 mod failover;
+mod helm_lifecycle;
 mod invalid;
 mod logging;
 mod mfa_access;

@@ -30,7 +30,7 @@ const RUN_BY: &[(&str, &str, &str, &str)] = &[
     ("README.md", "head=$(kubectl get evidencestore tour", "e2e/tour.sh", "README.md"),
     ("README.md", "cargo run --bin soc2ctl -- verify", "e2e/tour.sh", " verify "),
     ("README.md", "cargo run --bin soc2ctl -- report", "e2e/tour.sh", " verify "),
-    ("README.md", "helm install soc2-operator charts/soc2-operator", "e2e/main.rs", "helm template"),
+    ("README.md", "helm install soc2-operator charts/soc2-operator", "e2e/helm_lifecycle.rs", "\"install\""),
     // docs/scan.md and docs/exceptions.md: dumping a live cluster and scanning it, and the offline examples.
     ("docs/scan.md", "kubectl get ", "e2e/docs.sh", "docs/scan.md"),
     ("docs/scan.md", "soc2ctl scan ", "e2e/docs.sh", "docs/scan.md"),
@@ -47,9 +47,9 @@ const RUN_BY: &[(&str, &str, &str, &str)] = &[
     ("docs/argocd.md", "helm upgrade argocd argo/argo-cd", "not run: needs Argo CD and its chart repository; tests/argocd_health runs the scripts it sets", ""),
     // docs/install.md: installing needs a cluster with nodes; the chart and the kustomize config are rendered and
     // validated offline by .ci/manifests, and the e2e suite applies the chart's rendered manifests.
-    ("docs/install.md", "helm install soc2-operator charts/soc2-operator", "e2e/main.rs", "helm template"),
-    ("docs/install.md", "helm upgrade soc2-operator charts/soc2-operator", ".ci/manifests", "helm"),
-    ("docs/install.md", "helm uninstall soc2-operator", "not run: needs an installed release; .ci/manifests renders what it removes", ""),
+    ("docs/install.md", "helm install soc2-operator charts/soc2-operator", "e2e/helm_lifecycle.rs", "\"install\""),
+    ("docs/install.md", "helm upgrade soc2-operator charts/soc2-operator", "e2e/helm_lifecycle.rs", "\"upgrade\""),
+    ("docs/install.md", "helm uninstall soc2-operator", "e2e/helm_lifecycle.rs", "\"uninstall\""),
     ("docs/install.md", "helm install soc2-operator charts/soc2-operator -n soc2-system --create-namespace --set", ".ci/manifests", "serviceMonitor.enabled=true"),
     ("docs/install.md", "kubectl label namespace soc2-system", "not run: the e2e suite runs the operator under the restricted Pod Security level's rules (.ci/manifests checks the chart's securityContext against it)", ""),
     ("docs/install.md", "kubectl apply -k config/default", ".ci/manifests", "config/default"),
