@@ -147,6 +147,7 @@ pub struct AccessReviewStatus {
     pub observed_generation: Option<i64>,
     /// `Ready`: the spec is valid and cycles open on schedule (False with the reason otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<super::k8s_schema::Condition>")]
     pub conditions: Vec<Condition>,
     /// The latest cycle opened.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,6 +157,7 @@ pub struct AccessReviewStatus {
     pub last_completed_cycle: Option<CompletedCycle>,
     /// When the next cycle opens.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::Time>")]
     pub next_cycle: Option<Time>,
 }
 
@@ -169,11 +171,14 @@ pub struct CycleStatus {
     /// The cycle's id: its schedule tick, e.g. `20261001T090000Z`. Decisions name it.
     pub id: String,
     /// When it opened (its population is the access as it was then).
+    #[schemars(with = "super::k8s_schema::Time")]
     pub opened: Time,
     /// When every subject must be decided.
+    #[schemars(with = "super::k8s_schema::Time")]
     pub due: Time,
     /// When the last subject was decided.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::Time>")]
     pub completed: Option<Time>,
     /// SHA-256 of the population document in the evidence store (`objects/<digest>.json`).
     pub population_digest: String,
@@ -239,8 +244,10 @@ pub struct CompletedCycle {
     /// The cycle's id.
     pub id: String,
     /// When it opened.
+    #[schemars(with = "super::k8s_schema::Time")]
     pub opened: Time,
     /// When its last subject was decided.
+    #[schemars(with = "super::k8s_schema::Time")]
     pub completed: Time,
     /// SHA-256 of its population document: the baseline the next cycle's changes are measured against.
     pub population_digest: String,

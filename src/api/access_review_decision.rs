@@ -101,6 +101,7 @@ pub struct AccessReviewDecisionStatus {
     /// `Accepted`: counted in its cycle (False with the reason: unknown review or cycle, subject not in the
     /// population, not authenticated by the webhook).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<super::k8s_schema::Condition>")]
     pub conditions: Vec<Condition>,
     /// When each revoked subject's reviewed access was seen gone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -114,5 +115,6 @@ pub struct Revocation {
     /// The subject.
     pub subject: SubjectKey,
     /// When the operator first saw none of its reviewed access granted any more.
+    #[schemars(with = "super::k8s_schema::Time")]
     pub carried_out: Time,
 }

@@ -366,6 +366,7 @@ pub struct LoggingCheck {
 
     /// Select the log collector DaemonSets by label instead of by name.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::LabelSelector>")]
     pub collector_selector: Option<LabelSelector>,
 
     /// Require a log collector DaemonSet. Default: true.

@@ -70,6 +70,7 @@ pub struct ControlExceptionSpec {
     /// Excepts the findings whose objects' labels match this selector (within the exception's namespace, unless the
     /// exception is cluster-wide). Must not be empty: name what is excepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::LabelSelector>")]
     pub selector: Option<LabelSelector>,
 
     /// Why the risk is accepted and which compensating controls apply, as an auditor should read it.
@@ -86,6 +87,7 @@ pub struct ControlExceptionSpec {
 
     /// When the exception ends (RFC 3339, e.g. `2027-01-31T00:00:00Z`). From that moment the findings fail again. At
     /// most the operator's maximum lifetime (`--max-exception-days`, default 365) after the exception's creation.
+    #[schemars(with = "super::k8s_schema::Time")]
     pub expires_at: Time,
 }
 
@@ -143,6 +145,7 @@ pub struct ControlExceptionStatus {
     pub message: Option<String>,
     /// `Active`: True while the exception waives findings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<super::k8s_schema::Condition>")]
     pub conditions: Vec<Condition>,
     /// How many failing findings of the control this exception waived at its last evaluation.
     #[serde(default, skip_serializing_if = "Option::is_none")]

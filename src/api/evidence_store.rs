@@ -46,6 +46,7 @@ pub struct EvidenceStoreSpec {
     pub schedule: SnapshotSchedule,
     /// Which Controls to include (by label). Default: every Control.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::LabelSelector>")]
     pub control_selector: Option<LabelSelector>,
     /// ed25519 key that signs every manifest: a Secret holding a 32-byte seed (raw or 64 hex characters).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,6 +179,7 @@ pub struct LastSnapshot {
     /// Sequence in the chain.
     pub sequence: u64,
     /// The schedule tick it was taken for.
+    #[schemars(with = "super::k8s_schema::Time")]
     pub time: Time,
     /// Controls in it.
     pub controls: u32,
@@ -197,6 +199,7 @@ pub struct EvidenceStoreStatus {
     pub uri: Option<String>,
     /// `Ready`: the last snapshot attempt succeeded (False with the error otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<super::k8s_schema::Condition>")]
     pub conditions: Vec<Condition>,
     /// The last snapshot written.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -209,5 +212,6 @@ pub struct EvidenceStoreStatus {
     pub consecutive_failures: u32,
     /// The next scheduled snapshot.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::Time>")]
     pub next_snapshot: Option<Time>,
 }

@@ -29,6 +29,7 @@ pub struct CelMatch {
     pub namespaces: Option<Vec<String>>,
     /// Only objects whose labels match.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::LabelSelector>")]
     pub label_selector: Option<LabelSelector>,
 }
 
@@ -104,6 +105,7 @@ pub struct RequiredResource {
     pub name: Option<String>,
     /// Only objects whose labels match.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::LabelSelector>")]
     pub label_selector: Option<LabelSelector>,
     /// How many matching objects must exist. Default: 1.
     #[serde(skip_serializing_if = "Option::is_none")]

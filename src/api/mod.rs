@@ -13,6 +13,7 @@ mod control_exception;
 mod criteria;
 mod evidence_store;
 mod generic;
+mod k8s_schema;
 mod network_checks;
 mod platform_checks;
 mod scope;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub struct Scope {
     /// Only namespaces whose labels match this selector, e.g. `{matchLabels: {soc2.dev/in-scope: "true"}}`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::LabelSelector>")]
     pub namespace_selector: Option<LabelSelector>,
 
     /// Only these namespaces (exact names). Unset means every namespace.
@@ -25,5 +26,6 @@ pub struct Scope {
 
     /// Only objects whose own labels match this selector.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::LabelSelector>")]
     pub object_selector: Option<LabelSelector>,
 }

@@ -22,6 +22,7 @@ pub struct ControlStatus {
     /// something fails, Unknown when the data needed to decide is missing. `AdmissionEnforced`: whether Warn/Enforce
     /// act at admission.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<super::k8s_schema::Condition>")]
     pub conditions: Vec<Condition>,
 
     /// Counts of the last evaluation.
@@ -38,6 +39,7 @@ pub struct ControlStatus {
 
     /// When the control was last evaluated with this result. Refreshed at least once per interval.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::Time>")]
     pub last_evaluated: Option<Time>,
 
     /// SHA-256 (hex) of the evaluation (its canonical header, then a SHA-256 of each resource's findings): same
@@ -107,6 +109,7 @@ pub struct StatusFinding {
     pub message: String,
     /// When this finding was first observed (kept across evaluations while it persists).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::Time>")]
     pub since: Option<Time>,
     /// For `Excepted` findings: the ControlException that covers it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

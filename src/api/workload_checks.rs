@@ -246,6 +246,7 @@ pub struct ConfidentialityCheck {
     /// Namespaces holding confidential information. Default:
     /// `{matchLabels: {soc2.dev/data-classification: confidential}}`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::LabelSelector>")]
     pub namespace_selector: Option<LabelSelector>,
 
     /// Require every in-scope confidential namespace to deny ingress by default (a NetworkPolicy selecting all
@@ -282,6 +283,7 @@ pub struct ConfidentialityCheck {
     /// Workloads (by their own or their pod template's labels) approved to read confidential Secrets outside the
     /// confidential namespaces. Default: `{matchLabels: {soc2.dev/confidential-access: "true"}}`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<super::k8s_schema::LabelSelector>")]
     pub confidential_access_selector: Option<LabelSelector>,
 
     /// Workload kinds whose pod templates are judged. Default: all.
