@@ -93,11 +93,12 @@ pub fn resource_kinds(kinds: Vec<WorkloadKind>) -> Vec<ResourceKind> {
     kinds.into_iter().map(resource_kind).collect()
 }
 
-fn owned_by(meta: &ObjectMeta, kind: &str) -> bool {
-    meta.owner_references
+/// Whether a Job belongs to a CronJob, whose template [`pod_templates`] judges in its stead.
+pub(crate) fn judged_through_cron_job(job: &ObjectMeta) -> bool {
+    job.owner_references
         .iter()
         .flatten()
-        .any(|o| o.controller == Some(true) && o.kind == kind)
+        .any(|o| o.controller == Some(true) && o.kind == "CronJob")
 }
 
 /// Whether a pod belongs to a workload whose template [`pod_templates`] judges. A Deployment's pods are owned by a
@@ -175,7 +176,7 @@ pub fn pod_templates<'a>(
             WorkloadKind::Job => out.extend(
                 view.jobs
                     .iter()
-                    .filter(|j| !owned_by(&j.metadata, "CronJob"))
+                    .filter(|j| !judged_through_cron_job(&j.metadata))
                     .filter_map(|j| template(j.as_ref(), j.spec.as_ref().map(|s| &s.template))),
             ),
             WorkloadKind::Pod => out.extend(
