@@ -19,6 +19,7 @@ use crate::api::{AvailabilityCheck, CheckKind, ReplicatedWorkloadKind};
 use crate::engine::validation::SpecError;
 use crate::view::scope_matcher::compile_selector;
 use crate::view::stored::{Container, PodTemplateSpec};
+use crate::view::workloads::template_labels;
 use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// The snapshot kind that holds a workload kind.
@@ -367,12 +368,11 @@ fn judge_budget(
     template: &PodTemplateSpec,
     replicas: i32,
 ) -> Vec<Finding> {
-    let no_labels = BTreeMap::new();
     let labels = template
         .metadata
         .as_ref()
-        .and_then(|m| m.labels.as_ref())
-        .unwrap_or(&no_labels);
+        .map(template_labels)
+        .unwrap_or_default();
     let matching: Vec<&PodDisruptionBudget> = w
         .meta
         .namespace
@@ -380,7 +380,7 @@ fn judge_budget(
         .and_then(|ns| budgets.get(ns))
         .into_iter()
         .flatten()
-        .filter(|(_, selector)| selector.matches(labels))
+        .filter(|(_, selector)| selector.matches(&labels))
         .map(|(p, _)| *p)
         .collect();
     let kind = w.kind;

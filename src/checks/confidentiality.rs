@@ -22,7 +22,7 @@ use crate::api::{CheckKind, ConfidentialityCheck};
 use crate::engine::validation::SpecError;
 use crate::view::scope_matcher::compile_selector;
 use crate::view::stored::{Container, PodSpec};
-use crate::view::workloads::{PodTemplate, labels, resource_kinds};
+use crate::view::workloads::{PodTemplate, labels, resource_kinds, template_labels};
 use crate::view::{ClusterSnapshot, Reads, ResourceKind, ResourceRef, ScopeMatcher};
 
 /// The confidentiality check (`spec.check.confidentiality`).
@@ -321,7 +321,7 @@ fn confidential_secrets(
     let approved = access.matches(&labels(template.meta))
         || template
             .template_meta
-            .is_some_and(|m| access.matches(&labels(m)));
+            .is_some_and(|m| access.matches(&template_labels(m)));
     if approved {
         return;
     }

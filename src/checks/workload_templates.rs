@@ -59,13 +59,13 @@ pub fn all_containers<'a>(template: &PodTemplate<'a>) -> Vec<(&'static str, &'a 
 
 /// The label of the workload or, failing that, of its pod template.
 pub fn label<'a>(template: &PodTemplate<'a>, key: &str) -> Option<&'a str> {
-    let get = |m: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-        m.labels
-            .as_ref()
-            .and_then(|l| l.get(key))
-            .map(String::as_str)
+    let own = template.meta.labels.as_ref().and_then(|l| l.get(key));
+    let pods = || {
+        template
+            .template_meta
+            .and_then(|m| m.labels.as_ref()?.get(key))
     };
-    get(template.meta).or_else(|| template.template_meta.and_then(get))
+    own.or_else(pods).map(String::as_str)
 }
 
 /// `names` joined as `a, b and c`, for messages.

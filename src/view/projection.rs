@@ -11,6 +11,7 @@
 //!   server-side apply it is as large as the object.
 //! - The spec of a Pod a workload controller runs (its workload's template is judged instead) and every Pod's
 //!   status: no check reads them; CEL rules read Pods from a watch of their own (see [`Project for stored::Pod`]).
+//!   Likewise the spec of a Job a CronJob runs (see [`Project for stored::Job`]).
 //! - Of workloads and Pods, every field no check reads: the stores keep them in the compact types of
 //!   [`super::stored`] (converted as they are read), and CEL rules read them from watches of their own.
 //! - Secret values (`data`, `stringData`): never held at all (see [`ClusterSnapshot::redact_secret`]).
@@ -75,8 +76,7 @@ macro_rules! projected {
     };
 }
 
-projected!(project_judged: stored::Deployment, stored::StatefulSet, stored::DaemonSet, stored::CronJob,
-    stored::Job);
+projected!(project_judged: stored::Deployment, stored::StatefulSet, stored::DaemonSet, stored::CronJob);
 projected!(project_other: Namespace, Node, Role, ClusterRole, RoleBinding, ClusterRoleBinding, Service,
     ServiceAccount, NetworkPolicy, Ingress, PodDisruptionBudget, ControlException, AccessReview,
     AccessReviewDecision);
@@ -89,6 +89,18 @@ impl Project for stored::Pod {
     fn project(&mut self) {
         project_judged(self);
         if super::workloads::judged_through_workload(&self.metadata) {
+            self.spec = None;
+        }
+    }
+}
+
+/// A Job keeps what change approval and job health judge, and its spec (the pod template) only when something reads
+/// it: a CronJob's template judges the Jobs it owns ([`super::workloads::judged_through_cron_job`]). CEL rules read
+/// Jobs from a watch of their own ([`super::Gvk::trimmed_kind`]).
+impl Project for stored::Job {
+    fn project(&mut self) {
+        project_judged(self);
+        if super::workloads::judged_through_cron_job(&self.metadata) {
             self.spec = None;
         }
     }
@@ -271,6 +283,41 @@ mod tests {
             let mut kept = stored::Pod::from(p);
             kept.project();
             assert_eq!(kept.spec, spec, "{:?}", kept.metadata.owner_references);
+        }
+    }
+
+    #[test]
+    fn jobs_a_cron_job_runs_keep_no_spec_and_other_jobs_keep_theirs() {
+        let job = |owner: Option<(&str, &str, &str)>| -> stored::Job {
+            let owned = crate::view::workloads::controlled_meta("team-a", "backup-1", owner, &[]);
+            let mut job: stored::Job = serde_json::from_value(json!({
+                "metadata": {"name": "backup-1", "namespace": "team-a",
+                             "ownerReferences": owned.owner_references},
+                "spec": {"template": {"metadata": {"labels": {"app": "backup"}},
+                         "spec": {"containers": [{"name": "backup", "image": "backup:1"}]}}},
+                "status": {"failed": 1},
+            }))
+            .expect("job");
+            job.metadata.managed_fields = meta().managed_fields;
+            job
+        };
+        let mut owned = job(Some(("batch/v1", "CronJob", "backup")));
+        owned.project();
+        assert_eq!(owned.spec, None, "judged through its CronJob");
+        assert!(owned.status.is_some(), "job health reads it");
+        assert!(
+            owned
+                .metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .all(|e| e.fields_v1.is_none() && e.manager.is_some())
+        );
+        for judged_itself in [None, Some(("example.com/v1", "Workflow", "w"))] {
+            let listed = job(judged_itself);
+            let mut kept = listed.clone();
+            kept.project();
+            assert_eq!(kept.spec, listed.spec, "{judged_itself:?}");
         }
     }
 

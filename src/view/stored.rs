@@ -5,8 +5,8 @@
 //! 3,208 even when nearly empty, and a Deployment's `PodSpec` sits inside it whether set or not. The types here
 //! keep only what a check reads, and box what is large and often absent (security contexts, affinity, a secret
 //! reference in an env var). A check reads them exactly as it read k8s-openapi's types (same field names, same
-//! field types or boxes of them), so a field no check reads cannot be read by mistake: it does not exist here, and
-//! reading it does not compile. Each `From` conversion moves the fields it keeps unchanged.
+//! field types or boxes of them, or a [`SortedMap`] in place of a small map, with the map's lookups), so a field no
+//! check reads cannot be read by mistake: it does not exist here, and reading it does not compile. Each `From` conversion moves the fields it keeps unchanged.
 //!
 //! The stores convert as they read (each type deserializes as its k8s-openapi counterpart, then converts), and so
 //! do `soc2ctl scan` and the admission webhook: all three judge the same shape. CEL rules may read any field, so
@@ -15,8 +15,9 @@
 //! What is not kept, by kind: every status but a DaemonSet's (a log collector's rollout), a CronJob's and a Job's
 //! (job health reads them); of a workload's
 //! spec, everything but its replicas (Deployments, StatefulSets), a CronJob's schedule, time zone, suspension and
-//! starting deadline, and the pod template; of a pod template or a Pod's spec, everything no check reads (see
-//! [`PodSpec`] and [`Container`]).
+//! starting deadline, and the pod template; of a pod template's metadata, everything but its labels and annotations
+//! (see [`TemplateMeta`]); of a pod template or a Pod's spec, everything no check reads (see [`PodSpec`] and
+//! [`Container`]).
 
 use std::collections::BTreeMap;
 
@@ -140,34 +141,78 @@ pub struct Resources {
     pub requests: Option<ResourceList>,
 }
 
-/// Quantities by resource name, in name order: a few entries, held as one slice rather than a map's nodes.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ResourceList(Box<[(String, Quantity)]>);
+/// Entries in key order, held as one slice: a container's few quantities, or a pod template's few labels, cost a
+/// fraction of a `BTreeMap`'s node (about 540 bytes for string pairs, even for one entry). Values are kept as the
+/// map kept them, so a reader gets what it got from the map; serializes as the map it replaces, in the same order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SortedMap<V>(Box<[(Box<str>, V)]>);
 
-impl ResourceList {
-    /// The quantity of `resource`, when set.
-    pub fn get(&self, resource: &str) -> Option<&Quantity> {
+/// Quantities by resource name.
+pub type ResourceList = SortedMap<Quantity>;
+
+impl<V> SortedMap<V> {
+    /// The value of `key`, when set.
+    pub fn get(&self, key: &str) -> Option<&V> {
         self.0
-            .binary_search_by(|(name, _)| name.as_str().cmp(resource))
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
             .ok()
             .map(|i| &self.0[i].1)
     }
+
+    /// Whether `key` is set.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The entries, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no entry.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
-impl Serialize for ResourceList {
+impl<V> Default for SortedMap<V> {
+    fn default() -> Self {
+        SortedMap(Box::default())
+    }
+}
+
+impl<V: Serialize> Serialize for SortedMap<V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(name, quantity)| (name, quantity)))
+        serializer.collect_map(self.iter())
+    }
+}
+
+/// A `BTreeMap` iterates in key order, which the lookups rely on.
+impl<V> From<BTreeMap<String, V>> for SortedMap<V> {
+    fn from(map: BTreeMap<String, V>) -> Self {
+        SortedMap(
+            map.into_iter()
+                .map(|(k, v)| (k.into_boxed_str(), v))
+                .collect(),
+        )
+    }
+}
+
+impl From<&SortedMap<String>> for BTreeMap<String, String> {
+    fn from(map: &SortedMap<String>) -> Self {
+        map.iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 }
 
 fn empty_probe<S: Serializer>(_: &bool, serializer: S) -> Result<S::Ok, S::Error> {
     corev1::Probe::default().serialize(serializer)
-}
-
-impl From<BTreeMap<String, Quantity>> for ResourceList {
-    fn from(map: BTreeMap<String, Quantity>) -> Self {
-        ResourceList(map.into_iter().collect())
-    }
 }
 
 /// What the checks read of a volume: its name and the sources they judge (a node's directory, Secrets).
@@ -187,13 +232,26 @@ pub struct Volume {
     pub projected: Option<Box<corev1::ProjectedVolumeSource>>,
 }
 
+/// What the checks read of a pod template's metadata: the pods' labels and annotations (a PodDisruptionBudget's
+/// selector, scope and approval annotations set on the template rather than the workload).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateMeta {
+    /// Annotations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<SortedMap<String>>,
+    /// Labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<SortedMap<String>>,
+}
+
 /// A pod template.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodTemplateSpec {
     /// The template's metadata (pod labels and annotations).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<ObjectMeta>,
+    pub metadata: Option<TemplateMeta>,
     /// The pod spec.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spec: Option<PodSpec>,
@@ -413,10 +471,19 @@ impl From<corev1::Volume> for Volume {
     }
 }
 
+impl From<ObjectMeta> for TemplateMeta {
+    fn from(m: ObjectMeta) -> Self {
+        TemplateMeta {
+            annotations: m.annotations.map(SortedMap::from),
+            labels: m.labels.map(SortedMap::from),
+        }
+    }
+}
+
 impl From<corev1::PodTemplateSpec> for PodTemplateSpec {
     fn from(t: corev1::PodTemplateSpec) -> Self {
         PodTemplateSpec {
-            metadata: t.metadata,
+            metadata: t.metadata.map(TemplateMeta::from),
             spec: t.spec.map(PodSpec::from),
         }
     }
@@ -721,7 +788,10 @@ mod tests {
         let spec = d.spec.as_ref().expect("spec");
         assert_eq!(spec.replicas, Some(3));
         let full_template = full.spec.expect("spec").template;
-        assert_eq!(spec.template.metadata, full_template.metadata);
+        assert_eq!(
+            spec.template.metadata,
+            full_template.metadata.map(TemplateMeta::from)
+        );
         assert_eq!(
             spec.template.spec,
             full_template.spec.map(PodSpec::from),
@@ -885,6 +955,79 @@ mod tests {
             json["spec"]["initContainers"][0]
                 .get("readinessProbe")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_sorted_map_reads_and_serializes_as_the_map_it_replaces() {
+        let map: BTreeMap<String, String> = [
+            ("tier", "prod"),
+            ("app.kubernetes.io/name", "web"),
+            ("Zone", ""),
+            ("app", "web"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let kept = SortedMap::from(map.clone());
+        assert_eq!(kept.len(), map.len());
+        assert!(!kept.is_empty() && SortedMap::<String>::default().is_empty());
+        for key in [
+            "tier",
+            "app.kubernetes.io/name",
+            "Zone",
+            "app",
+            "zone",
+            "",
+            "ap",
+        ] {
+            assert_eq!(kept.get(key), map.get(key), "{key}");
+            assert_eq!(kept.contains_key(key), map.contains_key(key), "{key}");
+        }
+        assert!(
+            kept.iter()
+                .map(|(k, _)| k)
+                .eq(map.keys().map(String::as_str))
+        );
+        assert_eq!(BTreeMap::from(&kept), map);
+        assert_eq!(
+            serde_json::to_string(&kept).expect("json"),
+            serde_json::to_string(&map).expect("json"),
+            "same keys, values and order"
+        );
+    }
+
+    #[test]
+    fn a_pod_template_keeps_its_labels_and_annotations() {
+        let full: corev1::PodTemplateSpec = parse(json!({
+            "metadata": {"name": "ignored", "labels": {"app": "web", "tier": "prod"},
+                         "annotations": {"soc2.dev/exposure-approved-by": "jane"}},
+            "spec": {"containers": []},
+        }));
+        let meta = full.metadata.clone().expect("metadata");
+        let kept = PodTemplateSpec::from(full).metadata.expect("metadata");
+        let labels = kept.labels.as_ref().expect("labels");
+        for (key, value) in meta.labels.iter().flatten() {
+            assert_eq!(labels.get(key), Some(value));
+        }
+        assert_eq!(labels.len(), 2);
+        let annotations = kept.annotations.as_ref().expect("annotations");
+        assert_eq!(
+            annotations
+                .get("soc2.dev/exposure-approved-by")
+                .map(String::as_str),
+            Some("jane")
+        );
+        assert_eq!(
+            serde_json::to_value(&kept).expect("json"),
+            json!({"annotations": {"soc2.dev/exposure-approved-by": "jane"},
+                   "labels": {"app": "web", "tier": "prod"}})
+        );
+        let bare = PodTemplateSpec::from(parse::<corev1::PodTemplateSpec>(json!({"metadata": {}})));
+        assert_eq!(
+            bare.metadata,
+            Some(TemplateMeta::default()),
+            "empty stays empty"
         );
     }
 

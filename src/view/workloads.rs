@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::stored::{Container, PodSpec, PodTemplateSpec};
+use super::stored::{Container, PodSpec, PodTemplateSpec, TemplateMeta};
 use super::{ClusterSnapshot, ResourceKind, ResourceRef};
 use crate::api::WorkloadKind;
 
@@ -32,8 +32,8 @@ pub struct PodTemplate<'a> {
     pub type_: (&'static str, &'static str),
     /// The workload's metadata (scope, annotations).
     pub meta: &'a ObjectMeta,
-    /// The template's own metadata (pod labels, annotations); the pod's metadata for a bare pod.
-    pub template_meta: Option<&'a ObjectMeta>,
+    /// The template's own metadata (pod labels, annotations). None for a bare pod, whose own metadata is `meta`.
+    pub template_meta: Option<&'a TemplateMeta>,
     /// The pod spec, as the stores keep it ([`super::stored`]).
     pub spec: &'a PodSpec,
 }
@@ -67,13 +67,12 @@ impl PodTemplate<'_> {
 
     /// An annotation of the workload or, failing that, of its pod template.
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        fn get<'m>(m: &'m ObjectMeta, key: &str) -> Option<&'m str> {
-            m.annotations
-                .as_ref()
-                .and_then(|a| a.get(key))
-                .map(String::as_str)
-        }
-        get(self.meta, key).or_else(|| self.template_meta.and_then(|m| get(m, key)))
+        let own = self.meta.annotations.as_ref().and_then(|a| a.get(key));
+        let template = || {
+            self.template_meta
+                .and_then(|m| m.annotations.as_ref()?.get(key))
+        };
+        own.or_else(template).map(String::as_str)
     }
 }
 
@@ -94,11 +93,12 @@ pub fn resource_kinds(kinds: Vec<WorkloadKind>) -> Vec<ResourceKind> {
     kinds.into_iter().map(resource_kind).collect()
 }
 
-fn owned_by(meta: &ObjectMeta, kind: &str) -> bool {
-    meta.owner_references
+/// Whether a Job belongs to a CronJob, whose template [`pod_templates`] judges in its stead.
+pub(crate) fn judged_through_cron_job(job: &ObjectMeta) -> bool {
+    job.owner_references
         .iter()
         .flatten()
-        .any(|o| o.controller == Some(true) && o.kind == kind)
+        .any(|o| o.controller == Some(true) && o.kind == "CronJob")
 }
 
 /// Whether a pod belongs to a workload whose template [`pod_templates`] judges. A Deployment's pods are owned by a
@@ -176,7 +176,7 @@ pub fn pod_templates<'a>(
             WorkloadKind::Job => out.extend(
                 view.jobs
                     .iter()
-                    .filter(|j| !owned_by(&j.metadata, "CronJob"))
+                    .filter(|j| !judged_through_cron_job(&j.metadata))
                     .filter_map(|j| template(j.as_ref(), j.spec.as_ref().map(|s| &s.template))),
             ),
             WorkloadKind::Pod => out.extend(
@@ -187,7 +187,7 @@ pub fn pod_templates<'a>(
                         Some(PodTemplate {
                             type_: ("v1", "Pod"),
                             meta: &p.metadata,
-                            template_meta: Some(&p.metadata),
+                            template_meta: None,
                             spec: p.spec.as_ref()?,
                         })
                     }),
@@ -200,6 +200,11 @@ pub fn pod_templates<'a>(
 /// Labels of an object's metadata, empty when unset.
 pub fn labels(meta: &ObjectMeta) -> BTreeMap<String, String> {
     meta.labels.clone().unwrap_or_default()
+}
+
+/// Labels of a pod template, empty when unset, as a label selector reads them.
+pub fn template_labels(meta: &TemplateMeta) -> BTreeMap<String, String> {
+    meta.labels.as_ref().map(BTreeMap::from).unwrap_or_default()
 }
 
 /// Test metadata: `namespace/name` with a controller owner `(apiVersion, kind, name)` and labels.
