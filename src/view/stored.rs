@@ -389,17 +389,13 @@ pub struct Pod {
 
 impl From<corev1::PodSpec> for PodSpec {
     fn from(s: corev1::PodSpec) -> Self {
-        let containers =
-            |list: Vec<corev1::Container>| list.into_iter().map(Container::from).collect();
         PodSpec {
-            containers: containers(s.containers),
-            init_containers: s.init_containers.map(containers),
+            containers: converted(s.containers, Container::from),
+            init_containers: s.init_containers.map(|l| converted(l, Container::from)),
             ephemeral_containers: s
                 .ephemeral_containers
-                .map(|list| list.into_iter().map(Container::from).collect()),
-            volumes: s
-                .volumes
-                .map(|list| list.into_iter().map(Volume::from).collect()),
+                .map(|l| converted(l, Container::from)),
+            volumes: s.volumes.map(|l| converted(l, Volume::from)),
             host_network: s.host_network,
             host_pid: s.host_pid,
             host_ipc: s.host_ipc,
@@ -451,13 +447,20 @@ impl From<corev1::EphemeralContainer> for Container {
 }
 
 fn env(list: Vec<corev1::EnvVar>) -> Vec<EnvVar> {
-    list.into_iter()
-        .map(|e| EnvVar {
-            name: e.name,
-            value: e.value,
-            value_from: e.value_from.map(Box::new),
-        })
-        .collect()
+    converted(list, |e| EnvVar {
+        name: e.name,
+        value: e.value,
+        value_from: e.value_from.map(Box::new),
+    })
+}
+
+/// `list` converted element by element, in a buffer of its own size. Collecting a `Vec`'s own iterator reuses its
+/// buffer, so without the shrink a compact list would keep the whole allocation of the k8s-openapi list it came from
+/// (2,120 bytes per `Container`) wherever it is not cloned: a scan's snapshot, the object under admission review.
+fn converted<T, U>(list: Vec<T>, convert: impl FnMut(T) -> U) -> Vec<U> {
+    let mut out: Vec<U> = list.into_iter().map(convert).collect();
+    out.shrink_to_fit();
+    out
 }
 
 impl From<corev1::Volume> for Volume {
@@ -623,6 +626,25 @@ mod tests {
 
     fn parse<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> K {
         serde_json::from_value(value).expect("parses")
+    }
+
+    #[test]
+    fn converted_lists_do_not_keep_the_k8s_openapi_buffer() {
+        let spec: corev1::PodSpec = parse(json!({
+            "containers": [
+                { "name": "a", "image": "a", "env": [{ "name": "X", "value": "1" }, { "name": "Y", "value": "2" }] },
+                { "name": "b", "image": "b" },
+                { "name": "c", "image": "c" },
+            ],
+            "volumes": [{ "name": "v", "emptyDir": {} }, { "name": "w", "emptyDir": {} }],
+        }));
+        let compact = PodSpec::from(spec);
+        assert_eq!(compact.containers.capacity(), 3);
+        assert_eq!(
+            compact.containers[0].env.as_ref().map(Vec::capacity),
+            Some(2)
+        );
+        assert_eq!(compact.volumes.as_ref().map(Vec::capacity), Some(2));
     }
 
     /// A pod spec with every field the checks read, and some they do not.
